@@ -1,0 +1,56 @@
+# corepool front door. `make test` and `make bench` are the two commands; both run `make deps`.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+
+# Debian packages a fresh machine may lack. Build and test:
+DEPS := cmake ninja-build g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
+        libnuma-dev
+# Peers that the benchmarks compare against (optional at build time, installed here):
+DEPS_BENCH :=
+
+.PHONY: all deps test bench test-asan test-tsan test-clang build-% clean format
+
+all: test
+
+deps:
+	@missing=""; \
+	for p in $(DEPS) $(DEPS_BENCH); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else \
+	  echo "deps: missing packages. Run:"; \
+	  echo "  sudo apt-get install -y$$missing"; \
+	  exit 1; \
+	fi
+
+build-%: deps
+	cmake --preset $*
+	cmake --build --preset $* -j $(JOBS)
+
+test: build-debug
+	ctest --preset debug -j $(JOBS)
+
+test-asan: build-asan
+	ctest --preset asan -j $(JOBS)
+
+test-tsan: build-tsan
+	ctest --preset tsan -j $(JOBS)
+
+test-clang: build-clang
+	ctest --preset clang -j $(JOBS)
+
+bench: build-release
+	@set -e; for b in $$(cat build/release/benches.txt); do \
+	  echo "== $$b"; ./build/release/bench/$$b --benchmark_min_time=0.2 --benchmark_repetitions=5 \
+	    --benchmark_report_aggregates_only=true; \
+	done
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.hpp' '*.cpp' '*.c')
+
+clean:
+	rm -rf build

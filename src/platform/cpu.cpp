@@ -1,0 +1,123 @@
+// CPU identity: choose the rseq source once, register per-thread areas, sched_getcpu fallback.
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "platform/rseq.h"
+#include "platform/topology.h"
+
+#ifndef COREPOOL_ENABLE_RSEQ
+#define COREPOOL_ENABLE_RSEQ 1
+#endif
+
+namespace corepool::platform::detail {
+
+// Mode `off` doubles as "not chosen yet" until choose_mode() ran; g_chosen says which.
+rseq_mode g_mode = rseq_mode::off;
+static int g_chosen = 0;  // 0 no, 1 choosing, 2 yes (accessed with __atomic builtins)
+__thread rseq_abi g_own_area __attribute__((tls_model("initial-exec"))) = {
+    0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
+const rseq_abi g_off_area = {0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
+
+namespace {
+
+constexpr uint32_t kUninit = static_cast<uint32_t>(-1);
+constexpr uint32_t kFailed = static_cast<uint32_t>(-2);
+
+bool env_forces_off() {
+  const char *v = std::getenv("COREPOOL_RSEQ");
+  return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0);
+}
+
+// Registers this thread's own area. Returns true when the kernel accepted it.
+// Async-signal-safe: one syscall; a nested call from a signal handler sees EBUSY, which
+// means the outer call already registered this very area.
+bool register_own() {
+#if defined(SYS_rseq)
+  long r = ::syscall(SYS_rseq, &g_own_area, sizeof(rseq_abi), 0, kRseqSig);
+  if (r == 0 || errno == EBUSY) return true;
+#endif
+  __atomic_store_n(&g_own_area.cpu_id, kFailed, __ATOMIC_RELAXED);
+  return false;
+}
+
+rseq_mode choose_mode() {
+  if (!COREPOOL_ENABLE_RSEQ || !rseq_arch_supported() || env_forces_off()) return rseq_mode::off;
+  if (kGlibcHasRseq && glibc_rseq_size() > 0 &&
+      static_cast<int>(__atomic_load_n(&glibc_area()->cpu_id, __ATOMIC_RELAXED)) >= 0)
+    return rseq_mode::glibc;
+  if (register_own()) return rseq_mode::own;
+  return rseq_mode::off;
+}
+
+void ensure_chosen() {
+  if (__atomic_load_n(&g_chosen, __ATOMIC_ACQUIRE) == 2) return;
+  int expected = 0;
+  if (__atomic_compare_exchange_n(&g_chosen, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    rseq_mode m = choose_mode();
+    __atomic_store_n(&g_mode, m, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_chosen, 2, __ATOMIC_RELEASE);  // pairs with the acquire above
+    return;
+  }
+  // Another thread is choosing (only possible before the load-time constructor finished).
+  while (__atomic_load_n(&g_chosen, __ATOMIC_ACQUIRE) != 2) sched_yield();
+}
+
+__attribute__((constructor)) void cpu_init() { ensure_chosen(); }
+
+}  // namespace
+
+int rseq_cpu_start_slow() noexcept {
+  ensure_chosen();
+  rseq_mode m = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  if (m == rseq_mode::own) {
+    uint32_t c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
+    if (c == kUninit && register_own()) c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
+    return static_cast<int>(c) >= 0 ? static_cast<int>(c) : -1;
+  }
+  if (m == rseq_mode::glibc) {
+    int c = static_cast<int>(__atomic_load_n(&glibc_area()->cpu_id, __ATOMIC_RELAXED));
+    return c >= 0 ? c : -1;
+  }
+  return -1;
+}
+
+}  // namespace corepool::platform::detail
+
+extern "C" {
+
+enum cp_cpu_id_source cp_cpu_id_source(void) {
+  using namespace corepool::platform;
+  detail::rseq_cpu_start_slow();  // makes sure the mode is chosen
+  switch (__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED)) {
+    case rseq_mode::glibc: return CP_CPU_ID_RSEQ_GLIBC;
+    case rseq_mode::own: return CP_CPU_ID_RSEQ_OWN;
+    default: return CP_CPU_ID_GETCPU;
+  }
+}
+
+const char *cp_cpu_id_source_name(enum cp_cpu_id_source src) {
+  switch (src) {
+    case CP_CPU_ID_RSEQ_GLIBC: return "rseq-glibc";
+    case CP_CPU_ID_RSEQ_OWN: return "rseq-own";
+    case CP_CPU_ID_GETCPU: return "getcpu";
+  }
+  return "unknown";
+}
+
+bool cp_rseq_enabled(void) { return cp_cpu_id_source() != CP_CPU_ID_GETCPU; }
+
+unsigned cp_current_cpu(void) {
+  int c = corepool::platform::rseq_cpu_start();
+  if (c < 0) c = sched_getcpu();
+  if (c < 0) c = 0;
+  unsigned n = corepool::platform::nr_cpu_ids();
+  return static_cast<unsigned>(c) < n ? static_cast<unsigned>(c) : static_cast<unsigned>(c) % n;
+}
+
+}  // extern "C"

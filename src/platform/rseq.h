@@ -1,0 +1,127 @@
+// Restartable sequences: the per-CPU critical-section primitives of corepool.
+//
+// Internal header (platform layer). Algorithms use only what is declared here; no
+// #ifdef __x86_64__ outside src/platform/.
+//
+// Protocol. A caller reads `cpu = rseq_cpu_start()`. If it is >= 0 the calling thread has a
+// registered rseq area and `cpu` is the CPU it ran on; the caller computes the address of
+// that CPU's data and calls one of the rseq_* operations below with `cpu`. Each operation
+// runs as one restartable sequence:
+//
+//   start:  publish the sequence descriptor in the thread's rseq area
+//           if (area.cpu_id != cpu) goto abort        // migrated since cpu_start
+//           load / compare / speculative stores       // no effect visible to other CPUs
+//                                                     // that matters until the commit
+//           single commit store                       // the one store that publishes
+//   post_commit:
+//   abort:  return CP_RSEQ_ABORT                      // the kernel jumps here on
+//                                                     // preemption, migration or signal
+//
+// Return codes (all operations):
+//   CP_RSEQ_OK     the commit store happened: the operation took effect exactly once.
+//   CP_RSEQ_FAIL   the precondition did not hold (compare failed, stack full/empty);
+//                  nothing was stored.
+//   CP_RSEQ_ABORT  the thread was preempted, migrated or signalled, or `cpu` is not the
+//                  current CPU: nothing was committed. Re-read the CPU and retry.
+//
+// Invariant the pools build on: for a word W that only rseq operations on CPU c modify,
+// every modification of W is one of these committed sequences, and two of them never
+// interleave (the kernel aborts a sequence whenever another thread could run on c). A
+// signal handler that runs a sequence on the same thread aborts the interrupted one first.
+// rseq operations are NOT atomic with respect to other CPUs: a word also written from
+// another CPU (CAS, fetch_add) must not be updated with these plain commit stores.
+//
+// When rseq_cpu_start() returns -1 the thread cannot use rseq (process mode getcpu, or a
+// thread whose registration failed); the algorithm must take its fallback path, and that
+// path must stay correct when other threads concurrently use the rseq path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <corepool/cpu.h>
+
+#include "platform/glibc_rseq.h"
+
+namespace corepool::platform {
+
+enum : int { CP_RSEQ_OK = 0, CP_RSEQ_FAIL = 1, CP_RSEQ_ABORT = -1 };
+
+// The kernel's struct rseq (ABI v0, 32 bytes). Field layout is fixed by the kernel ABI.
+struct alignas(32) rseq_abi {
+  uint32_t cpu_id_start;
+  uint32_t cpu_id;  // (uint32_t)-1 uninitialised, (uint32_t)-2 registration failed
+  uint64_t rseq_cs;
+  uint32_t flags;
+  uint32_t node_id;
+  uint32_t mm_cid;
+  uint32_t padding;
+};
+
+enum class rseq_mode : int { off = 0, glibc = 1, own = 2 };
+
+namespace detail {
+extern rseq_mode g_mode;  // written once by the load-time constructor, then read-only
+extern thread_local rseq_abi g_own_area __attribute__((tls_model("initial-exec")));
+extern const rseq_abi g_off_area;  // cpu_id = -1 forever
+int rseq_cpu_start_slow() noexcept;
+
+inline rseq_abi *glibc_area() noexcept {
+#if defined(__x86_64__)
+  char *tp;
+  asm("movq %%fs:0, %0" : "=r"(tp));
+#else
+  char *tp = static_cast<char *>(__builtin_thread_pointer());
+#endif
+  return reinterpret_cast<rseq_abi *>(tp + glibc_rseq_offset());
+}
+}  // namespace detail
+
+// This thread's rseq area (glibc's, ours, or a constant one that reads as "unregistered").
+inline rseq_abi *rseq_area() noexcept {
+  switch (detail::g_mode) {
+    case rseq_mode::glibc: return detail::glibc_area();
+    case rseq_mode::own: return &detail::g_own_area;
+    default: return const_cast<rseq_abi *>(&detail::g_off_area);
+  }
+}
+
+// The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
+// Registers corepool's own area on a thread's first call in mode `own`. Async-signal-safe.
+inline int rseq_cpu_start() noexcept {
+  int cpu = static_cast<int>(__atomic_load_n(&rseq_area()->cpu_id, __ATOMIC_RELAXED));
+  if (__builtin_expect(cpu >= 0, 1)) return cpu;
+  return detail::rseq_cpu_start_slow();
+}
+
+// True when this build can run the sequences below on this architecture (defined by the
+// architecture header: x86-64 yes; others no, until they get their own sequences).
+constexpr bool rseq_arch_supported() noexcept;
+
+// ---- operations: each is one restartable sequence on CPU `cpu` (see protocol above) -----
+
+// if (*v != expect) FAIL; *v = newv.                                       commit: *v
+inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept;
+// *v += count.                                                             commit: *v
+inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
+// Per-CPU array stack of capacity `cap`; `*top` is its element count.
+// push: if (*top >= cap) FAIL; slots[*top] = item; *top += 1.             commit: *top
+inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item, int cpu) noexcept;
+// pop:  if (*top == 0) FAIL; *out = slots[*top - 1]; *top -= 1.           commit: *top
+inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept;
+// push_bulk (all or nothing): if (*top + n > cap) FAIL;
+//           slots[*top .. *top+n) = items[0 .. n); *top += n.             commit: *top
+inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void *const *items,
+                         intptr_t n, int cpu) noexcept;
+// pop_bulk (up to n, n >= 1): k = min(n, *top); if (k == 0) FAIL;
+//           out[0 .. k) = slots[*top-k .. *top); *top -= k; *popped = k.  commit: *top
+inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n, intptr_t *popped,
+                        int cpu) noexcept;
+
+}  // namespace corepool::platform
+
+#if defined(__x86_64__)
+#include "platform/rseq_x86_64.h"
+#else
+#include "platform/rseq_unsupported.h"
+#endif

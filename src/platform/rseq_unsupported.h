@@ -1,0 +1,28 @@
+// Architectures without corepool sequences yet (aarch64 until it gets its own).
+// rseq_arch_supported() is false, so the platform layer runs in mode `off`, rseq_cpu_start()
+// returns -1 and the pools take their fallback paths: these bodies are never reached, and
+// trap loudly if they ever are.
+#pragma once
+
+namespace corepool::platform {
+
+constexpr bool rseq_arch_supported() noexcept { return false; }
+
+inline int rseq_cmpeqv_storev(intptr_t *, intptr_t, intptr_t, int) noexcept {
+  __builtin_trap();
+}
+inline int rseq_addv(intptr_t *, intptr_t, int) noexcept { __builtin_trap(); }
+inline int rseq_stack_push(intptr_t *, void **, intptr_t, void *, int) noexcept {
+  __builtin_trap();
+}
+inline int rseq_stack_pop(intptr_t *, void **, void **, int) noexcept { __builtin_trap(); }
+inline int rseq_stack_push_bulk(intptr_t *, void **, intptr_t, void *const *, intptr_t,
+                                int) noexcept {
+  __builtin_trap();
+}
+inline int rseq_stack_pop_bulk(intptr_t *, void **, void **, intptr_t, intptr_t *,
+                               int) noexcept {
+  __builtin_trap();
+}
+
+}  // namespace corepool::platform

@@ -1,0 +1,196 @@
+// x86-64 restartable sequences. Included by platform/rseq.h only; see its protocol comment.
+//
+// Each sequence is one `asm goto` block laid out as
+//   3:  struct rseq_cs {version 0, flags 0, start_ip = 1f, post_commit_offset = 2f - 1f,
+//                       abort_ip = 4f}                        (section __rseq_cs)
+//       rseq_area->rseq_cs = &3b                              (arms the sequence)
+//   1:  if (rseq_area->cpu_id != cpu) goto 4f                 (start_ip)
+//       ...body; the last instruction before 2: is the single commit store...
+//   2:                                                        (post_commit_ip)
+//   4:  preceded by the 4-byte signature the thread registered; jumps to the C `abort` label
+//                                                             (section __rseq_failure)
+// x86 stores are not reordered with other stores (TSO), so the commit store also publishes
+// the speculative stores before it to any CPU that reads the committed word first.
+#pragma once
+
+namespace corepool::platform {
+
+constexpr bool rseq_arch_supported() noexcept { return true; }
+
+#define CP_RSEQ_SIG_ASM "0x53053053"
+static_assert(detail::kRseqSig == 0x53053053, "abort signature must match registration");
+
+#define CP_RSEQ_PROLOGUE                                                                    \
+  ".pushsection __rseq_cs, \"aw\"\n\t"                                                      \
+  ".balign 32\n\t"                                                                          \
+  "3:\n\t"                                                                                  \
+  ".long 0x0, 0x0\n\t"                                                                      \
+  ".quad 1f, (2f - 1f), 4f\n\t"                                                             \
+  ".popsection\n\t"                                                                         \
+  "leaq 3b(%%rip), %%rax\n\t"                                                               \
+  "movq %%rax, %[rseq_cs]\n\t"                                                              \
+  "1:\n\t"                                                                                  \
+  "cmpl %[cpu], %[cur_cpu]\n\t"                                                             \
+  "jnz 4f\n\t"
+
+#define CP_RSEQ_EPILOGUE                                                                    \
+  "2:\n\t"                                                                                  \
+  ".pushsection __rseq_failure, \"ax\"\n\t"                                                 \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"                                                              \
+  ".long " CP_RSEQ_SIG_ASM "\n\t"                                                           \
+  "4:\n\t"                                                                                  \
+  "jmp %l[abort]\n\t"                                                                       \
+  ".popsection\n\t"
+
+#define CP_RSEQ_AREA_OPERANDS(rs) \
+  [cpu] "r"(cpu), [cur_cpu] "m"((rs)->cpu_id), [rseq_cs] "m"((rs)->rseq_cs)
+
+inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "cmpq %[v], %[expect]\n\t"
+           "jnz %l[fail]\n\t"
+           "movq %[newv], %[v]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [expect] "r"(expect), [newv] "r"(newv)
+           : "memory", "cc", "rax"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "addq %[count], %[v]\n\t"  // commit: one instruction, so preemption is before or after
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [count] "r"(count)
+           : "memory", "cc", "rax"
+           : abort);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
+inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item,
+                           int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[top], %%rcx\n\t"
+           "cmpq %[cap], %%rcx\n\t"
+           "jge %l[fail]\n\t"                        // full
+           "movq %[item], (%[slots], %%rcx, 8)\n\t"  // speculative: slot above top
+           "addq $1, %%rcx\n\t"
+           "movq %%rcx, %[top]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [cap] "r"(cap), [slots] "r"(slots),
+             [item] "r"(item)
+           : "memory", "cc", "rax", "rcx"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[top], %%rcx\n\t"
+           "testq %%rcx, %%rcx\n\t"
+           "jle %l[fail]\n\t"  // empty
+           "movq -8(%[slots], %%rcx, 8), %%rax\n\t"
+           "movq %%rax, (%[out])\n\t"  // speculative: caller's variable
+           "subq $1, %%rcx\n\t"
+           "movq %%rcx, %[top]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [slots] "r"(slots), [out] "r"(out)
+           : "memory", "cc", "rax", "rcx"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void *const *items,
+                                intptr_t n, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[top], %%rcx\n\t"
+           "leaq (%%rcx, %[n]), %%rdx\n\t"  // rdx = top + n
+           "cmpq %[cap], %%rdx\n\t"
+           "jg %l[fail]\n\t"  // does not fit: all or nothing
+           "leaq (%[slots], %%rcx, 8), %%rcx\n\t"
+           "xorl %%eax, %%eax\n\t"
+           "5:\n\t"
+           "cmpq %[n], %%rax\n\t"
+           "jge 6f\n\t"
+           "movq (%[items], %%rax, 8), %%r8\n\t"
+           "movq %%r8, (%%rcx, %%rax, 8)\n\t"  // speculative: slots above top
+           "addq $1, %%rax\n\t"
+           "jmp 5b\n\t"
+           "6:\n\t"
+           "movq %%rdx, %[top]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [cap] "r"(cap), [slots] "r"(slots),
+             [items] "r"(items), [n] "r"(n)
+           : "memory", "cc", "rax", "rcx", "rdx", "r8"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
+                               intptr_t *popped, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[top], %%rcx\n\t"
+           "movq %[n], %%rdx\n\t"
+           "cmpq %%rcx, %%rdx\n\t"
+           "cmovg %%rcx, %%rdx\n\t"  // k = min(n, top)
+           "testq %%rdx, %%rdx\n\t"
+           "jle %l[fail]\n\t"  // empty
+           "subq %%rdx, %%rcx\n\t"  // rcx = top - k
+           "leaq (%[slots], %%rcx, 8), %%r9\n\t"
+           "xorl %%eax, %%eax\n\t"
+           "5:\n\t"
+           "movq (%%r9, %%rax, 8), %%r8\n\t"
+           "movq %%r8, (%[out], %%rax, 8)\n\t"  // speculative: caller's array
+           "addq $1, %%rax\n\t"
+           "cmpq %%rdx, %%rax\n\t"
+           "jl 5b\n\t"
+           "movq %%rdx, (%[popped])\n\t"  // speculative: caller's variable
+           "movq %%rcx, %[top]\n\t"       // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [slots] "r"(slots), [out] "r"(out),
+             [n] "r"(n), [popped] "r"(popped)
+           : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+#undef CP_RSEQ_AREA_OPERANDS
+#undef CP_RSEQ_EPILOGUE
+#undef CP_RSEQ_PROLOGUE
+#undef CP_RSEQ_SIG_ASM
+
+}  // namespace corepool::platform

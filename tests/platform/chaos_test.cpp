@@ -1,0 +1,86 @@
+// The harness itself: it must really migrate, signal and park, and fail on time.
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "chaos.h"
+
+namespace {
+using namespace std::chrono_literals;
+namespace chaos = corepool::chaos;
+
+std::atomic<int> g_bad_worker{0};
+void check_worker(int worker, void *) {
+  if (chaos::worker_id() != worker || !chaos::in_signal_handler()) g_bad_worker++;
+}
+
+TEST(Chaos, StormsAndMigrates) {
+  chaos::options opt;
+  opt.threads = 8;
+  opt.signal_storm = true;
+  std::atomic<int> cpus_seen_mask{0};
+  auto rep = chaos::run(
+      opt,
+      [&](int w) {
+        EXPECT_EQ(chaos::worker_id(), w);
+        auto end = std::chrono::steady_clock::now() + 300ms;
+        while (std::chrono::steady_clock::now() < end) {
+          int c = sched_getcpu();
+          if (c >= 0 && c < 31) cpus_seen_mask.fetch_or(1 << c);
+        }
+      },
+      check_worker, nullptr);
+  EXPECT_TRUE(rep.in_time);
+  EXPECT_GT(rep.signals, 100u);  // 10 kHz for 0.3 s
+  EXPECT_EQ(g_bad_worker.load(), 0);
+  EXPECT_EQ(chaos::worker_id(), -1);
+  if (std::thread::hardware_concurrency() > 1) {
+    EXPECT_GT(rep.migrations, 10u);
+    EXPECT_GT(__builtin_popcount(cpus_seen_mask.load()), 1);
+  }
+}
+
+// A parked worker is stopped while the others keep going.
+TEST(Chaos, ParksThreadsWhileOthersRun) {
+  chaos::options opt;
+  opt.threads = 4;
+  opt.migrate = false;
+  opt.park = true;
+  opt.park_for = 30ms;
+  opt.park_every = 10ms;
+  std::atomic<long> progress[4] = {};
+  std::atomic<long> max_gap_ms{0};
+  auto rep = chaos::run(opt, [&](int w) {
+    auto last = std::chrono::steady_clock::now();
+    auto end = last + 400ms;
+    while (last < end) {
+      progress[w]++;
+      auto now = std::chrono::steady_clock::now();
+      long gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count();
+      long prev = max_gap_ms.load();
+      while (gap > prev && !max_gap_ms.compare_exchange_weak(prev, gap)) {
+      }
+      last = now;
+    }
+  });
+  EXPECT_TRUE(rep.in_time);
+  EXPECT_GE(rep.parks, 3u);
+  EXPECT_GE(max_gap_ms.load(), 25);  // some worker really stood still for a park
+  for (auto &p : progress) EXPECT_GT(p.load(), 0);
+}
+
+// A body that never finishes on its own makes run() report failure, not hang.
+TEST(Chaos, DeadlineFailsInsteadOfHanging) {
+  chaos::options opt;
+  opt.threads = 2;
+  opt.deadline = 200ms;
+  auto rep = chaos::run(opt, [](int) {
+    while (!chaos::should_stop()) std::this_thread::sleep_for(1ms);
+  });
+  EXPECT_FALSE(rep.in_time);
+}
+
+}  // namespace

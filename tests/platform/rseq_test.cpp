@@ -1,0 +1,307 @@
+// The rseq primitives: single-thread semantics, then exactness under the chaos harness.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <corepool/cpu.h>
+
+#include "chaos.h"
+#include "platform/rseq.h"
+
+namespace {
+using namespace corepool::platform;
+
+// Runs `op(cpu)` on the current CPU until it does not abort.
+template <class Op>
+int on_this_cpu(Op op) {
+  for (;;) {
+    int cpu = rseq_cpu_start();
+    if (cpu < 0) return -100;
+    int r = op(cpu);
+    if (r != CP_RSEQ_ABORT) return r;
+  }
+}
+
+#define REQUIRE_RSEQ()                                                 \
+  if (rseq_cpu_start() < 0) {                                          \
+    /* Not a skip: rseq is off, so the source must say so. */          \
+    EXPECT_EQ(cp_cpu_id_source(), CP_CPU_ID_GETCPU);                   \
+    return;                                                            \
+  }
+
+TEST(Rseq, CompareAndStore) {
+  REQUIRE_RSEQ();
+  intptr_t v = 5;
+  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_cmpeqv_storev(&v, 4, 9, c); }), CP_RSEQ_FAIL);
+  EXPECT_EQ(v, 5);
+  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_cmpeqv_storev(&v, 5, 9, c); }), CP_RSEQ_OK);
+  EXPECT_EQ(v, 9);
+}
+
+TEST(Rseq, WrongCpuAborts) {
+  REQUIRE_RSEQ();
+  intptr_t v = 1, top = 0;
+  void *slots[4];
+  int wrong = rseq_cpu_start() + 1;  // never the current CPU
+  EXPECT_EQ(rseq_addv(&v, 5, wrong), CP_RSEQ_ABORT);
+  EXPECT_EQ(rseq_cmpeqv_storev(&v, 1, 7, wrong), CP_RSEQ_ABORT);
+  EXPECT_EQ(rseq_stack_push(&top, slots, 4, &v, wrong), CP_RSEQ_ABORT);
+  EXPECT_EQ(v, 1);
+  EXPECT_EQ(top, 0);
+}
+
+TEST(Rseq, Add) {
+  REQUIRE_RSEQ();
+  intptr_t v = 10;
+  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_addv(&v, -3, c); }), CP_RSEQ_OK);
+  EXPECT_EQ(v, 7);
+}
+
+TEST(Rseq, StackPushPop) {
+  REQUIRE_RSEQ();
+  void *slots[3] = {};
+  intptr_t top = 0;
+  int a, b, c, d;
+  void *out = nullptr;
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }),
+            CP_RSEQ_FAIL);
+  for (void *p : {static_cast<void *>(&a), static_cast<void *>(&b), static_cast<void *>(&c)})
+    EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, p, k); }),
+              CP_RSEQ_OK);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, &d, k); }),
+            CP_RSEQ_FAIL);
+  EXPECT_EQ(top, 3);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }),
+            CP_RSEQ_OK);
+  EXPECT_EQ(out, &c);
+  EXPECT_EQ(top, 2);
+}
+
+TEST(Rseq, StackBulk) {
+  REQUIRE_RSEQ();
+  void *slots[8] = {};
+  intptr_t top = 0;
+  int obj[10];
+  void *in[10];
+  for (int i = 0; i < 10; i++) in[i] = &obj[i];
+  // all or nothing
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 9, k); }),
+            CP_RSEQ_FAIL);
+  EXPECT_EQ(top, 0);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 6, k); }),
+            CP_RSEQ_OK);
+  EXPECT_EQ(top, 6);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 3, k); }),
+            CP_RSEQ_FAIL);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 0, k); }),
+            CP_RSEQ_OK);
+  for (int i = 0; i < 6; i++) EXPECT_EQ(slots[i], in[i]);
+  // up to n
+  void *out[10] = {};
+  intptr_t got = 0;
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 4, &got, k); }),
+            CP_RSEQ_OK);
+  EXPECT_EQ(got, 4);
+  EXPECT_EQ(top, 2);
+  for (int i = 0; i < 4; i++) EXPECT_EQ(out[i], in[2 + i]);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 9, &got, k); }),
+            CP_RSEQ_OK);
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(top, 0);
+  EXPECT_EQ(out[0], in[0]);
+  EXPECT_EQ(out[1], in[1]);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 9, &got, k); }),
+            CP_RSEQ_FAIL);
+}
+
+// ---- the foundation's acceptance test: an exact per-CPU counter under chaos -------------
+
+// One cache line per CPU. `local` is modified only by rseq_addv on its CPU; `shared` is the
+// fallback word, modified only by atomic fetch_add (threads that cannot use rseq). The two
+// never share a word, so mixing rseq and fallback threads stays exact.
+struct alignas(64) counter_slot {
+  intptr_t local;
+  std::atomic<int64_t> shared;
+};
+
+struct percpu_counter {
+  std::unique_ptr<counter_slot[]> slots{new counter_slot[cp_nr_cpu_ids()]()};
+  void inc() noexcept {
+    for (;;) {
+      int cpu = rseq_cpu_start();
+      if (cpu < 0) {
+        slots[cp_current_cpu()].shared.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      if (rseq_addv(&slots[cpu].local, 1, cpu) == CP_RSEQ_OK) return;
+      // aborted: preempted, migrated or signalled before the commit; nothing was added
+    }
+  }
+  int64_t sum() const noexcept {
+    int64_t s = 0;
+    for (unsigned c = 0; c < cp_nr_cpu_ids(); c++)
+      s += slots[c].local + slots[c].shared.load(std::memory_order_relaxed);
+    return s;
+  }
+};
+
+struct counter_ctx {
+  percpu_counter counter;
+  std::atomic<int64_t> handler_incs{0};
+};
+
+void inc_in_handler(int, void *arg) {
+  auto *ctx = static_cast<counter_ctx *>(arg);
+  ctx->counter.inc();
+  ctx->handler_incs.fetch_add(1, std::memory_order_relaxed);
+}
+
+class CounterChaos : public ::testing::TestWithParam<int> {};
+
+TEST_P(CounterChaos, SumIsExact) {
+  const int T = GetParam();
+  const int64_t M = 8000000 / T;
+  counter_ctx ctx;
+  corepool::chaos::options opt;
+  opt.threads = T;
+  opt.migrate = true;
+  opt.signal_storm = true;
+  auto rep = corepool::chaos::run(
+      opt,
+      [&](int) {
+        for (int64_t i = 0; i < M; i++) ctx.counter.inc();
+      },
+      inc_in_handler, &ctx);
+  ASSERT_TRUE(rep.in_time);
+  EXPECT_EQ(ctx.counter.sum(), T * M + ctx.handler_incs.load());
+  EXPECT_GT(rep.signals, 0u);
+  std::printf("T=%d: %lld incs, %llu in handlers, %llu migrations, %.2fs\n", T,
+              static_cast<long long>(T * M), static_cast<unsigned long long>(rep.signals),
+              static_cast<unsigned long long>(rep.migrations), rep.seconds);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, CounterChaos, ::testing::Values(1, 2, 8, 32));
+
+// ---- per-CPU stacks under chaos: nothing lost, nothing handed out twice -----------------
+
+constexpr int kObjs = 64;
+constexpr int kCap = kObjs;  // one stack can hold every object, so a push never finds it full
+
+struct stack_ctx {
+  struct alignas(64) cpu_stack {
+    intptr_t top = 0;
+    void *slots[kCap];
+  };
+  std::unique_ptr<cpu_stack[]> stacks{new cpu_stack[cp_nr_cpu_ids()]()};
+  std::atomic<int> owner[kObjs];  // 0 = in a stack, else holder id
+  int ids[kObjs];
+  std::atomic<int> violations{0};
+
+  stack_ctx() {
+    // Start with every object in CPU 0's stack (setup is single-threaded).
+    for (int i = 0; i < kObjs; i++) {
+      ids[i] = i;
+      owner[i].store(0);
+    }
+    for (int i = 0; i < kObjs; i++) {
+      unsigned c = static_cast<unsigned>(i) % cp_nr_cpu_ids();
+      if (!cp_cpu_possible(c) || stacks[c].top == kCap) c = 0;
+      stacks[c].slots[stacks[c].top++] = &ids[i];
+    }
+  }
+  void take(void *p, int who) {
+    int id = *static_cast<int *>(p), expect = 0;
+    if (!owner[id].compare_exchange_strong(expect, who)) violations++;
+  }
+  void give(void *p, int who) {
+    int id = *static_cast<int *>(p), expect = who;
+    if (!owner[id].compare_exchange_strong(expect, 0)) violations++;
+  }
+  bool pop(void **out) {
+    for (;;) {
+      int cpu = rseq_cpu_start();
+      int r = rseq_stack_pop(&stacks[cpu].top, stacks[cpu].slots, out, cpu);
+      if (r != CP_RSEQ_ABORT) return r == CP_RSEQ_OK;
+    }
+  }
+  bool push(void *p) {
+    for (;;) {
+      int cpu = rseq_cpu_start();
+      int r = rseq_stack_push(&stacks[cpu].top, stacks[cpu].slots, kCap, p, cpu);
+      if (r != CP_RSEQ_ABORT) return r == CP_RSEQ_OK;
+    }
+  }
+};
+
+void stack_handler(int worker, void *arg) {
+  auto *s = static_cast<stack_ctx *>(arg);
+  void *p;
+  const int who = 1000 + worker;  // the handler is its own holder
+  if (!s->pop(&p)) return;
+  s->take(p, who);
+  s->give(p, who);
+  if (!s->push(p)) s->violations++;  // impossible: kCap == kObjs
+}
+
+class StackChaos : public ::testing::TestWithParam<int> {};
+
+TEST_P(StackChaos, NoLossNoDuplicate) {
+  REQUIRE_RSEQ();
+  const int T = GetParam();
+  stack_ctx s;
+  corepool::chaos::options opt;
+  opt.threads = T;
+  opt.signal_storm = true;
+  const int iters = 400000 / T;
+  std::vector<std::vector<void *>> held(T);
+  auto rep = corepool::chaos::run(
+      opt,
+      [&](int w) {
+        corepool::chaos::rng r(w + 1);
+        std::vector<void *> &mine = held[w];
+        void *batch[8];
+        for (int i = 0; i < iters && !corepool::chaos::should_stop(); i++) {
+          if (mine.size() < 4 && (r.below(2) == 0)) {
+            int n = 1 + static_cast<int>(r.below(4));
+            intptr_t got = 0;
+            for (;;) {
+              int cpu = rseq_cpu_start();
+              int rc = rseq_stack_pop_bulk(&s.stacks[cpu].top, s.stacks[cpu].slots, batch, n,
+                                           &got, cpu);
+              if (rc == CP_RSEQ_ABORT) continue;
+              if (rc == CP_RSEQ_FAIL) got = 0;
+              break;
+            }
+            for (intptr_t k = 0; k < got; k++) {
+              s.take(batch[k], w + 1);
+              mine.push_back(batch[k]);
+            }
+          } else if (!mine.empty()) {
+            void *p = mine.back();
+            s.give(p, w + 1);
+            if (!s.push(p)) s.violations++;  // impossible: kCap == kObjs
+            mine.pop_back();
+          }
+        }
+      },
+      stack_handler, &s);
+  ASSERT_TRUE(rep.in_time);
+  EXPECT_EQ(s.violations.load(), 0);
+  // Every object is now either in exactly one stack slot or held by exactly one worker.
+  std::vector<int> seen(kObjs, 0);
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) {
+    ASSERT_GE(s.stacks[c].top, 0);
+    ASSERT_LE(s.stacks[c].top, kCap);
+    for (intptr_t k = 0; k < s.stacks[c].top; k++) seen[*static_cast<int *>(s.stacks[c].slots[k])]++;
+  }
+  for (auto &m : held)
+    for (void *p : m) seen[*static_cast<int *>(p)]++;
+  for (int i = 0; i < kObjs; i++) EXPECT_EQ(seen[i], 1) << "object " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, StackChaos, ::testing::Values(1, 2, 8, 32));
+
+}  // namespace
