@@ -2,11 +2,10 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-# Debian packages a fresh machine may lack. Build and test:
-DEPS := cmake ninja-build g++ clang pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
-        libnuma-dev
-# Peers that the benchmarks compare against (optional at build time, installed here):
-DEPS_BENCH :=
+# Debian packages a fresh machine may lack: deps/*.txt, one package a line (# comments).
+# deps/base.txt builds and tests; each other file names what one part needs (peers for the
+# benchmarks, DPDK, ...).
+DEPS := $(shell sed -e 's/\#.*//' deps/*.txt | tr -s ' \n' ' ')
 
 .PHONY: all deps test bench test-asan test-tsan test-clang build-% clean format
 
@@ -14,7 +13,7 @@ all: test
 
 deps:
 	@missing=""; \
-	for p in $(DEPS) $(DEPS_BENCH); do \
+	for p in $(DEPS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

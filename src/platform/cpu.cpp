@@ -17,7 +17,7 @@
 namespace corepool::platform::detail {
 
 // Mode `off` doubles as "not chosen yet" until choose_mode() ran; g_chosen says which.
-rseq_mode g_mode = rseq_mode::off;
+int g_mode = static_cast<int>(rseq_mode::off);
 static int g_chosen = 0;  // 0 no, 1 choosing, 2 yes (accessed with __atomic builtins)
 __thread rseq_abi g_own_area __attribute__((tls_model("initial-exec"))) = {
     0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
@@ -60,7 +60,7 @@ void ensure_chosen() {
   if (__atomic_compare_exchange_n(&g_chosen, &expected, 1, false, __ATOMIC_ACQ_REL,
                                   __ATOMIC_ACQUIRE)) {
     rseq_mode m = choose_mode();
-    __atomic_store_n(&g_mode, m, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_mode, static_cast<int>(m), __ATOMIC_RELAXED);
     __atomic_store_n(&g_chosen, 2, __ATOMIC_RELEASE);  // pairs with the acquire above
     return;
   }
@@ -74,7 +74,7 @@ __attribute__((constructor)) void cpu_init() { ensure_chosen(); }
 
 int rseq_cpu_start_slow() noexcept {
   ensure_chosen();
-  rseq_mode m = __atomic_load_n(&g_mode, __ATOMIC_RELAXED);
+  auto m = static_cast<rseq_mode>(__atomic_load_n(&g_mode, __ATOMIC_RELAXED));
   if (m == rseq_mode::own) {
     uint32_t c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
     if (c == kUninit && register_own()) c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
@@ -94,7 +94,7 @@ extern "C" {
 enum cp_cpu_id_source cp_cpu_id_source(void) {
   using namespace corepool::platform;
   detail::rseq_cpu_start_slow();  // makes sure the mode is chosen
-  switch (__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED)) {
+  switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
     case rseq_mode::glibc: return CP_CPU_ID_RSEQ_GLIBC;
     case rseq_mode::own: return CP_CPU_ID_RSEQ_OWN;
     default: return CP_CPU_ID_GETCPU;

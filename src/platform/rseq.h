@@ -61,8 +61,9 @@ struct alignas(32) rseq_abi {
 enum class rseq_mode : int { off = 0, glibc = 1, own = 2 };
 
 namespace detail {
-extern rseq_mode g_mode;  // written once by the load-time constructor, then read-only
-extern thread_local rseq_abi g_own_area __attribute__((tls_model("initial-exec")));
+// A rseq_mode value, written once when the mode is chosen (load time), then read-only.
+extern int g_mode;
+extern __thread rseq_abi g_own_area __attribute__((tls_model("initial-exec")));
 extern const rseq_abi g_off_area;  // cpu_id = -1 forever
 int rseq_cpu_start_slow() noexcept;
 
@@ -79,7 +80,7 @@ inline rseq_abi *glibc_area() noexcept {
 
 // This thread's rseq area (glibc's, ours, or a constant one that reads as "unregistered").
 inline rseq_abi *rseq_area() noexcept {
-  switch (detail::g_mode) {
+  switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
     case rseq_mode::glibc: return detail::glibc_area();
     case rseq_mode::own: return &detail::g_own_area;
     default: return const_cast<rseq_abi *>(&detail::g_off_area);
