@@ -1,0 +1,207 @@
+#include "ds/bgwork.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+namespace corepool::ds {
+namespace {
+
+constexpr uint32_t kQueued = 1, kRunning = 2, kCancel = 4;
+
+// Pending items: a Treiber stack. Producers push with CAS (any thread, signal handlers
+// included); the single worker takes the whole stack with one exchange, so there is no
+// pop-side ABA.
+std::atomic<work_item *> g_head{nullptr};
+// Futex word: bumped after every push; the worker sleeps while it is unchanged.
+std::atomic<uint32_t> g_wake{0};
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_running{false};
+std::mutex g_life;  // start/stop only (never on a fast path)
+std::thread *g_thread = nullptr;
+// Bumped by the worker after each item; waiters in flush/cancel sleep on it.
+std::atomic<uint32_t> g_done{0};
+
+long futex(std::atomic<uint32_t> *w, int op, uint32_t val) {
+  return ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(w), op | FUTEX_PRIVATE_FLAG, val,
+                   nullptr, nullptr, 0);
+}
+
+void run_item(work_item *w) {
+  // QUEUED -> RUNNING (or drop it when cancelled). The acquire pairs with the release CAS
+  // in schedule_work, so the item's owner state written before scheduling is visible.
+  uint32_t s = w->state.load(std::memory_order_acquire);
+  for (;;) {
+    if (s & kCancel) {
+      w->state.fetch_and(~(kQueued | kRunning), std::memory_order_acq_rel);
+      return;
+    }
+    if (w->state.compare_exchange_weak(s, (s & ~kQueued) | kRunning, std::memory_order_acq_rel))
+      break;
+  }
+  w->fn(w);
+  // RUNNING -> IDLE, unless schedule_work re-queued it meanwhile (QUEUED|RUNNING): then
+  // push it again so that request runs too.
+  s = w->state.load(std::memory_order_acquire);
+  for (;;) {
+    uint32_t n = s & ~kRunning;
+    if (s & kCancel) n &= ~kQueued;  // a cancelled re-queue request is dropped
+    if (w->state.compare_exchange_weak(s, n, std::memory_order_acq_rel)) break;
+  }
+  if ((s & kQueued) && !(s & kCancel)) {
+    work_item *h = g_head.load(std::memory_order_relaxed);
+    do w->next = h;
+    while (!g_head.compare_exchange_weak(h, w, std::memory_order_release,
+                                         std::memory_order_relaxed));
+  }
+}
+
+void worker_main() {
+  for (;;) {
+    uint32_t seen = g_wake.load(std::memory_order_acquire);
+    work_item *list = g_head.exchange(nullptr, std::memory_order_acquire);
+    // Run oldest first: reverse the stack.
+    work_item *rev = nullptr;
+    while (list) {
+      work_item *n = list->next;
+      list->next = rev;
+      rev = list;
+      list = n;
+    }
+    while (rev) {
+      work_item *n = rev->next;
+      run_item(rev);
+      rev = n;
+      g_done.fetch_add(1, std::memory_order_release);
+      futex(&g_done, FUTEX_WAKE, INT_MAX);
+    }
+    if (g_head.load(std::memory_order_acquire)) continue;
+    if (g_stop.load(std::memory_order_acquire)) return;
+    futex(&g_wake, FUTEX_WAIT, seen);  // returns at once if a push bumped g_wake
+  }
+}
+
+void wait_done(work_item *w) {
+  for (;;) {
+    uint32_t seen = g_done.load(std::memory_order_acquire);
+    if (!(w->state.load(std::memory_order_acquire) & (kQueued | kRunning))) return;
+    if (!g_running.load(std::memory_order_acquire)) {
+      // No worker: nothing will run it. Take it off our books.
+      w->state.fetch_and(~kQueued, std::memory_order_acq_rel);
+      return;
+    }
+    timespec ts{0, 10 * 1000 * 1000};  // re-check: the item may be waiting for a wake-up
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&g_done),
+              FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seen, &ts, nullptr, 0);
+  }
+}
+
+}  // namespace
+
+void bgwork_start() noexcept {
+  if (g_running.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> g(g_life);
+  if (g_running.load(std::memory_order_relaxed)) return;
+  g_stop.store(false);
+  try {
+    g_thread = new std::thread(worker_main);
+  } catch (...) {
+    return;  // no worker: schedule_work reports false and callers keep working without it
+  }
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    std::atexit([] { bgwork_stop(); });
+    // The child of fork() has no worker thread: forget it (the parent's stays as it is).
+    pthread_atfork(nullptr, nullptr, [] {
+      g_thread = nullptr;  // the object belongs to the parent's thread; leak its copy
+      g_head.store(nullptr);
+      g_running.store(false);
+    });
+  }
+  g_running.store(true, std::memory_order_release);
+}
+
+void bgwork_stop() noexcept {
+  std::lock_guard<std::mutex> g(g_life);
+  if (!g_running.load(std::memory_order_relaxed)) return;
+  g_stop.store(true, std::memory_order_release);
+  g_wake.fetch_add(1, std::memory_order_release);
+  futex(&g_wake, FUTEX_WAKE, 1);
+  g_thread->join();
+  delete g_thread;
+  g_thread = nullptr;
+  g_running.store(false, std::memory_order_release);
+  // Items queued after the worker's last look stay unrun: unlink them and mark them idle.
+  for (work_item *w = g_head.exchange(nullptr); w;) {
+    work_item *n = w->next;
+    w->state.fetch_and(~kQueued, std::memory_order_acq_rel);
+    w = n;
+  }
+}
+
+bool schedule_work(work_item *w) noexcept {
+  if (!g_running.load(std::memory_order_acquire)) return false;
+  uint32_t s = w->state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (s & (kQueued | kCancel)) return false;  // already pending, or being cancelled
+    // IDLE -> QUEUED, or RUNNING -> RUNNING|QUEUED (the worker re-pushes it after the run).
+    if (w->state.compare_exchange_weak(s, s | kQueued, std::memory_order_release,
+                                       std::memory_order_relaxed))
+      break;
+  }
+  if (!(s & kRunning)) {
+    // We own the link until the worker takes the item: push it.
+    work_item *h = g_head.load(std::memory_order_relaxed);
+    do w->next = h;
+    while (!g_head.compare_exchange_weak(h, w, std::memory_order_release,
+                                         std::memory_order_relaxed));
+  }
+  g_wake.fetch_add(1, std::memory_order_release);
+  futex(&g_wake, FUTEX_WAKE, 1);  // async-signal-safe system call
+  return true;
+}
+
+void cancel_work_sync(work_item *w) noexcept {
+  w->state.fetch_or(kCancel, std::memory_order_acq_rel);
+  wait_done(w);
+}
+
+void flush_work(work_item *w) noexcept { wait_done(w); }
+
+void work_reset(work_item *w) noexcept { w->state.fetch_and(~kCancel, std::memory_order_acq_rel); }
+
+// ---- refill engine ----------------------------------------------------------------------
+
+namespace {
+void refill_run(work_item *w) {
+  auto *e = static_cast<refill_engine *>(w->arg);
+  e->fill(e->ctx, e->high.load(std::memory_order_relaxed));
+  e->runs.fetch_add(1, std::memory_order_release);
+}
+}  // namespace
+
+void refill_engine::init(void (*fill_fn)(void *, int), void *c, int lo, int hi) noexcept {
+  fill = fill_fn;
+  ctx = c;
+  low.store(lo, std::memory_order_relaxed);
+  high.store(hi, std::memory_order_relaxed);
+  work.fn = refill_run;
+  work.arg = this;
+}
+
+bool refill_engine::note_level(int level) noexcept {
+  if (level >= low.load(std::memory_order_relaxed)) return false;
+  return schedule_work(&work);
+}
+
+bool refill_engine::kick() noexcept { return schedule_work(&work); }
+
+}  // namespace corepool::ds
