@@ -153,7 +153,9 @@ bool schedule_work(work_item *w) noexcept {
   for (;;) {
     if (s & (kQueued | kCancel)) return false;  // already pending, or being cancelled
     // IDLE -> QUEUED, or RUNNING -> RUNNING|QUEUED (the worker re-pushes it after the run).
-    if (w->state.compare_exchange_weak(s, s | kQueued, std::memory_order_release,
+    // acq_rel: acquire pairs with the worker's release when it set the item IDLE (its last
+    // writes to w->next happen-before ours below); release publishes the owner's state.
+    if (w->state.compare_exchange_weak(s, s | kQueued, std::memory_order_acq_rel,
                                        std::memory_order_relaxed))
       break;
   }
