@@ -88,8 +88,7 @@ void BM_Stack_RseqPushPop(benchmark::State &s) {
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0) break;
-      if (rseq_stack_pop(&g_slots[cpu].top, g_slots[cpu].stack, &out, cpu) != CP_RSEQ_ABORT)
-        break;
+      if (rseq_stack_pop(&g_slots[cpu].top, g_slots[cpu].stack, &out, cpu) != CP_RSEQ_ABORT) break;
     }
     benchmark::DoNotOptimize(out);
   }

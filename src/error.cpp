@@ -17,5 +17,7 @@ const char *cp_last_error(void) {
   const char *m = corepool::t_last_error;
   return m ? m : "";
 }
-void cp_clear_error(void) { corepool::t_last_error = nullptr; }
+void cp_clear_error(void) {
+  corepool::t_last_error = nullptr;
+}
 }

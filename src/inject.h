@@ -9,10 +9,10 @@ extern "C" {
 // Called at each injection point with its name. Set by tests only; null means no-op.
 extern void (*cp_inject_hook)(const char *point);
 }
-#define CP_INJECT(point)                                                        \
-  do {                                                                          \
+#define CP_INJECT(point)                                                                  \
+  do {                                                                                    \
     if (void (*cp_h_)(const char *) = __atomic_load_n(&cp_inject_hook, __ATOMIC_RELAXED)) \
-      cp_h_(point);                                                             \
+      cp_h_(point);                                                                       \
   } while (0)
 #else
 #define CP_INJECT(point) \

@@ -20,9 +20,9 @@ extern "C" {
 #endif
 
 enum cp_cpu_id_source {
-    CP_CPU_ID_RSEQ_GLIBC = 1, /* glibc's registered rseq area */
-    CP_CPU_ID_RSEQ_OWN = 2,   /* corepool registered rseq itself, per thread */
-    CP_CPU_ID_GETCPU = 3,     /* no rseq: sched_getcpu(); per-CPU fast paths use fallbacks */
+  CP_CPU_ID_RSEQ_GLIBC = 1, /* glibc's registered rseq area */
+  CP_CPU_ID_RSEQ_OWN = 2,   /* corepool registered rseq itself, per thread */
+  CP_CPU_ID_GETCPU = 3,     /* no rseq: sched_getcpu(); per-CPU fast paths use fallbacks */
 };
 
 /* The source chosen for this process. */

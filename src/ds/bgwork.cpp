@@ -58,8 +58,8 @@ void run_item(work_item *w) {
   if ((s & kQueued) && !(s & kCancel)) {
     work_item *h = g_head.load(std::memory_order_relaxed);
     do w->next = h;
-    while (!g_head.compare_exchange_weak(h, w, std::memory_order_release,
-                                         std::memory_order_relaxed));
+    while (
+        !g_head.compare_exchange_weak(h, w, std::memory_order_release, std::memory_order_relaxed));
   }
 }
 
@@ -98,8 +98,8 @@ void wait_done(work_item *w) {
       return;
     }
     timespec ts{0, 10 * 1000 * 1000};  // re-check: the item may be waiting for a wake-up
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&g_done),
-              FUTEX_WAIT | FUTEX_PRIVATE_FLAG, seen, &ts, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&g_done), FUTEX_WAIT | FUTEX_PRIVATE_FLAG,
+              seen, &ts, nullptr, 0);
   }
 }
 
@@ -163,8 +163,8 @@ bool schedule_work(work_item *w) noexcept {
     // We own the link until the worker takes the item: push it.
     work_item *h = g_head.load(std::memory_order_relaxed);
     do w->next = h;
-    while (!g_head.compare_exchange_weak(h, w, std::memory_order_release,
-                                         std::memory_order_relaxed));
+    while (
+        !g_head.compare_exchange_weak(h, w, std::memory_order_release, std::memory_order_relaxed));
   }
   g_wake.fetch_add(1, std::memory_order_release);
   futex(&g_wake, FUTEX_WAKE, 1);  // async-signal-safe system call
@@ -176,9 +176,13 @@ void cancel_work_sync(work_item *w) noexcept {
   wait_done(w);
 }
 
-void flush_work(work_item *w) noexcept { wait_done(w); }
+void flush_work(work_item *w) noexcept {
+  wait_done(w);
+}
 
-void work_reset(work_item *w) noexcept { w->state.fetch_and(~kCancel, std::memory_order_acq_rel); }
+void work_reset(work_item *w) noexcept {
+  w->state.fetch_and(~kCancel, std::memory_order_acq_rel);
+}
 
 // ---- refill engine ----------------------------------------------------------------------
 
@@ -204,6 +208,8 @@ bool refill_engine::note_level(int level) noexcept {
   return schedule_work(&work);
 }
 
-bool refill_engine::kick() noexcept { return schedule_work(&work); }
+bool refill_engine::kick() noexcept {
+  return schedule_work(&work);
+}
 
 }  // namespace corepool::ds

@@ -19,8 +19,8 @@ namespace corepool::platform::detail {
 // Mode `off` doubles as "not chosen yet" until choose_mode() ran; g_chosen says which.
 int g_mode = static_cast<int>(rseq_mode::off);
 static int g_chosen = 0;  // 0 no, 1 choosing, 2 yes (accessed with __atomic builtins)
-__thread rseq_abi g_own_area __attribute__((tls_model("initial-exec"))) = {
-    0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
+__thread rseq_abi g_own_area
+    __attribute__((tls_model("initial-exec"))) = {0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
 const rseq_abi g_off_area = {0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
 
 namespace {
@@ -68,7 +68,9 @@ void ensure_chosen() {
   while (__atomic_load_n(&g_chosen, __ATOMIC_ACQUIRE) != 2) sched_yield();
 }
 
-__attribute__((constructor)) void cpu_init() { ensure_chosen(); }
+__attribute__((constructor)) void cpu_init() {
+  ensure_chosen();
+}
 
 }  // namespace
 
@@ -95,22 +97,30 @@ enum cp_cpu_id_source cp_cpu_id_source(void) {
   using namespace corepool::platform;
   detail::rseq_cpu_start_slow();  // makes sure the mode is chosen
   switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
-    case rseq_mode::glibc: return CP_CPU_ID_RSEQ_GLIBC;
-    case rseq_mode::own: return CP_CPU_ID_RSEQ_OWN;
-    default: return CP_CPU_ID_GETCPU;
+    case rseq_mode::glibc:
+      return CP_CPU_ID_RSEQ_GLIBC;
+    case rseq_mode::own:
+      return CP_CPU_ID_RSEQ_OWN;
+    default:
+      return CP_CPU_ID_GETCPU;
   }
 }
 
 const char *cp_cpu_id_source_name(enum cp_cpu_id_source src) {
   switch (src) {
-    case CP_CPU_ID_RSEQ_GLIBC: return "rseq-glibc";
-    case CP_CPU_ID_RSEQ_OWN: return "rseq-own";
-    case CP_CPU_ID_GETCPU: return "getcpu";
+    case CP_CPU_ID_RSEQ_GLIBC:
+      return "rseq-glibc";
+    case CP_CPU_ID_RSEQ_OWN:
+      return "rseq-own";
+    case CP_CPU_ID_GETCPU:
+      return "getcpu";
   }
   return "unknown";
 }
 
-bool cp_rseq_enabled(void) { return cp_cpu_id_source() != CP_CPU_ID_GETCPU; }
+bool cp_rseq_enabled(void) {
+  return cp_cpu_id_source() != CP_CPU_ID_GETCPU;
+}
 
 unsigned cp_current_cpu(void) {
   int c = corepool::platform::rseq_cpu_start();

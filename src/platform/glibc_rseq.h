@@ -10,13 +10,21 @@
 namespace corepool::platform::detail {
 #if defined(RSEQ_SIG)
 inline constexpr bool kGlibcHasRseq = true;
-inline ptrdiff_t glibc_rseq_offset() noexcept { return __rseq_offset; }
-inline unsigned glibc_rseq_size() noexcept { return __rseq_size; }
+inline ptrdiff_t glibc_rseq_offset() noexcept {
+  return __rseq_offset;
+}
+inline unsigned glibc_rseq_size() noexcept {
+  return __rseq_size;
+}
 inline constexpr unsigned kRseqSig = RSEQ_SIG;
 #else
 inline constexpr bool kGlibcHasRseq = false;
-inline ptrdiff_t glibc_rseq_offset() noexcept { return 0; }
-inline unsigned glibc_rseq_size() noexcept { return 0; }
+inline ptrdiff_t glibc_rseq_offset() noexcept {
+  return 0;
+}
+inline unsigned glibc_rseq_size() noexcept {
+  return 0;
+}
 #if defined(__x86_64__)
 inline constexpr unsigned kRseqSig = 0x53053053;
 #else

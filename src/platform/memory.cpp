@@ -14,7 +14,9 @@ namespace corepool::platform {
 namespace {
 size_t g_page = 0;
 
-uintptr_t align_up(uintptr_t v, size_t a) { return (v + a - 1) & ~(uintptr_t)(a - 1); }
+uintptr_t align_up(uintptr_t v, size_t a) {
+  return (v + a - 1) & ~(uintptr_t)(a - 1);
+}
 }  // namespace
 
 size_t page_size() noexcept {
@@ -66,8 +68,8 @@ int os_purge(void *p, size_t size) noexcept {
 
 int os_decommit(void *p, size_t size) noexcept {
   // Replacing the mapping drops the pages and their accounting in one call.
-  void *m = ::mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-                   -1, 0);
+  void *m =
+      ::mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   return m == MAP_FAILED ? -errno : 0;
 }
 

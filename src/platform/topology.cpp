@@ -93,8 +93,8 @@ void read_topology() {
   }
   t.nr_nodes = max_node + 1;
   long line = ::sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
-  if (line <= 0 && read_file("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size",
-                             buf, sizeof buf) > 0)
+  if (line <= 0 && read_file("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size", buf,
+                             sizeof buf) > 0)
     line = std::atol(buf);
   t.line = line > 0 ? static_cast<size_t>(line) : 64;
   if (g_override > t.nr_ids) {
@@ -117,7 +117,9 @@ const topology &topo() noexcept {
   return g_topo;
 }
 
-__attribute__((constructor)) void topology_init() { (void)topo(); }
+__attribute__((constructor)) void topology_init() {
+  (void)topo();
+}
 
 }  // namespace
 
@@ -137,13 +139,17 @@ int parse_cpu_list(const char *s, unsigned long long *bits, unsigned nbits) noex
     if (b >= nbits) return -1;
     for (unsigned long i = a; i <= b; i++) bits[i / 64] |= 1ull << (i % 64);
     if (static_cast<int>(b) > highest) highest = static_cast<int>(b);
-    if (*s == ',') s++;
-    else if (*s && *s != '\n') return -1;
+    if (*s == ',')
+      s++;
+    else if (*s && *s != '\n')
+      return -1;
   }
   return highest + 1;
 }
 
-unsigned nr_cpu_ids() noexcept { return topo().nr_ids; }
+unsigned nr_cpu_ids() noexcept {
+  return topo().nr_ids;
+}
 bool cpu_possible(unsigned cpu) noexcept {
   const topology &t = topo();
   return cpu < t.nr_ids && (t.possible[cpu / 64] >> (cpu % 64) & 1);
@@ -152,8 +158,12 @@ int cpu_to_node(unsigned cpu) noexcept {
   const topology &t = topo();
   return cpu < t.nr_ids ? t.node[cpu] : 0;
 }
-int nr_nodes() noexcept { return topo().nr_nodes; }
-size_t cache_line_size() noexcept { return topo().line; }
+int nr_nodes() noexcept {
+  return topo().nr_nodes;
+}
+size_t cache_line_size() noexcept {
+  return topo().line;
+}
 
 void testing::set_nr_cpu_ids(unsigned n) noexcept {
   if (n > kMaxCpus) n = kMaxCpus;
@@ -166,9 +176,19 @@ void testing::set_nr_cpu_ids(unsigned n) noexcept {
 }  // namespace corepool::platform
 
 extern "C" {
-unsigned cp_nr_cpu_ids(void) { return corepool::platform::nr_cpu_ids(); }
-bool cp_cpu_possible(unsigned cpu) { return corepool::platform::cpu_possible(cpu); }
-int cp_cpu_to_node(unsigned cpu) { return corepool::platform::cpu_to_node(cpu); }
-int cp_nr_nodes(void) { return corepool::platform::nr_nodes(); }
-size_t cp_cache_line_size(void) { return corepool::platform::cache_line_size(); }
+unsigned cp_nr_cpu_ids(void) {
+  return corepool::platform::nr_cpu_ids();
+}
+bool cp_cpu_possible(unsigned cpu) {
+  return corepool::platform::cpu_possible(cpu);
+}
+int cp_cpu_to_node(unsigned cpu) {
+  return corepool::platform::cpu_to_node(cpu);
+}
+int cp_nr_nodes(void) {
+  return corepool::platform::nr_nodes();
+}
+size_t cp_cache_line_size(void) {
+  return corepool::platform::cache_line_size();
+}
 }

@@ -6,10 +6,10 @@
 
 namespace corepool::platform {
 
-unsigned nr_cpu_ids() noexcept;              // highest possible id + 1
+unsigned nr_cpu_ids() noexcept;  // highest possible id + 1
 bool cpu_possible(unsigned cpu) noexcept;
-int cpu_to_node(unsigned cpu) noexcept;      // 0 when unknown
-int nr_nodes() noexcept;                     // >= 1
+int cpu_to_node(unsigned cpu) noexcept;  // 0 when unknown
+int nr_nodes() noexcept;                 // >= 1
 size_t cache_line_size() noexcept;
 
 // Parses a sysfs CPU list ("0-3,8,10-11") into a bitmap of `nbits` bits (bit i of word

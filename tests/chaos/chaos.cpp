@@ -31,8 +31,12 @@ std::atomic<bool> g_park_release[kMaxWorkers];
 std::atomic<bool> g_parked_now[kMaxWorkers];
 std::mutex g_run_lock;  // serialises run()
 
-int storm_signo() { return SIGRTMIN + 1; }
-int park_signo() { return SIGRTMIN + 2; }
+int storm_signo() {
+  return SIGRTMIN + 1;
+}
+int park_signo() {
+  return SIGRTMIN + 2;
+}
 
 void sleep_us(long us) {
   timespec ts{us / 1000000, (us % 1000000) * 1000};
@@ -77,9 +81,15 @@ void install(int signo, void (*h)(int)) {
 
 }  // namespace
 
-int worker_id() noexcept { return t_worker; }
-bool in_signal_handler() noexcept { return t_in_handler; }
-bool should_stop() noexcept { return g_stop.load(std::memory_order_relaxed); }
+int worker_id() noexcept {
+  return t_worker;
+}
+bool in_signal_handler() noexcept {
+  return t_in_handler;
+}
+bool should_stop() noexcept {
+  return g_stop.load(std::memory_order_relaxed);
+}
 
 void park_self_until(const std::atomic<bool> &release) noexcept {
   while (!release.load(std::memory_order_acquire)) sleep_us(200);

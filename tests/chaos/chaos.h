@@ -34,9 +34,9 @@ struct options {
 
 struct report {
   bool in_time = false;
-  uint64_t signals = 0;      // storm handler runs on workers
-  uint64_t migrations = 0;   // successful re-pins
-  uint64_t parks = 0;        // completed parkings
+  uint64_t signals = 0;     // storm handler runs on workers
+  uint64_t migrations = 0;  // successful re-pins
+  uint64_t parks = 0;       // completed parkings
   double seconds = 0;
 };
 

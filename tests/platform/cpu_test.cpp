@@ -47,8 +47,7 @@ TEST(CpuSource, FollowsTheFallbackChain) {
     EXPECT_EQ(corepool::platform::detail::glibc_rseq_size(), 0u);
     EXPECT_NE(expected, CP_CPU_ID_RSEQ_GLIBC);
   }
-  EXPECT_EQ(cp_cpu_id_source(), expected)
-      << "got " << cp_cpu_id_source_name(cp_cpu_id_source());
+  EXPECT_EQ(cp_cpu_id_source(), expected) << "got " << cp_cpu_id_source_name(cp_cpu_id_source());
   EXPECT_EQ(corepool::cpu_id_source(), static_cast<corepool::cpu_source>(expected));
   EXPECT_EQ(cp_rseq_enabled(), expected != CP_CPU_ID_GETCPU);
   std::printf("cpu id source: %s\n", cp_cpu_id_source_name(cp_cpu_id_source()));

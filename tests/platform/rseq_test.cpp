@@ -25,11 +25,11 @@ int on_this_cpu(Op op) {
   }
 }
 
-#define REQUIRE_RSEQ()                                                 \
-  if (rseq_cpu_start() < 0) {                                          \
-    /* Not a skip: rseq is off, so the source must say so. */          \
-    EXPECT_EQ(cp_cpu_id_source(), CP_CPU_ID_GETCPU);                   \
-    return;                                                            \
+#define REQUIRE_RSEQ()                                        \
+  if (rseq_cpu_start() < 0) {                                 \
+    /* Not a skip: rseq is off, so the source must say so. */ \
+    EXPECT_EQ(cp_cpu_id_source(), CP_CPU_ID_GETCPU);          \
+    return;                                                   \
   }
 
 TEST(Rseq, CompareAndStore) {
@@ -66,16 +66,14 @@ TEST(Rseq, StackPushPop) {
   intptr_t top = 0;
   int a, b, c, d;
   void *out = nullptr;
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }),
-            CP_RSEQ_FAIL);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }), CP_RSEQ_FAIL);
   for (void *p : {static_cast<void *>(&a), static_cast<void *>(&b), static_cast<void *>(&c)})
     EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, p, k); }),
               CP_RSEQ_OK);
   EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, &d, k); }),
             CP_RSEQ_FAIL);
   EXPECT_EQ(top, 3);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }),
-            CP_RSEQ_OK);
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }), CP_RSEQ_OK);
   EXPECT_EQ(out, &c);
   EXPECT_EQ(top, 2);
 }
@@ -269,8 +267,8 @@ TEST_P(StackChaos, NoLossNoDuplicate) {
             intptr_t got = 0;
             for (;;) {
               int cpu = rseq_cpu_start();
-              int rc = rseq_stack_pop_bulk(&s.stacks[cpu].top, s.stacks[cpu].slots, batch, n,
-                                           &got, cpu);
+              int rc =
+                  rseq_stack_pop_bulk(&s.stacks[cpu].top, s.stacks[cpu].slots, batch, n, &got, cpu);
               if (rc == CP_RSEQ_ABORT) continue;
               if (rc == CP_RSEQ_FAIL) got = 0;
               break;
@@ -295,7 +293,8 @@ TEST_P(StackChaos, NoLossNoDuplicate) {
   for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) {
     ASSERT_GE(s.stacks[c].top, 0);
     ASSERT_LE(s.stacks[c].top, kCap);
-    for (intptr_t k = 0; k < s.stacks[c].top; k++) seen[*static_cast<int *>(s.stacks[c].slots[k])]++;
+    for (intptr_t k = 0; k < s.stacks[c].top; k++)
+      seen[*static_cast<int *>(s.stacks[c].slots[k])]++;
   }
   for (auto &m : held)
     for (void *p : m) seen[*static_cast<int *>(p)]++;

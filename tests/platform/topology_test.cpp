@@ -11,8 +11,8 @@ using corepool::platform::parse_cpu_list;
 
 struct list_case {
   const char *text;
-  int expect;                 // highest + 1, or -1
-  unsigned long long word0;   // expected first bitmap word when expect > 0
+  int expect;                // highest + 1, or -1
+  unsigned long long word0;  // expected first bitmap word when expect > 0
 };
 
 TEST(Topology, ParsesCpuLists) {
