@@ -12,7 +12,7 @@
 
 namespace {
 struct lib_inject {
-  static void point(const char *name) noexcept { CP_INJECT(name); }
+  static void point([[maybe_unused]] const char *name) noexcept { CP_INJECT(name); }
 };
 using ring = corepool::alf_ring<void *, lib_inject>;
 
