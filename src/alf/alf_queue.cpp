@@ -5,16 +5,11 @@
 
 #include <cerrno>
 
-#include <corepool/alf_queue.hpp>
-
+#include "alf/alf_ring.h"
 #include "error.h"
-#include "inject.h"
 
 namespace {
-struct lib_inject {
-  static void point([[maybe_unused]] const char *name) noexcept { CP_INJECT(name); }
-};
-using ring = corepool::alf_ring<void *, lib_inject>;
+using ring = corepool::alf::ring;
 
 // struct cp_alf_queue is never defined: the handle is the ring itself.
 ring *R(cp_alf_queue *q) noexcept { return reinterpret_cast<ring *>(q); }

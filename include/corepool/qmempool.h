@@ -1,0 +1,103 @@
+/* corepool/qmempool.h - quick queue-based memory pool (Brouer's qmempool RFC in user space):
+ * per-CPU caches in front of a shared lock-free bulk queue (corepool/alf_queue.h), in front
+ * of a backing allocator.
+ *
+ *   alloc: pop from this CPU's cache;
+ *          empty -> take a bulk of 16 from the shared queue, keep one, cache the rest;
+ *          empty -> allocate a bulk of up to 16 from the backing allocator (stops at the
+ *                   first NULL and uses what it got).
+ *   free:  push onto this CPU's cache;
+ *          full  -> move a bulk of 16 from the cache to the shared queue;
+ *          full  -> give them to the backing allocator.
+ *
+ * Per-CPU caches: on threads with restartable sequences (rseq) the cache of CPU c is a
+ * stack changed only by rseq sequences on CPU c, so preemption, migration and signals
+ * restart an operation instead of corrupting the cache (the RFC needed softirq context or
+ * local_bh_disable). Threads without rseq (COREPOOL_RSEQ=0, TSan builds, a thread whose
+ * registration failed) use a second, separate set of per-CPU caches guarded by a try-lock:
+ * when the lock is busy (another thread, or the code a signal interrupted) they go straight
+ * to the shared queue. The two kinds never share a word, so mixing them is safe.
+ *
+ * Objects freed on another CPU than the one that allocated them simply join that CPU's
+ * cache; caches that overflow feed the shared queue, caches that run dry draw from it.
+ *
+ * Memory goes back: when a spill finds the shared queue above 3/4 of its size on 8
+ * consecutive spills (the pool has had more free objects than it used for that long,
+ * measured in traffic, with no clock and no worker thread), the spilling thread returns
+ * objects to the backing allocator until the queue is at 1/2. cp_qmempool_destroy returns
+ * every cached object.
+ *
+ * Progress: alloc and free never wait for another thread (lock-free; the try-lock is only
+ * ever tried). They are async-signal-safe as long as they do not reach the backing
+ * allocator: that is, unless both the CPU cache and the shared queue are empty (alloc) or
+ * full (free), or the memory-return above triggers. The default backing allocator (malloc)
+ * is not async-signal-safe.
+ *
+ * Concurrency: alloc, free, alloc_bulk and free_bulk may run concurrently from any threads
+ * and signal handlers; create and destroy may not run concurrently with anything on the
+ * same pool.
+ */
+#ifndef COREPOOL_QMEMPOOL_H
+#define COREPOOL_QMEMPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cp_qmempool;
+
+/* The object source (the RFC's kmem_cache). alloc returns one object of the pool's size or
+ * NULL; free takes back an object that alloc returned. Both are called without any pool
+ * lock held (there is none), possibly from several threads at once. */
+struct cp_qmempool_backing {
+  void *(*alloc)(void *ctx);
+  void (*free)(void *ctx, void *obj);
+  void *ctx;
+};
+
+/* Creates a pool into *pool.
+ *   localq_sz   per-CPU cache capacity: a power of two >= 16 (the bulk size), <= 65536;
+ *   sharedq_sz  shared queue size: a power of two >= 32 (two bulks), <= 2^24;
+ *   prealloc    objects allocated now into the shared queue, <= sharedq_sz;
+ *   obj_size    object size in bytes, >= 1 (used by the default backing allocator);
+ *   backing     NULL: objects come from malloc (aligned to 64 bytes when obj_size >= 64);
+ *               else copied; alloc and free must be non-NULL.
+ * Returns 0, -EINVAL (cp_last_error() names the rule that failed) or -ENOMEM (memory for
+ * the pool, or the backing allocator failed during prealloc). May allocate; not
+ * async-signal-safe. The caller owns *pool and ends it with cp_qmempool_destroy(). */
+int cp_qmempool_create(struct cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_sz,
+                       uint32_t prealloc, size_t obj_size,
+                       const struct cp_qmempool_backing *backing);
+
+/* One object, or NULL: pool NULL (cp_last_error() says so) or the backing allocator
+ * returned NULL with the caches and the shared queue empty. Lock-free; async-signal-safe
+ * unless it reaches the backing allocator (see above). The caller owns the object until it
+ * passes it to cp_qmempool_free or cp_qmempool_free_bulk of the same pool. */
+void *cp_qmempool_alloc(struct cp_qmempool *pool);
+
+/* Returns an object from this pool's alloc. NULL elem is a no-op; NULL pool records an
+ * error and does nothing. Lock-free; async-signal-safe unless it reaches the backing
+ * allocator. */
+void cp_qmempool_free(struct cp_qmempool *pool, void *elem);
+
+/* Up to n objects into elems[0..k); returns k (0..n): fewer than n only when the backing
+ * allocator ran dry. -EINVAL: pool NULL, n < 0, or elems NULL with n > 0. Same context
+ * rules as cp_qmempool_alloc. */
+int cp_qmempool_alloc_bulk(struct cp_qmempool *pool, void **elems, int n);
+
+/* Returns n objects (NULL entries are skipped). pool NULL, n < 0, or elems NULL with
+ * n > 0: records -EINVAL and does nothing. Same context rules as cp_qmempool_free. */
+void cp_qmempool_free_bulk(struct cp_qmempool *pool, void *const *elems, int n);
+
+/* Returns every cached object (CPU caches and shared queue) to the backing allocator and
+ * frees the pool. Objects still held by callers are not tracked: return them first, or
+ * they leak. NULL is a no-op. Nothing else may run on the pool concurrently. */
+void cp_qmempool_destroy(struct cp_qmempool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COREPOOL_QMEMPOOL_H */
