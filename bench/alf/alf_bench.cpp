@@ -32,8 +32,9 @@ void BM_Alf(benchmark::State &s) {
       benchmark::DoNotOptimize(cp_alf_sc_dequeue(g_q, out, n));
     }
   }
-  s.counters["per_elem"] = benchmark::Counter(static_cast<double>(n),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  s.counters["per_elem"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
+                                                     benchmark::Counter::kInvert);
   s.counters["enq_fail"] = static_cast<double>(misses);
   if (s.thread_index() == 0) {
     // drain (2 threads may leave a few) and free
@@ -43,8 +44,12 @@ void BM_Alf(benchmark::State &s) {
   }
 }
 
-void BM_Alf_MPMC(benchmark::State &s) { BM_Alf<true>(s); }
-void BM_Alf_SPSC(benchmark::State &s) { BM_Alf<false>(s); }
+void BM_Alf_MPMC(benchmark::State &s) {
+  BM_Alf<true>(s);
+}
+void BM_Alf_SPSC(benchmark::State &s) {
+  BM_Alf<false>(s);
+}
 BENCHMARK(BM_Alf_MPMC)->Arg(1)->Arg(4)->Arg(16)->Threads(1);
 BENCHMARK(BM_Alf_SPSC)->Arg(1)->Arg(4)->Arg(16)->Threads(1);
 BENCHMARK(BM_Alf_MPMC)->Arg(1)->Arg(4)->Arg(16)->Threads(2);

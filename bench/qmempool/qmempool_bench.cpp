@@ -56,7 +56,9 @@ thread_local struct {
   long top;
   void *slots[512];
 } t_private;
-void *private_pop() { return t_private.top > 0 ? t_private.slots[--t_private.top] : std::malloc(kObj); }
+void *private_pop() {
+  return t_private.top > 0 ? t_private.slots[--t_private.top] : std::malloc(kObj);
+}
 void private_push(void *p) {
   if (t_private.top < 512)
     t_private.slots[t_private.top++] = p;
@@ -114,16 +116,30 @@ void n256(benchmark::State &s) {
     benchmark::ClobberMemory();
     for (int i = 255; i >= 0; i--) Free(v[i]);
   }
-  s.counters["per_pair"] = benchmark::Counter(256, benchmark::Counter::kIsIterationInvariantRate |
-                                                       benchmark::Counter::kInvert);
+  s.counters["per_pair"] = benchmark::Counter(
+      256, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
-void *q_alloc() { return cp_qmempool_alloc(g_pool); }
-void q_free(void *p) { cp_qmempool_free(g_pool, p); }
-void *m_alloc() { return std::malloc(kObj); }
-void m_free(void *p) { std::free(p); }
-void BM_W2_Qmempool(benchmark::State &s) { n256<q_alloc, q_free>(s); }
-void BM_W2_Malloc(benchmark::State &s) { n256<m_alloc, m_free>(s); }
-void BM_W2_PerCpuArrayBound(benchmark::State &s) { n256<plain_pop, plain_push>(s); }
+void *q_alloc() {
+  return cp_qmempool_alloc(g_pool);
+}
+void q_free(void *p) {
+  cp_qmempool_free(g_pool, p);
+}
+void *m_alloc() {
+  return std::malloc(kObj);
+}
+void m_free(void *p) {
+  std::free(p);
+}
+void BM_W2_Qmempool(benchmark::State &s) {
+  n256<q_alloc, q_free>(s);
+}
+void BM_W2_Malloc(benchmark::State &s) {
+  n256<m_alloc, m_free>(s);
+}
+void BM_W2_PerCpuArrayBound(benchmark::State &s) {
+  n256<plain_pop, plain_push>(s);
+}
 void BM_W2_QmempoolBulk(benchmark::State &s) {
   void *v[256];
   for (auto _ : s) {
@@ -132,8 +148,8 @@ void BM_W2_QmempoolBulk(benchmark::State &s) {
     benchmark::ClobberMemory();
     cp_qmempool_free_bulk(g_pool, v, got);
   }
-  s.counters["per_pair"] = benchmark::Counter(256, benchmark::Counter::kIsIterationInvariantRate |
-                                                       benchmark::Counter::kInvert);
+  s.counters["per_pair"] = benchmark::Counter(
+      256, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_W2_Qmempool);
 BENCHMARK(BM_W2_QmempoolBulk);
@@ -165,9 +181,15 @@ void w3(benchmark::State &s) {
     cp_alf_queue_free(g_ring);
   }
 }
-void BM_W3_Qmempool(benchmark::State &s) { w3<true, false>(s); }
-void BM_W3_Malloc(benchmark::State &s) { w3<false, true>(s); }
-void BM_W3_RingAloneBound(benchmark::State &s) { w3<false, false>(s); }
+void BM_W3_Qmempool(benchmark::State &s) {
+  w3<true, false>(s);
+}
+void BM_W3_Malloc(benchmark::State &s) {
+  w3<false, true>(s);
+}
+void BM_W3_RingAloneBound(benchmark::State &s) {
+  w3<false, false>(s);
+}
 BENCHMARK(BM_W3_Qmempool)->Threads(2)->UseRealTime();
 BENCHMARK(BM_W3_Malloc)->Threads(2)->UseRealTime();
 BENCHMARK(BM_W3_RingAloneBound)->Threads(2)->UseRealTime();

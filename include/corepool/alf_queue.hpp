@@ -52,15 +52,13 @@ class alf_ring {
   alf_ring(const alf_ring &) = delete;
   alf_ring &operator=(const alf_ring &) = delete;
 
-  static bool valid_size(uint32_t size) noexcept {
-    return size >= 2 && (size & (size - 1)) == 0;
-  }
+  static bool valid_size(uint32_t size) noexcept { return size >= 2 && (size & (size - 1)) == 0; }
 
   // nullptr if the size is invalid or memory is short. Not async-signal-safe.
   static alf_ring *create(uint32_t size) noexcept {
     if (!valid_size(size)) return nullptr;
     const std::size_t bytes = sizeof(alf_ring) + std::size_t{size} * sizeof(slot);
-    void *mem = ::operator new(bytes, std::align_val_t{alf_detail::kLine}, std::nothrow);
+    void *mem = ::operator new (bytes, std::align_val_t{alf_detail::kLine}, std::nothrow);
     if (!mem) return nullptr;
     auto *r = ::new (mem) alf_ring(size);
     r->slots_ = reinterpret_cast<slot *>(static_cast<char *>(mem) + sizeof(alf_ring));
@@ -74,7 +72,7 @@ class alf_ring {
   static void destroy(alf_ring *r) noexcept {
     if (!r) return;
     r->~alf_ring();
-    ::operator delete(static_cast<void *>(r), std::align_val_t{alf_detail::kLine});
+    ::operator delete (static_cast<void *>(r), std::align_val_t{alf_detail::kLine});
   }
 
   uint32_t capacity() const noexcept { return size_; }
@@ -198,9 +196,7 @@ class alf_queue {
 
   int enqueue_bulk(const T *in, int n) noexcept { return ring_->template enqueue<true>(in, n); }
   int dequeue_burst(T *out, int n) noexcept { return ring_->template dequeue<true>(out, n); }
-  int sp_enqueue_bulk(const T *in, int n) noexcept {
-    return ring_->template enqueue<false>(in, n);
-  }
+  int sp_enqueue_bulk(const T *in, int n) noexcept { return ring_->template enqueue<false>(in, n); }
   int sc_dequeue_burst(T *out, int n) noexcept { return ring_->template dequeue<false>(out, n); }
 
   bool try_push(const T &v) noexcept { return enqueue_bulk(&v, 1) == 1; }

@@ -49,8 +49,7 @@ class qmempool {
 // Thread-safe like the pool itself.
 class qmempool_resource : public std::pmr::memory_resource {
  public:
-  explicit qmempool_resource(qmempool &pool,
-                             std::size_t alignment = alignof(std::max_align_t),
+  explicit qmempool_resource(qmempool &pool, std::size_t alignment = alignof(std::max_align_t),
                              std::pmr::memory_resource *upstream = std::pmr::new_delete_resource())
       : pool_(pool), align_(alignment), upstream_(upstream) {}
 

@@ -12,8 +12,12 @@ namespace {
 using ring = corepool::alf::ring;
 
 // struct cp_alf_queue is never defined: the handle is the ring itself.
-ring *R(cp_alf_queue *q) noexcept { return reinterpret_cast<ring *>(q); }
-const ring *R(const cp_alf_queue *q) noexcept { return reinterpret_cast<const ring *>(q); }
+ring *R(cp_alf_queue *q) noexcept {
+  return reinterpret_cast<ring *>(q);
+}
+const ring *R(const cp_alf_queue *q) noexcept {
+  return reinterpret_cast<const ring *>(q);
+}
 
 int check(const cp_alf_queue *q, const void *ptrs, int n) noexcept {
   if (!q) return corepool::set_error(-EINVAL, "alf queue: q is NULL");
@@ -36,7 +40,9 @@ int cp_alf_queue_alloc(cp_alf_queue **q, uint32_t size) {
   return 0;
 }
 
-void cp_alf_queue_free(cp_alf_queue *q) { ring::destroy(R(q)); }
+void cp_alf_queue_free(cp_alf_queue *q) {
+  ring::destroy(R(q));
+}
 
 int cp_alf_mp_enqueue(cp_alf_queue *q, void *const *ptrs, int n) {
   if (int e = check(q, ptrs, n)) return e;
@@ -58,8 +64,12 @@ int cp_alf_sc_dequeue(cp_alf_queue *q, void **ptrs, int n) {
   return R(q)->dequeue<false>(ptrs, n);
 }
 
-bool cp_alf_queue_empty(const cp_alf_queue *q) { return q ? R(q)->empty() : true; }
+bool cp_alf_queue_empty(const cp_alf_queue *q) {
+  return q ? R(q)->empty() : true;
+}
 
-unsigned cp_alf_queue_count(const cp_alf_queue *q) { return q ? R(q)->count() : 0; }
+unsigned cp_alf_queue_count(const cp_alf_queue *q) {
+  return q ? R(q)->count() : 0;
+}
 
 }  // extern "C"

@@ -37,8 +37,8 @@ using namespace corepool::platform;
 using corepool::set_error;
 using ring = corepool::alf::ring;
 
-constexpr int kBulk = 16;            // refill / spill unit (the RFC's QMEMPOOL_BULK)
-constexpr uint32_t kTrimAfter = 8;   // consecutive spills above the high watermark
+constexpr int kBulk = 16;           // refill / spill unit (the RFC's QMEMPOOL_BULK)
+constexpr uint32_t kTrimAfter = 8;  // consecutive spills above the high watermark
 constexpr std::size_t kLine = 64;
 
 struct alignas(kLine) rhead {
@@ -176,7 +176,9 @@ void *default_alloc(void *ctx) {
   if (sz >= kLine) return std::aligned_alloc(kLine, (sz + kLine - 1) & ~(kLine - 1));
   return std::malloc(sz);
 }
-void default_free(void *, void *obj) { std::free(obj); }
+void default_free(void *, void *obj) {
+  std::free(obj);
+}
 
 // Up to n objects; stops at the first NULL and keeps what it got (the RFC enqueued j-1 of
 // j objects and lost one).
@@ -198,7 +200,8 @@ void trim_shared(cp_qmempool *p, unsigned target) noexcept {
   for (unsigned rounds = p->sharedq_sz / kBulk + 1; rounds > 0; rounds--) {
     const unsigned n = p->shared->count();
     if (n <= target) break;
-    const int want = n - target < static_cast<unsigned>(kBulk) ? static_cast<int>(n - target) : kBulk;
+    const int want =
+        n - target < static_cast<unsigned>(kBulk) ? static_cast<int>(n - target) : kBulk;
     const int k = p->shared->dequeue<true>(e, want);
     if (k == 0) break;
     backing_free(p, e, k);
@@ -292,12 +295,14 @@ void free_bulk(cp_qmempool *p, const Cache &c, void *const *elems, int n) noexce
   }
 }
 
-bool pow2(uint32_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+bool pow2(uint32_t v) noexcept {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 void release_pool(cp_qmempool *p) noexcept {
   ring::destroy(p->shared);
-  ::operator delete(p->rcaches, std::align_val_t{kLine}, std::nothrow);
-  ::operator delete(p->fcaches, std::align_val_t{kLine}, std::nothrow);
+  ::operator delete (p->rcaches, std::align_val_t{kLine}, std::nothrow);
+  ::operator delete (p->fcaches, std::align_val_t{kLine}, std::nothrow);
   delete p;
 }
 
@@ -309,14 +314,20 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
                        uint32_t prealloc, size_t obj_size, const cp_qmempool_backing *backing) {
   if (!pool) return set_error(-EINVAL, "cp_qmempool_create: pool is NULL");
   *pool = nullptr;
-  if (localq_sz < kBulk) return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16 (the bulk size)");
-  if (!pow2(localq_sz)) return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be a power of two");
-  if (localq_sz > 65536) return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be <= 65536");
+  if (localq_sz < kBulk)
+    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16 (the bulk size)");
+  if (!pow2(localq_sz))
+    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be a power of two");
+  if (localq_sz > 65536)
+    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be <= 65536");
   if (sharedq_sz < 2 * kBulk)
     return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be >= 32 (two bulks)");
-  if (!pow2(sharedq_sz)) return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be a power of two");
-  if (sharedq_sz > (1u << 24)) return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be <= 2^24");
-  if (prealloc > sharedq_sz) return set_error(-EINVAL, "cp_qmempool_create: prealloc must be <= sharedq_sz");
+  if (!pow2(sharedq_sz))
+    return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be a power of two");
+  if (sharedq_sz > (1u << 24))
+    return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be <= 2^24");
+  if (prealloc > sharedq_sz)
+    return set_error(-EINVAL, "cp_qmempool_create: prealloc must be <= sharedq_sz");
   if (obj_size == 0) return set_error(-EINVAL, "cp_qmempool_create: obj_size must be >= 1");
   if (backing && (!backing->alloc || !backing->free))
     return set_error(-EINVAL, "cp_qmempool_create: backing->alloc and backing->free must be set");
@@ -333,8 +344,8 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   p->stride = kLine + std::size_t{localq_sz} * sizeof(void *);
   p->shared = ring::create(sharedq_sz);
   const std::size_t bytes = p->stride * p->ncpu;
-  p->rcaches = static_cast<char *>(::operator new(bytes, std::align_val_t{kLine}, std::nothrow));
-  p->fcaches = static_cast<char *>(::operator new(bytes, std::align_val_t{kLine}, std::nothrow));
+  p->rcaches = static_cast<char *>(::operator new (bytes, std::align_val_t{kLine}, std::nothrow));
+  p->fcaches = static_cast<char *>(::operator new (bytes, std::align_val_t{kLine}, std::nothrow));
   if (!p->shared || !p->rcaches || !p->fcaches) {
     release_pool(p);
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
@@ -348,7 +359,8 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   // Preallocate into the shared queue (empty and private: every enqueue fits).
   for (uint32_t done = 0; done < prealloc;) {
     void *e[kBulk];
-    const int want = prealloc - done < static_cast<uint32_t>(kBulk) ? static_cast<int>(prealloc - done) : kBulk;
+    const int want =
+        prealloc - done < static_cast<uint32_t>(kBulk) ? static_cast<int>(prealloc - done) : kBulk;
     const int k = backing_alloc(p, e, want);
     if (k > 0) p->shared->enqueue<false>(e, k);
     done += k;

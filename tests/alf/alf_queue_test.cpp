@@ -9,8 +9,8 @@
 #include <vector>
 
 #include <corepool/alf_queue.h>
-#include <corepool/alf_queue.hpp>
 #include <corepool/error.h>
+#include <corepool/alf_queue.hpp>
 
 #include "chaos.h"
 #include "inject.h"
@@ -46,24 +46,62 @@ TEST(AlfQueue, BadInputTable) {
     int (*call)(cp_alf_queue *q, void **buf);
   };
   const row rows[] = {
-      {.what = "alloc q NULL", .call = [](cp_alf_queue *, void **) { return cp_alf_queue_alloc(nullptr, 8); }},
-      {.what = "alloc size 0", .call = [](cp_alf_queue *, void **) { cp_alf_queue *x; return cp_alf_queue_alloc(&x, 0); }},
-      {.what = "alloc size 1", .call = [](cp_alf_queue *, void **) { cp_alf_queue *x; return cp_alf_queue_alloc(&x, 1); }},
-      {.what = "alloc size 3", .call = [](cp_alf_queue *, void **) { cp_alf_queue *x; return cp_alf_queue_alloc(&x, 3); }},
-      {.what = "alloc size 96", .call = [](cp_alf_queue *, void **) { cp_alf_queue *x; return cp_alf_queue_alloc(&x, 96); }},
-      {.what = "alloc size 2^31+1", .call = [](cp_alf_queue *, void **) { cp_alf_queue *x; return cp_alf_queue_alloc(&x, 0x80000001u); }},
-      {.what = "mp_enqueue q NULL", .call = [](cp_alf_queue *, void **b) { return cp_alf_mp_enqueue(nullptr, b, 1); }},
-      {.what = "mp_enqueue n < 0", .call = [](cp_alf_queue *x, void **b) { return cp_alf_mp_enqueue(x, b, -1); }},
-      {.what = "mp_enqueue ptrs NULL", .call = [](cp_alf_queue *x, void **) { return cp_alf_mp_enqueue(x, nullptr, 1); }},
-      {.what = "sp_enqueue q NULL", .call = [](cp_alf_queue *, void **b) { return cp_alf_sp_enqueue(nullptr, b, 1); }},
-      {.what = "sp_enqueue n < 0", .call = [](cp_alf_queue *x, void **b) { return cp_alf_sp_enqueue(x, b, -5); }},
-      {.what = "sp_enqueue ptrs NULL", .call = [](cp_alf_queue *x, void **) { return cp_alf_sp_enqueue(x, nullptr, 2); }},
-      {.what = "mc_dequeue q NULL", .call = [](cp_alf_queue *, void **b) { return cp_alf_mc_dequeue(nullptr, b, 1); }},
-      {.what = "mc_dequeue n < 0", .call = [](cp_alf_queue *x, void **b) { return cp_alf_mc_dequeue(x, b, -1); }},
-      {.what = "mc_dequeue ptrs NULL", .call = [](cp_alf_queue *x, void **) { return cp_alf_mc_dequeue(x, nullptr, 1); }},
-      {.what = "sc_dequeue q NULL", .call = [](cp_alf_queue *, void **b) { return cp_alf_sc_dequeue(nullptr, b, 1); }},
-      {.what = "sc_dequeue n < 0", .call = [](cp_alf_queue *x, void **b) { return cp_alf_sc_dequeue(x, b, -1); }},
-      {.what = "sc_dequeue ptrs NULL", .call = [](cp_alf_queue *x, void **) { return cp_alf_sc_dequeue(x, nullptr, 3); }},
+      {.what = "alloc q NULL",
+       .call = [](cp_alf_queue *, void **) { return cp_alf_queue_alloc(nullptr, 8); }},
+      {.what = "alloc size 0",
+       .call =
+           [](cp_alf_queue *, void **) {
+             cp_alf_queue *x;
+             return cp_alf_queue_alloc(&x, 0);
+           }},
+      {.what = "alloc size 1",
+       .call =
+           [](cp_alf_queue *, void **) {
+             cp_alf_queue *x;
+             return cp_alf_queue_alloc(&x, 1);
+           }},
+      {.what = "alloc size 3",
+       .call =
+           [](cp_alf_queue *, void **) {
+             cp_alf_queue *x;
+             return cp_alf_queue_alloc(&x, 3);
+           }},
+      {.what = "alloc size 96",
+       .call =
+           [](cp_alf_queue *, void **) {
+             cp_alf_queue *x;
+             return cp_alf_queue_alloc(&x, 96);
+           }},
+      {.what = "alloc size 2^31+1",
+       .call =
+           [](cp_alf_queue *, void **) {
+             cp_alf_queue *x;
+             return cp_alf_queue_alloc(&x, 0x80000001u);
+           }},
+      {.what = "mp_enqueue q NULL",
+       .call = [](cp_alf_queue *, void **b) { return cp_alf_mp_enqueue(nullptr, b, 1); }},
+      {.what = "mp_enqueue n < 0",
+       .call = [](cp_alf_queue *x, void **b) { return cp_alf_mp_enqueue(x, b, -1); }},
+      {.what = "mp_enqueue ptrs NULL",
+       .call = [](cp_alf_queue *x, void **) { return cp_alf_mp_enqueue(x, nullptr, 1); }},
+      {.what = "sp_enqueue q NULL",
+       .call = [](cp_alf_queue *, void **b) { return cp_alf_sp_enqueue(nullptr, b, 1); }},
+      {.what = "sp_enqueue n < 0",
+       .call = [](cp_alf_queue *x, void **b) { return cp_alf_sp_enqueue(x, b, -5); }},
+      {.what = "sp_enqueue ptrs NULL",
+       .call = [](cp_alf_queue *x, void **) { return cp_alf_sp_enqueue(x, nullptr, 2); }},
+      {.what = "mc_dequeue q NULL",
+       .call = [](cp_alf_queue *, void **b) { return cp_alf_mc_dequeue(nullptr, b, 1); }},
+      {.what = "mc_dequeue n < 0",
+       .call = [](cp_alf_queue *x, void **b) { return cp_alf_mc_dequeue(x, b, -1); }},
+      {.what = "mc_dequeue ptrs NULL",
+       .call = [](cp_alf_queue *x, void **) { return cp_alf_mc_dequeue(x, nullptr, 1); }},
+      {.what = "sc_dequeue q NULL",
+       .call = [](cp_alf_queue *, void **b) { return cp_alf_sc_dequeue(nullptr, b, 1); }},
+      {.what = "sc_dequeue n < 0",
+       .call = [](cp_alf_queue *x, void **b) { return cp_alf_sc_dequeue(x, b, -1); }},
+      {.what = "sc_dequeue ptrs NULL",
+       .call = [](cp_alf_queue *x, void **) { return cp_alf_sc_dequeue(x, nullptr, 3); }},
   };
   for (const row &r : rows) {
     cp_clear_error();
@@ -88,20 +126,27 @@ TEST(AlfQueue, SmallestAndValidSizes) {
     EXPECT_EQ(cp_alf_mp_enqueue(g.q, in.data(), static_cast<int>(size)), static_cast<int>(size));
     EXPECT_EQ(cp_alf_queue_count(g.q), size);
     EXPECT_EQ(cp_alf_mp_enqueue(g.q, in.data(), 1), 0);
-    EXPECT_EQ(cp_alf_mc_dequeue(g.q, out.data(), static_cast<int>(size) + 5), static_cast<int>(size));
+    EXPECT_EQ(cp_alf_mc_dequeue(g.q, out.data(), static_cast<int>(size) + 5),
+              static_cast<int>(size));
     EXPECT_EQ(in, out);
   }
 }
 
 // ---- single-thread semantics ---------------------------------------------------------------
 
-void *P(uintptr_t v) { return reinterpret_cast<void *>(v); }
+void *P(uintptr_t v) {
+  return reinterpret_cast<void *>(v);
+}
 
 template <bool SP>
 void all_or_nothing_fifo() {
   queue_guard g(8);
-  auto enq = [&](void *const *p, int n) { return SP ? cp_alf_sp_enqueue(g.q, p, n) : cp_alf_mp_enqueue(g.q, p, n); };
-  auto deq = [&](void **p, int n) { return SP ? cp_alf_sc_dequeue(g.q, p, n) : cp_alf_mc_dequeue(g.q, p, n); };
+  auto enq = [&](void *const *p, int n) {
+    return SP ? cp_alf_sp_enqueue(g.q, p, n) : cp_alf_mp_enqueue(g.q, p, n);
+  };
+  auto deq = [&](void **p, int n) {
+    return SP ? cp_alf_sc_dequeue(g.q, p, n) : cp_alf_mc_dequeue(g.q, p, n);
+  };
   void *in[10], *out[10];
   for (int i = 0; i < 10; i++) in[i] = P(100 + i);
   EXPECT_EQ(enq(in, 9), 0);  // more than the capacity: never fits
@@ -131,8 +176,12 @@ void all_or_nothing_fifo() {
   }
 }
 
-TEST(AlfQueue, MultiAllOrNothingFifo) { all_or_nothing_fifo<false>(); }
-TEST(AlfQueue, SingleAllOrNothingFifo) { all_or_nothing_fifo<true>(); }
+TEST(AlfQueue, MultiAllOrNothingFifo) {
+  all_or_nothing_fifo<false>();
+}
+TEST(AlfQueue, SingleAllOrNothingFifo) {
+  all_or_nothing_fifo<true>();
+}
 
 TEST(AlfQueue, CxxWrapper) {
   EXPECT_THROW(corepool::alf_queue<int>(3), std::invalid_argument);

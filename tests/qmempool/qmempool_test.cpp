@@ -110,7 +110,8 @@ struct counting_backing {
 
 struct pool_guard {
   cp_qmempool *p = nullptr;
-  pool_guard(uint32_t l, uint32_t s, uint32_t pre, const cp_qmempool_backing *b, size_t sz = sizeof(obj)) {
+  pool_guard(uint32_t l, uint32_t s, uint32_t pre, const cp_qmempool_backing *b,
+             size_t sz = sizeof(obj)) {
     EXPECT_EQ(cp_qmempool_create(&p, l, s, pre, sz, b), 0) << cp_last_error();
   }
   ~pool_guard() { cp_qmempool_destroy(p); }
@@ -129,17 +130,94 @@ TEST(Qmempool, BadInputTable) {
     const char *message_has;
   };
   const row rows[] = {
-      {.what = "pool NULL", .localq = 16, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = true, .message_has = "pool is NULL"},
-      {.what = "localq < 16", .localq = 8, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "localq_sz must be >= 16"},
-      {.what = "localq 0", .localq = 0, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "localq_sz must be >= 16"},
-      {.what = "localq not pow2", .localq = 24, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "localq_sz must be a power of two"},
-      {.what = "localq too big", .localq = 1u << 17, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "localq_sz must be <="},
-      {.what = "sharedq < 32", .localq = 16, .sharedq = 16, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "sharedq_sz must be >= 32"},
-      {.what = "sharedq not pow2", .localq = 16, .sharedq = 48, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "sharedq_sz must be a power of two"},
-      {.what = "sharedq too big", .localq = 16, .sharedq = 1u << 25, .prealloc = 0, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "sharedq_sz must be <="},
-      {.what = "prealloc > sharedq", .localq = 16, .sharedq = 32, .prealloc = 33, .obj_size = 8, .backing = nullptr, .null_pool = false, .message_has = "prealloc must be <= sharedq_sz"},
-      {.what = "obj_size 0", .localq = 16, .sharedq = 32, .prealloc = 0, .obj_size = 0, .backing = nullptr, .null_pool = false, .message_has = "obj_size"},
-      {.what = "backing without free", .localq = 16, .sharedq = 32, .prealloc = 0, .obj_size = 8, .backing = &no_free, .null_pool = false, .message_has = "backing->alloc and backing->free"},
+      {.what = "pool NULL",
+       .localq = 16,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = true,
+       .message_has = "pool is NULL"},
+      {.what = "localq < 16",
+       .localq = 8,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "localq_sz must be >= 16"},
+      {.what = "localq 0",
+       .localq = 0,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "localq_sz must be >= 16"},
+      {.what = "localq not pow2",
+       .localq = 24,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "localq_sz must be a power of two"},
+      {.what = "localq too big",
+       .localq = 1u << 17,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "localq_sz must be <="},
+      {.what = "sharedq < 32",
+       .localq = 16,
+       .sharedq = 16,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "sharedq_sz must be >= 32"},
+      {.what = "sharedq not pow2",
+       .localq = 16,
+       .sharedq = 48,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "sharedq_sz must be a power of two"},
+      {.what = "sharedq too big",
+       .localq = 16,
+       .sharedq = 1u << 25,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "sharedq_sz must be <="},
+      {.what = "prealloc > sharedq",
+       .localq = 16,
+       .sharedq = 32,
+       .prealloc = 33,
+       .obj_size = 8,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "prealloc must be <= sharedq_sz"},
+      {.what = "obj_size 0",
+       .localq = 16,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 0,
+       .backing = nullptr,
+       .null_pool = false,
+       .message_has = "obj_size"},
+      {.what = "backing without free",
+       .localq = 16,
+       .sharedq = 32,
+       .prealloc = 0,
+       .obj_size = 8,
+       .backing = &no_free,
+       .null_pool = false,
+       .message_has = "backing->alloc and backing->free"},
   };
   for (const row &r : rows) {
     cp_clear_error();
@@ -366,7 +444,9 @@ struct chaos_ctx {
   counting_backing b{1 << 18};
   cp_qmempool *p = nullptr;
   std::atomic<int> nulls{0};
-  chaos_ctx(uint32_t l, uint32_t s) { EXPECT_EQ(cp_qmempool_create(&p, l, s, 0, sizeof(obj), &b.ops), 0); }
+  chaos_ctx(uint32_t l, uint32_t s) {
+    EXPECT_EQ(cp_qmempool_create(&p, l, s, 0, sizeof(obj), &b.ops), 0);
+  }
 };
 
 // The handler allocates and frees on the interrupted thread, inside whatever the pool was
@@ -405,7 +485,10 @@ TEST_P(QmempoolChaos, Accounting) {
           const int n = 1 + static_cast<int>(r.below(32));
           if (mine.size() < 200 && (op == 0 || mine.empty())) {
             void *p = cp_qmempool_alloc(c.p);
-            if (!p) { c.nulls++; continue; }
+            if (!p) {
+              c.nulls++;
+              continue;
+            }
             c.b.take(p, w + 1);
             mine.push_back(p);
           } else if (mine.size() < 200 && op == 1) {
