@@ -1,0 +1,336 @@
+// The DPDK mempool ops driver "corepool": rte_mempool's backing store on corepool's ALF
+// queue (corepool/alf_queue.h), built as librte_mempool_corepool.so and loaded by the EAL
+// with `-d`. See docs/dpdk.md.
+//
+// Layout of one pool (mp->pool_data):
+//
+//   shard[0..S)  S ALF queues (S = min(possible CPUs, 16)); a thread puts into and gets from
+//                the shard of the CPU it runs on first (cp_current_cpu(): a read of the
+//                rseq area), so threads on different CPUs do not share a cache line in the
+//                common case; a get that finds too few objects there takes from the others.
+//   overflow[N]  one slot per object of the pool (N = mp->size), NULL or an object: where a
+//                put goes when no shard takes it (see "Why an overflow array").
+//
+// Protocol. An object is at every moment in exactly one of: a shard (between the claim of
+// its enqueue and the claim of its dequeue, owned by the ALF queue's protocol), an overflow
+// slot (between the CAS NULL -> obj that stores it and the CAS obj -> NULL that takes it),
+// or the hands of one thread. Every transfer between these is one atomic step of the ALF
+// queue or one CAS on a slot, so a thread stopped anywhere holds at most the objects in its
+// hands, and nothing is lost or handed out twice.
+//
+// Why an overflow array: the ALF queue never waits, so a put can fail even when the pool is
+// far from full: a consumer stopped between claiming slot i and releasing it keeps slot i
+// busy, and one lap later (tail = i + size) every enqueue on that shard returns 0 until it
+// resumes. DPDK's put cannot fail (rte_mempool_put returns void: a ring driver that fails
+// loses the objects), so the driver tries the other shards and then the overflow array. The
+// array cannot be full when a put reaches it: it has N slots and the caller holds at least
+// one of the N objects. A CAS on a slot fails only because another thread changed that slot
+// (progress), so a put is lock-free and never waits for a stopped thread.
+//
+// Why the `blocked` hint: a producer stopped between claiming slot i of a shard and
+// publishing it hides every later element of that shard from consumers (they stop at the
+// first unpublished slot) until it resumes. If producers kept putting into that shard, all
+// of the pool's objects would drift into it and everyone else would starve. A get that
+// stops short while the shard still counts elements marks the shard blocked; puts skip
+// blocked shards (unless all are), and the first get that takes from the shard again clears
+// the mark. The hint is only a preference: a wrong or stale value costs locality, never
+// correctness.
+//
+// Dequeue is all or nothing, as rte_mempool requires (rte_mempool_ops_dequeue_bulk): a get
+// that gathers fewer than n objects puts them back and returns -ENOENT. Under concurrency
+// "fewer" may be transient (objects in other threads' hands or behind a stopped producer):
+// the pool then looks empty for a while, it never blocks.
+//
+// Operations that may run concurrently: enqueue, dequeue and get_count from any number of
+// threads (EAL lcores, non-EAL threads, signal handlers: everything here is lock-free and
+// async-signal-safe); alloc and free only alone (rte_mempool_create/free).
+//
+// Memory: S ALF queues of 2*N/S slots (at least 64; 16 bytes a slot) plus the overflow array
+// (8 bytes an object): about 40 bytes per object, beside the objects (mbufs: ~2 KiB). The
+// pool state is process-local memory (malloc): a pool on these ops is for the primary
+// process only, like any driver whose pool_data is not in DPDK shared memory.
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mempool.h>
+
+#include <corepool/alf_queue.h>
+#include <corepool/cpu.h>
+
+#include "inject.h"
+
+namespace {
+
+int cp_logtype = -1;
+
+#define CP_LOG(level, ...) rte_log(RTE_LOG_##level, cp_logtype, "corepool: " __VA_ARGS__)
+
+constexpr unsigned kMaxShards = 16;
+constexpr unsigned kMinShardSlots = 64;
+constexpr unsigned kSplit = 32;  // bulk size for the piecewise fallbacks
+
+struct alignas(64) shard {
+  cp_alf_queue *q = nullptr;
+  // Hint "a consumer stopped short while elements were counted": see the file comment.
+  // Relaxed: it orders nothing, a stale value only moves objects to another shard.
+  std::atomic<uint32_t> blocked{0};
+};
+
+// Per-lcore call counters, proof for the tests that the pool really runs on this driver
+// (docs/dpdk.md). Each EAL lcore writes only its own line with relaxed load+store (one
+// writer; a signal handler on the same thread may lose an increment, which is harmless);
+// non-EAL threads share the last line with fetch_add.
+struct alignas(64) lcore_stats {
+  std::atomic<uint64_t> enqueues{0}, dequeues{0}, dequeue_fails{0}, overflow_puts{0};
+};
+
+struct pool {
+  unsigned nr_shards = 0;
+  uint32_t nr_overflow = 0;
+  std::atomic<uint32_t> overflow_count{0};  // hint: objects in overflow[] (may lag)
+  std::atomic<uint32_t> overflow_hint{0};   // where the last overflow put went
+  uint16_t *shard_of_cpu = nullptr;         // cp_nr_cpu_ids() entries
+  std::atomic<void *> *overflow = nullptr;  // nr_overflow slots
+  shard shards[kMaxShards];
+  lcore_stats stats[RTE_MAX_LCORE + 1];
+};
+
+inline pool *pool_of(const rte_mempool *mp) { return static_cast<pool *>(mp->pool_data); }
+
+inline void count(std::atomic<uint64_t> lcore_stats::*field, pool *p, uint64_t v = 1) {
+  unsigned id = rte_lcore_id();
+  if (id < RTE_MAX_LCORE) {
+    std::atomic<uint64_t> &c = p->stats[id].*field;
+    c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+  } else {
+    (p->stats[RTE_MAX_LCORE].*field).fetch_add(v, std::memory_order_relaxed);
+  }
+}
+
+inline unsigned home_shard(const pool *p) { return p->shard_of_cpu[cp_current_cpu()]; }
+
+uint32_t pow2_at_least(uint64_t v) {
+  uint64_t s = 2;
+  while (s < v) s <<= 1;
+  return s > (1ull << 31) ? 0 : static_cast<uint32_t>(s);
+}
+
+// ---- overflow array ----------------------------------------------------------------------
+
+// Stores each object in an empty slot. Invariant: an empty slot exists while the caller
+// holds an object (N slots, N objects). A failed CAS means another thread filled the slot:
+// scan on. Returns the number stored (n unless the application put foreign objects).
+unsigned overflow_put(pool *p, void *const *objs, unsigned n) {
+  uint32_t i = p->overflow_hint.load(std::memory_order_relaxed);
+  unsigned done = 0;
+  for (; done < n; done++) {
+    bool stored = false;
+    // Two passes: slots emptied behind the scan are seen on the second one.
+    for (uint64_t tries = 0; tries < 2ull * p->nr_overflow && !stored; tries++) {
+      if (++i >= p->nr_overflow) i = 0;
+      void *expected = nullptr;
+      // Release: the object's contents, written by the putting thread, happen before the
+      // get that takes it from this slot (its acquire CAS below).
+      stored = p->overflow[i].compare_exchange_strong(expected, objs[done],
+                                                      std::memory_order_release,
+                                                      std::memory_order_relaxed);
+    }
+    if (!stored) break;
+    p->overflow_count.fetch_add(1, std::memory_order_release);
+  }
+  p->overflow_hint.store(i, std::memory_order_relaxed);
+  return done;
+}
+
+// Takes up to n objects out of the overflow array. One pass: a slot filled behind the scan
+// is found by a later get.
+unsigned overflow_take(pool *p, void **objs, unsigned n) {
+  if (p->overflow_count.load(std::memory_order_acquire) == 0) return 0;
+  unsigned got = 0;
+  for (uint32_t i = 0; i < p->nr_overflow && got < n; i++) {
+    void *obj = p->overflow[i].load(std::memory_order_relaxed);
+    // Acquire pairs with the release CAS of overflow_put: we see the object's contents.
+    // No ABA hazard: the slot's value IS the object, so a CAS that succeeds takes the
+    // object that is in the slot at that moment.
+    if (obj && p->overflow[i].compare_exchange_strong(obj, nullptr, std::memory_order_acquire,
+                                                      std::memory_order_relaxed)) {
+      objs[got++] = obj;
+      p->overflow_count.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  return got;
+}
+
+// ---- shards --------------------------------------------------------------------------------
+
+// Puts all n objects somewhere; never fails for objects of this pool. Order of preference:
+// the home shard, the other shards that are not marked blocked, any shard, then in pieces,
+// then the overflow array.
+int put_all(pool *p, void *const *objs, unsigned n) {
+  const unsigned home = home_shard(p);
+  for (int pass = 0; pass < 2; pass++) {
+    for (unsigned k = 0; k < p->nr_shards; k++) {
+      unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
+      shard &sh = p->shards[s];
+      if (pass == 0 && sh.blocked.load(std::memory_order_relaxed)) continue;
+      if (cp_alf_mp_enqueue(sh.q, objs, static_cast<int>(n)) == static_cast<int>(n)) return 0;
+    }
+  }
+  // Slow path: no shard took the bulk at once (a stopped consumer, or n larger than a
+  // shard). Pieces, then slot by slot.
+  unsigned done = 0;
+  for (unsigned k = 0; k < p->nr_shards && done < n; k++) {
+    shard &sh = p->shards[home + k < p->nr_shards ? home + k : home + k - p->nr_shards];
+    while (done < n) {
+      unsigned piece = RTE_MIN(n - done, kSplit);
+      if (cp_alf_mp_enqueue(sh.q, objs + done, static_cast<int>(piece)) != static_cast<int>(piece))
+        break;
+      done += piece;
+    }
+  }
+  if (done < n) {
+    count(&lcore_stats::overflow_puts, p, n - done);
+    done += overflow_put(p, objs + done, n - done);
+  }
+  if (done < n) {
+    // Only possible when more objects are put than the pool has (a double free).
+    CP_LOG(CRIT, "cannot store %u objects: more objects put than the pool holds\n", n - done);
+    return -ENOBUFS;
+  }
+  return 0;
+}
+
+// Takes up to `want` objects from one shard (bursts until it returns nothing) and keeps the
+// blocked hint of that shard up to date.
+unsigned take_from(shard &sh, void **objs, unsigned want) {
+  unsigned got = 0;
+  while (got < want) {
+    int k = cp_alf_mc_dequeue(sh.q, objs + got, static_cast<int>(want - got));
+    if (k <= 0) break;
+    got += static_cast<unsigned>(k);
+  }
+  if (got == want || cp_alf_queue_count(sh.q) == 0) {
+    if (sh.blocked.load(std::memory_order_relaxed)) sh.blocked.store(0, std::memory_order_relaxed);
+  } else if (got == 0) {
+    // Elements are counted but none could be taken: a producer has claimed the slot at the
+    // head and not published it yet (stopped, or just slow).
+    if (!sh.blocked.load(std::memory_order_relaxed)) sh.blocked.store(1, std::memory_order_relaxed);
+  }
+  return got;
+}
+
+// ---- the ops -------------------------------------------------------------------------------
+
+int cp_mp_alloc(rte_mempool *mp) {
+  if (mp->size == 0 || mp->size > (1u << 30)) return -EINVAL;
+  pool *p = new (std::nothrow) pool;
+  if (!p) return -ENOMEM;
+  const unsigned ncpu = cp_nr_cpu_ids();
+  p->nr_shards = RTE_MIN(RTE_MAX(ncpu, 1u), kMaxShards);
+  p->nr_overflow = mp->size;
+  p->shard_of_cpu = static_cast<uint16_t *>(calloc(ncpu, sizeof(uint16_t)));
+  p->overflow = static_cast<std::atomic<void *> *>(calloc(p->nr_overflow, sizeof(void *)));
+  int rc = (p->shard_of_cpu && p->overflow) ? 0 : -ENOMEM;
+  for (unsigned c = 0; c < ncpu && rc == 0; c++) p->shard_of_cpu[c] = c % p->nr_shards;
+  // Each shard can hold 2N/S objects (rounded up to a power of two), capped where one shard
+  // alone holds the whole pool.
+  uint64_t per = RTE_MAX(2ull * mp->size / p->nr_shards + 1, uint64_t{kMinShardSlots});
+  uint32_t slots = pow2_at_least(RTE_MIN(per, uint64_t{mp->size} + 1));
+  for (unsigned s = 0; s < p->nr_shards && rc == 0; s++)
+    rc = slots ? cp_alf_queue_alloc(&p->shards[s].q, slots) : -EINVAL;
+  if (rc != 0) {
+    for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
+    free(p->overflow);
+    free(p->shard_of_cpu);
+    delete p;
+    return rc;
+  }
+  mp->pool_data = p;
+  CP_LOG(NOTICE, "pool %s: %u objects on %u ALF queues of %u slots\n", mp->name, mp->size,
+         p->nr_shards, slots);
+  return 0;
+}
+
+void cp_mp_free(rte_mempool *mp) {
+  pool *p = pool_of(mp);
+  if (!p) return;
+  uint64_t enq = 0, deq = 0, fails = 0, ovf = 0;
+  for (const lcore_stats &s : p->stats) {
+    enq += s.enqueues.load(std::memory_order_relaxed);
+    deq += s.dequeues.load(std::memory_order_relaxed);
+    fails += s.dequeue_fails.load(std::memory_order_relaxed);
+    ovf += s.overflow_puts.load(std::memory_order_relaxed);
+  }
+  CP_LOG(NOTICE,
+         "pool %s freed after %" PRIu64 " enqueue calls, %" PRIu64 " dequeue calls (%" PRIu64
+         " found too few objects), %" PRIu64 " objects put to the overflow array\n",
+         mp->name, enq, deq, fails, ovf);
+  for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
+  free(p->overflow);
+  free(p->shard_of_cpu);
+  delete p;
+  mp->pool_data = nullptr;
+}
+
+int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
+  pool *p = pool_of(mp);
+  count(&lcore_stats::enqueues, p);
+  return n ? put_all(p, objs, n) : 0;
+}
+
+int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
+  pool *p = pool_of(mp);
+  count(&lcore_stats::dequeues, p);
+  if (n == 0) return 0;
+  const unsigned home = home_shard(p);
+  unsigned got = take_from(p->shards[home], objs, n);
+  for (unsigned k = 1; k < p->nr_shards && got < n; k++) {
+    unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
+    got += take_from(p->shards[s], objs + got, n - got);
+  }
+  if (got < n) got += overflow_take(p, objs + got, n - got);
+  if (got == n) return 0;
+  // All or nothing: this thread holds `got` objects; a stop here keeps them out of the pool
+  // until it resumes (the chaos test parks threads at this point).
+  CP_INJECT("dpdk.dequeue.partial");
+  count(&lcore_stats::dequeue_fails, p);
+  if (got) put_all(p, objs, got);
+  return -ENOENT;
+}
+
+unsigned cp_mp_get_count(const rte_mempool *mp) {
+  const pool *p = pool_of(mp);
+  uint64_t c = p->overflow_count.load(std::memory_order_relaxed);
+  for (unsigned s = 0; s < p->nr_shards; s++) c += cp_alf_queue_count(p->shards[s].q);
+  return static_cast<unsigned>(RTE_MIN(c, uint64_t{mp->size}));
+}
+
+rte_mempool_ops cp_ops = {
+    .name = "corepool",
+    .alloc = cp_mp_alloc,
+    .free = cp_mp_free,
+    .enqueue = cp_mp_enqueue,
+    .dequeue = cp_mp_dequeue,
+    .get_count = cp_mp_get_count,
+    .calc_mem_size = nullptr,
+    .populate = nullptr,
+    .get_info = nullptr,
+    .dequeue_contig_blocks = nullptr,
+};
+
+}  // namespace
+
+RTE_MEMPOOL_REGISTER_OPS(cp_ops);
+RTE_INIT(cp_log_init) {
+  cp_logtype = rte_log_register_type_and_pick_level("pmd.mempool.corepool", RTE_LOG_NOTICE);
+  if (cp_logtype < 0) cp_logtype = RTE_LOGTYPE_MEMPOOL;
+}
+
