@@ -26,7 +26,7 @@ log=$(mktemp /tmp/cp-testpmd.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
 run_one() {  # $1 = ops; prints the pps or "fail"
-  local ops=$1 eal=(--no-huge -m 1024 --no-pci --no-shconf -l 0-1
+  local ops=$1 eal=(--no-huge -m 1024 --no-pci --no-shconf -l 0-1 --file-prefix=cpb$$
                     --vdev="${vdev}0" --vdev="${vdev}1" --mbuf-pool-ops-name="$ops")
   [ -n "$driver" ] && eal+=(-d "$driver")
   { sleep "$warm"; echo "show port stats all"; sleep "$meas"; echo "show port stats all"

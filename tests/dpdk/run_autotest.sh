@@ -2,7 +2,7 @@
 # Runs one of DPDK's own unit tests (dpdk-test from Debian's dpdk-dev) without hugepages or
 # NICs, optionally with mbuf/default pools on a mempool ops driver loaded with -d.
 #
-#   run_autotest.sh <test> [<driver.so> <ops-name> <pool-name>...]
+#   run_autotest.sh <test> [<driver.so or ""> <ops-name> <pool-name>...]
 #
 # dpdk-test runs the command named by the DPDK_TEST environment variable and exits with its
 # result (0 = "Test OK"). --mbuf-pool-ops-name sets rte_mbuf_best_mempool_ops(), which every
@@ -21,10 +21,9 @@ dpdk_test=${DPDK_TEST_BIN:-dpdk-test}
 log=$(mktemp /tmp/cp-dpdk-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
-args=(--no-huge -m 512 --no-pci --no-shconf -l 0-1 --log-level=lib.mempool:info)
-if [ -n "$driver" ]; then
-  args+=(-d "$driver" --mbuf-pool-ops-name="$ops")
-fi
+args=(--no-huge -m 512 --no-pci --no-shconf -l 0-1 --file-prefix=cpt$$)
+[ -n "$driver" ] && args+=(-d "$driver")
+[ -n "$ops" ] && args+=(--mbuf-pool-ops-name="$ops")
 echo "+ DPDK_TEST=$test_name $dpdk_test ${args[*]}"
 DPDK_TEST=$test_name timeout 300 "$dpdk_test" "${args[@]}" </dev/null >"$log" 2>&1
 rc=$?

@@ -1,0 +1,437 @@
+// The corepool mempool ops driver (dpdk/corepool_mempool.cpp) inside a real EAL (no
+// hugepages, no PCI), linked into this test so that the injection hook reaches the ALF
+// queues under it: single-thread semantics through the rte_mempool API, a consumer parked
+// in every shard (the overflow array path), and 8 threads on 2 cores with one parked in
+// the middle of an operation while the others keep going.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+#include <corepool/cpu.h>
+
+#include "chaos.h"
+#include "inject.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace chaos = corepool::chaos;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kTsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kTsan = true;
+#else
+constexpr bool kTsan = false;
+#endif
+#else
+constexpr bool kTsan = false;
+#endif
+#ifdef COREPOOL_INJECT
+constexpr bool kInject = true;
+#else
+constexpr bool kInject = false;
+#endif
+
+class Eal : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::string prefix = "--file-prefix=cpdrv" + std::to_string(getpid());
+    std::vector<std::string> args = {"dpdk_driver_test", "--no-huge",   "-m", "256",
+                                     "--no-pci",         "--no-shconf", "-l", "0",
+                                     prefix,             "--log-level=lib.eal:error"};
+    std::vector<char *> argv;
+    for (std::string &a : args) argv.push_back(a.data());
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0)
+        << rte_strerror(rte_errno);
+  }
+  void TearDown() override { rte_eal_cleanup(); }
+};
+const auto *const kEal = ::testing::AddGlobalTestEnvironment(new Eal);
+
+// A pool on the corepool ops, and the table of its objects (for ownership marks).
+struct Pool {
+  rte_mempool *mp = nullptr;
+  std::vector<uintptr_t> objs;  // sorted
+  std::unique_ptr<std::atomic<uint8_t>[]> owned;
+
+  Pool(const char *name, unsigned n, unsigned cache = 0) {
+    mp = rte_mempool_create_empty(name, n, 64, cache, 0, SOCKET_ID_ANY, 0);
+    if (!mp) return;
+    if (rte_mempool_set_ops_byname(mp, "corepool", nullptr) != 0 ||
+        rte_mempool_populate_default(mp) < 0) {
+      rte_mempool_free(mp);
+      mp = nullptr;
+      return;
+    }
+    rte_mempool_obj_iter(
+        mp,
+        [](rte_mempool *, void *arg, void *obj, unsigned) {
+          static_cast<std::vector<uintptr_t> *>(arg)->push_back(reinterpret_cast<uintptr_t>(obj));
+        },
+        &objs);
+    std::sort(objs.begin(), objs.end());
+    owned.reset(new std::atomic<uint8_t>[objs.size()]());
+  }
+  ~Pool() { rte_mempool_free(mp); }
+  size_t index(void *obj) const {
+    auto it = std::lower_bound(objs.begin(), objs.end(), reinterpret_cast<uintptr_t>(obj));
+    return it != objs.end() && *it == reinterpret_cast<uintptr_t>(obj) ? it - objs.begin()
+                                                                        : SIZE_MAX;
+  }
+  // Marks objects as handed out; false on a foreign object or one handed out twice.
+  bool take(void *const *o, unsigned n) {
+    for (unsigned i = 0; i < n; i++) {
+      size_t k = index(o[i]);
+      if (k == SIZE_MAX || owned[k].exchange(1, std::memory_order_relaxed) != 0) return false;
+    }
+    return true;
+  }
+  bool give(void *const *o, unsigned n) {
+    for (unsigned i = 0; i < n; i++) {
+      size_t k = index(o[i]);
+      if (k == SIZE_MAX || owned[k].exchange(0, std::memory_order_relaxed) != 1) return false;
+    }
+    return true;
+  }
+  // Quiescent check: every object can be taken exactly once, then the pool is empty.
+  void expect_all_there() {
+    const unsigned n = static_cast<unsigned>(objs.size());
+    EXPECT_EQ(rte_mempool_avail_count(mp), n);
+    std::vector<void *> all(n);
+    unsigned got = 0;
+    void *o;
+    while (got < n && rte_mempool_generic_get(mp, &o, 1, nullptr) == 0) all[got++] = o;
+    EXPECT_EQ(got, n) << "objects lost";
+    EXPECT_NE(rte_mempool_generic_get(mp, &o, 1, nullptr), 0) << "more objects than the pool has";
+    EXPECT_TRUE(take(all.data(), got)) << "an object handed out twice";
+    EXPECT_TRUE(give(all.data(), got));
+    rte_mempool_generic_put(mp, all.data(), got, nullptr);
+  }
+};
+
+TEST(DpdkDriver, OpsAreRegistered) {
+  EXPECT_GE(rte_mempool_ops_table.num_ops, 1u);
+  bool found = false;
+  for (unsigned i = 0; i < rte_mempool_ops_table.num_ops; i++)
+    found |= std::strcmp(rte_mempool_ops_table.ops[i].name, "corepool") == 0;
+  EXPECT_TRUE(found);
+}
+
+struct single_case {
+  const char *name;
+  unsigned size;
+  unsigned cache;
+  unsigned bulk;
+};
+
+TEST(DpdkDriver, SingleThreadAllOrNothing) {
+  const single_case cases[] = {
+      {.name = "one", .size = 1, .cache = 0, .bulk = 1},
+      {.name = "small", .size = 3, .cache = 0, .bulk = 2},
+      {.name = "bulk32", .size = 1000, .cache = 0, .bulk = 32},
+      {.name = "cache", .size = 4095, .cache = 256, .bulk = 32},
+      {.name = "huge_bulk", .size = 4096, .cache = 0, .bulk = 512},
+  };
+  for (const single_case &c : cases) {
+    SCOPED_TRACE(c.name);
+    Pool p(c.name, c.size, c.cache);
+    ASSERT_NE(p.mp, nullptr) << rte_strerror(rte_errno);
+    ASSERT_STREQ(rte_mempool_get_ops(p.mp->ops_index)->name, "corepool");
+    ASSERT_EQ(p.objs.size(), c.size);
+    EXPECT_EQ(rte_mempool_avail_count(p.mp), c.size);
+    // Take everything in bulks; the last short bulk must fail whole, then succeed smaller.
+    std::vector<void *> held(c.size);
+    unsigned got = 0;
+    while (got + c.bulk <= c.size) {
+      ASSERT_EQ(rte_mempool_get_bulk(p.mp, held.data() + got, c.bulk), 0);
+      got += c.bulk;
+    }
+    if (got < c.size) {
+      std::vector<void *> more(c.bulk);
+      EXPECT_EQ(rte_mempool_get_bulk(p.mp, more.data(), c.bulk), -ENOENT);
+      EXPECT_EQ(rte_mempool_avail_count(p.mp), c.size - got) << "a failed get kept objects";
+      ASSERT_EQ(rte_mempool_get_bulk(p.mp, held.data() + got, c.size - got), 0);
+      got = c.size;
+    }
+    void *extra;
+    EXPECT_EQ(rte_mempool_get(p.mp, &extra), -ENOENT);
+    EXPECT_TRUE(p.take(held.data(), got)) << "an object handed out twice";
+    EXPECT_EQ(rte_mempool_in_use_count(p.mp), c.size);
+    EXPECT_TRUE(p.give(held.data(), got));
+    rte_mempool_put_bulk(p.mp, held.data(), got);
+    p.expect_all_there();
+  }
+}
+
+// ---- parking ---------------------------------------------------------------------------
+
+std::atomic<const char *> g_park_point{nullptr};  // the point to park at, once
+std::atomic<int> g_park_worker{-1};               // chaos worker to park, or -2: any thread
+std::atomic<bool> g_parked{false}, g_release{false};
+thread_local bool t_may_park = false;
+
+void park_hook(const char *point) {
+  const char *want = g_park_point.load(std::memory_order_relaxed);
+  if (!want || std::strcmp(point, want) != 0) return;
+  int w = g_park_worker.load(std::memory_order_relaxed);
+  if (!(w == -2 ? t_may_park : w == chaos::worker_id())) return;
+  // Only the first thread to get here parks.
+  if (!g_park_point.compare_exchange_strong(want, nullptr)) return;
+  g_parked.store(true);
+  chaos::park_self_until(g_release);
+}
+
+struct HookGuard {
+  HookGuard(const char *point, int worker) {
+    g_parked = false;
+    g_release = false;
+    g_park_worker = worker;
+    g_park_point = point;
+#ifdef COREPOOL_INJECT
+    __atomic_store_n(&cp_inject_hook, &park_hook, __ATOMIC_RELEASE);
+#endif
+  }
+  ~HookGuard() {
+    g_park_point = nullptr;
+    g_release = true;
+#ifdef COREPOOL_INJECT
+    __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE);
+#endif
+  }
+};
+
+void pin(unsigned cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// A consumer parked between claiming slots and releasing them in every shard: after one lap
+// every shard refuses enqueues (the ALF queue never waits), so puts must go to the overflow
+// array; nothing may be lost, and gets and puts must keep succeeding meanwhile.
+TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
+  if (!kInject) GTEST_SKIP() << "needs COREPOOL_INJECT";
+  unsigned ncpu = std::min(cp_nr_cpu_ids(), 16u);
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu > static_cast<unsigned>(online)) GTEST_SKIP() << "needs every possible CPU online";
+  Pool p("parked_consumers", 255);
+  ASSERT_NE(p.mp, nullptr);
+  {
+    HookGuard hook("alf.dequeue.claimed", -2);
+    std::vector<std::thread> parked;
+    std::vector<void *> parked_objs(ncpu);
+    bool all_parked = true;
+    for (unsigned c = 0; c < ncpu && all_parked; c++) {
+      // One parked consumer per CPU, hence per shard (shard = cpu % shards). Put a few
+      // objects into shard c first (a put goes to the putting thread's CPU's shard), so
+      // that the consumer on CPU c finds its claim there.
+      pin(c);
+      void *few[8];
+      ASSERT_EQ(rte_mempool_generic_get(p.mp, few, 8, nullptr), 0);
+      rte_mempool_generic_put(p.mp, few, 8, nullptr);
+      g_parked = false;
+      g_park_point = "alf.dequeue.claimed";
+      parked.emplace_back([&, c] {
+        pin(c);
+        t_may_park = true;
+        void *o = nullptr;
+        while (rte_mempool_generic_get(p.mp, &o, 1, nullptr) != 0) std::this_thread::yield();
+        parked_objs[c] = o;
+      });
+      auto until = std::chrono::steady_clock::now() + 5s;
+      while (!g_parked && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+      all_parked = g_parked.load();
+      EXPECT_TRUE(all_parked) << "consumer " << c << " did not park";
+    }
+    pin(ncpu - 1);
+    // Cycle the other objects for several laps of every shard.
+    std::vector<void *> b(8);
+    unsigned cycles = 0;
+    for (int i = 0; i < 20000; i++) {
+      if (rte_mempool_generic_get(p.mp, b.data(), 8, nullptr) != 0) continue;
+      ASSERT_TRUE(p.take(b.data(), 8));
+      ASSERT_TRUE(p.give(b.data(), 8));
+      rte_mempool_generic_put(p.mp, b.data(), 8, nullptr);
+      cycles++;
+    }
+    EXPECT_GT(cycles, 19000u) << "gets failed while consumers were parked";
+    g_release = true;
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (unsigned c = 0; c < CPU_SETSIZE && c < cp_nr_cpu_ids(); c++) CPU_SET(c, &all);
+    pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+    for (std::thread &t : parked) t.join();
+    for (void *o : parked_objs) {
+      ASSERT_TRUE(p.take(&o, 1));
+      ASSERT_TRUE(p.give(&o, 1));
+      rte_mempool_generic_put(p.mp, &o, 1, nullptr);
+    }
+  }
+  p.expect_all_there();
+}
+
+// 8 threads on 2 cores (migrating) get and put bulks of 1..32 through rte_mempool with no
+// cache, so that every call reaches the driver; worker 0 parks in the middle of an ALF
+// enqueue or dequeue (claimed, not yet published/released), or in the driver holding a
+// partial bulk. The others must keep completing gets while it is parked; nothing is lost or
+// handed out twice.
+struct park_case {
+  const char *point;
+};
+
+constexpr unsigned kChaosPool = 255;
+
+class DpdkDriverChaos : public ::testing::TestWithParam<park_case> {};
+
+TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
+  if (!kInject) GTEST_SKIP() << "needs COREPOOL_INJECT";
+  const park_case c = GetParam();
+  Pool p("chaos", kChaosPool);
+  ASSERT_NE(p.mp, nullptr);
+  std::atomic<uint64_t> gets{0}, gets_during_park{0};
+  std::atomic<bool> bad{false}, done{false};
+  const auto park_for = kTsan ? 300ms : 150ms;
+  chaos::options opt;
+  opt.threads = 8;
+  opt.migrate = true;
+  opt.deadline = 30s;
+  chaos::report r;
+  {
+    HookGuard hook(c.point, 0);
+    r = chaos::run(opt, [&](int w) {
+      chaos::rng rng(w + 1);
+      void *objs[kChaosPool];
+      // To park in the driver holding a partial bulk, worker 0 asks for the whole pool:
+      // that fails (after gathering what is there) whenever another thread holds objects.
+      const bool greedy = w == 0 && std::strcmp(c.point, "dpdk.dequeue.partial") == 0;
+      // Worker 1 ends the run: park_for after it sees worker 0 parked (plus a little for
+      // worker 0 to resume), or after give_up when worker 0 never parked.
+      const auto start = std::chrono::steady_clock::now();
+      const auto give_up = kTsan ? 5s : 3s;
+      std::chrono::steady_clock::time_point parked_at{}, released_at{};
+      uint64_t at_park = 0;
+      while (!done && !chaos::should_stop()) {
+        if (w == 1) {
+          const auto now = std::chrono::steady_clock::now();
+          if (g_parked && !g_release) {
+            // Measure the others' progress during the park, then release.
+            if (parked_at == std::chrono::steady_clock::time_point{}) {
+              parked_at = now;
+              at_park = gets.load();
+            } else if (now - parked_at > park_for) {
+              gets_during_park = gets.load() - at_park;
+              g_release = true;
+              released_at = now;
+            }
+          }
+          if ((released_at != std::chrono::steady_clock::time_point{} &&
+               now - released_at > 50ms) ||
+              (parked_at == std::chrono::steady_clock::time_point{} && now - start > give_up)) {
+            g_release = true;
+            done = true;
+          }
+        }
+        if (greedy && gets.load(std::memory_order_relaxed) < 1000) {
+          std::this_thread::yield();  // let the others start cycling (holding objects)
+          continue;
+        }
+        unsigned n = greedy ? kChaosPool : 1 + static_cast<unsigned>(rng.below(32));
+        if (rte_mempool_generic_get(p.mp, objs, n, nullptr) != 0) {
+          std::this_thread::yield();
+          continue;
+        }
+        gets.fetch_add(1, std::memory_order_relaxed);
+        if (!p.take(objs, n)) bad = true;
+        if (rng.below(8) == 0) std::this_thread::yield();  // hold them a little
+        if (!p.give(objs, n)) bad = true;
+        rte_mempool_generic_put(p.mp, objs, n, nullptr);
+        if (greedy) std::this_thread::sleep_for(200us);  // got all: let the others take some
+      }
+      if (w == 1) g_release = true;
+    });
+  }
+  EXPECT_TRUE(r.in_time);
+  EXPECT_FALSE(bad.load()) << "an object handed out twice or foreign";
+  EXPECT_TRUE(g_parked.load()) << "worker 0 never reached " << c.point;
+  EXPECT_GT(gets_during_park.load(), 1000u)
+      << "the others stalled while worker 0 was parked at " << c.point;
+  RecordProperty("gets_during_park", std::to_string(gets_during_park.load()));
+  std::printf("others completed %llu gets while worker 0 was parked at %s\n",
+              static_cast<unsigned long long>(gets_during_park.load()), c.point);
+  p.expect_all_there();
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, DpdkDriverChaos,
+                         ::testing::Values(park_case{.point = "alf.enqueue.claimed"},
+                                           park_case{.point = "alf.dequeue.claimed"},
+                                           park_case{.point = "dpdk.dequeue.partial"}),
+                         [](const auto &info) {
+                           std::string s = info.param.point;
+                           std::replace(s.begin(), s.end(), '.', '_');
+                           return s;
+                         });
+
+// Random parking at any instruction (the chaos parker), migrations and a signal storm whose
+// handler also gets and puts through the driver on the interrupted thread.
+struct storm_arg {
+  Pool *p;
+};
+
+void storm_handler(int, void *arg) {
+  Pool *p = static_cast<storm_arg *>(arg)->p;
+  void *o;
+  if (rte_mempool_generic_get(p->mp, &o, 1, nullptr) == 0) rte_mempool_generic_put(p->mp, &o, 1, nullptr);
+}
+
+TEST(DpdkDriver, ChaosParkMigrateSignals) {
+  Pool p("storm", 511);
+  ASSERT_NE(p.mp, nullptr);
+  storm_arg arg{&p};
+  std::atomic<bool> bad{false};
+  chaos::options opt;
+  opt.threads = 8;
+  opt.migrate = true;
+  opt.park = true;
+  opt.signal_storm = true;
+  opt.storm_hz = 5000;
+  opt.deadline = 30s;
+  chaos::report r = chaos::run(
+      opt,
+      [&](int w) {
+        chaos::rng rng(w + 7);
+        void *objs[32];
+        const auto stop_at = std::chrono::steady_clock::now() + (kTsan ? 600ms : 400ms);
+        while (std::chrono::steady_clock::now() < stop_at && !chaos::should_stop()) {
+          unsigned n = 1 + static_cast<unsigned>(rng.below(32));
+          if (rte_mempool_generic_get(p.mp, objs, n, nullptr) != 0) continue;
+          if (!p.take(objs, n)) bad = true;
+          if (!p.give(objs, n)) bad = true;
+          rte_mempool_generic_put(p.mp, objs, n, nullptr);
+        }
+      },
+      storm_handler, &arg);
+  EXPECT_TRUE(r.in_time);
+  EXPECT_FALSE(bad.load());
+  EXPECT_GT(r.signals, 0u);
+  p.expect_all_there();
+}
+
+}  // namespace
