@@ -24,8 +24,12 @@ trap 'rm -f "$log"' EXIT
 args=(--no-huge -m 512 --no-pci --no-shconf -l 0-1 --file-prefix=cpt$$)
 [ -n "$driver" ] && args+=(-d "$driver")
 [ -n "$ops" ] && args+=(--mbuf-pool-ops-name="$ops")
-echo "+ DPDK_TEST=$test_name $dpdk_test ${args[*]}"
-DPDK_TEST=$test_name timeout 300 "$dpdk_test" "${args[@]}" </dev/null >"$log" 2>&1
+echo "+ DPDK_TEST=$test_name ${DPDK_TEST_PRELOAD:+LD_PRELOAD=\"$DPDK_TEST_PRELOAD\" }$dpdk_test ${args[*]}"
+# DPDK_TEST_PRELOAD: sanitizer runtimes, for a driver built with sanitizers (dpdk-test is not)
+preload=()
+[ -n "${DPDK_TEST_PRELOAD:-}" ] && preload=("LD_PRELOAD=$DPDK_TEST_PRELOAD")
+env DPDK_TEST="$test_name" "${preload[@]}" timeout 300 "$dpdk_test" "${args[@]}" \
+  </dev/null >"$log" 2>&1
 rc=$?
 grep -E "corepool|Test OK|Test Failed|EAL: Error|PANIC" "$log" | head -50
 if [ $rc -ne 0 ] || ! grep -q "^Test OK" "$log"; then
