@@ -103,7 +103,9 @@ struct pool {
   lcore_stats stats[RTE_MAX_LCORE + 1];
 };
 
-inline pool *pool_of(const rte_mempool *mp) { return static_cast<pool *>(mp->pool_data); }
+inline pool *pool_of(const rte_mempool *mp) {
+  return static_cast<pool *>(mp->pool_data);
+}
 
 inline void count(std::atomic<uint64_t> lcore_stats::*field, pool *p, uint64_t v = 1) {
   unsigned id = rte_lcore_id();
@@ -115,7 +117,9 @@ inline void count(std::atomic<uint64_t> lcore_stats::*field, pool *p, uint64_t v
   }
 }
 
-inline unsigned home_shard(const pool *p) { return p->shard_of_cpu[cp_current_cpu()]; }
+inline unsigned home_shard(const pool *p) {
+  return p->shard_of_cpu[cp_current_cpu()];
+}
 
 uint32_t pow2_at_least(uint64_t v) {
   uint64_t s = 2;
@@ -139,9 +143,8 @@ unsigned overflow_put(pool *p, void *const *objs, unsigned n) {
       void *expected = nullptr;
       // Release: the object's contents, written by the putting thread, happen before the
       // get that takes it from this slot (its acquire CAS below).
-      stored = p->overflow[i].compare_exchange_strong(expected, objs[done],
-                                                      std::memory_order_release,
-                                                      std::memory_order_relaxed);
+      stored = p->overflow[i].compare_exchange_strong(
+          expected, objs[done], std::memory_order_release, std::memory_order_relaxed);
     }
     if (!stored) break;
     p->overflow_count.fetch_add(1, std::memory_order_release);
@@ -333,4 +336,3 @@ RTE_INIT(cp_log_init) {
   cp_logtype = rte_log_register_type_and_pick_level("pmd.mempool.corepool", RTE_LOG_NOTICE);
   if (cp_logtype < 0) cp_logtype = RTE_LOGTYPE_MEMPOOL;
 }
-

@@ -101,8 +101,8 @@ void BM_GetPut(benchmark::State &state) {
     std::vector<result> res(nthreads);
     std::vector<std::thread> th;
     for (unsigned t = 0; t < nthreads; t++)
-      th.emplace_back(worker, mp, bulk, t % ncpu, std::cref(go), std::cref(stop),
-                      std::ref(res[t]), std::ref(ready));
+      th.emplace_back(worker, mp, bulk, t % ncpu, std::cref(go), std::cref(stop), std::ref(res[t]),
+                      std::ref(ready));
     while (ready.load() != static_cast<int>(nthreads) && ready.load() >= 0)
       std::this_thread::yield();
     if (ready.load() < 0) {
@@ -146,9 +146,9 @@ BENCHMARK(BM_GetPut)->Apply(args);
 
 int main(int argc, char **argv) {
   std::string prefix = "--file-prefix=cpbench" + std::to_string(getpid());
-  std::vector<std::string> eal = {"bench_dpdk_mempool", "--no-huge", "-m", "512", "--no-pci",
-                                  "--no-shconf", "-l", "0", prefix,
-                                  "--log-level=pmd.mempool.corepool:warning"};
+  std::vector<std::string> eal = {
+      "bench_dpdk_mempool", "--no-huge", "-m", "512",  "--no-pci",
+      "--no-shconf",        "-l",        "0",  prefix, "--log-level=pmd.mempool.corepool:warning"};
   std::vector<char *> eargv;
   for (std::string &a : eal) eargv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eargv.size()), eargv.data()) < 0) {

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -53,9 +53,9 @@ class Eal : public ::testing::Environment {
  public:
   void SetUp() override {
     std::string prefix = "--file-prefix=cpdrv" + std::to_string(getpid());
-    std::vector<std::string> args = {"dpdk_driver_test", "--no-huge",   "-m", "256",
-                                     "--no-pci",         "--no-shconf", "-l", "0",
-                                     prefix,             "--log-level=lib.eal:error"};
+    std::vector<std::string> args = {
+        "dpdk_driver_test", "--no-huge", "-m", "256",  "--no-pci",
+        "--no-shconf",      "-l",        "0",  prefix, "--log-level=lib.eal:error"};
     std::vector<char *> argv;
     for (std::string &a : args) argv.push_back(a.data());
     ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0)
@@ -93,7 +93,7 @@ struct Pool {
   size_t index(void *obj) const {
     auto it = std::lower_bound(objs.begin(), objs.end(), reinterpret_cast<uintptr_t>(obj));
     return it != objs.end() && *it == reinterpret_cast<uintptr_t>(obj) ? it - objs.begin()
-                                                                        : SIZE_MAX;
+                                                                       : SIZE_MAX;
   }
   // Marks objects as handed out; false on a foreign object or one handed out twice.
   bool take(void *const *o, unsigned n) {
@@ -257,7 +257,8 @@ TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
         parked_objs[c] = o;
       });
       auto until = std::chrono::steady_clock::now() + 5s;
-      while (!g_parked && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+      while (!g_parked && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(1ms);
       all_parked = g_parked.load();
       EXPECT_TRUE(all_parked) << "consumer " << c << " did not park";
     }
@@ -398,7 +399,8 @@ struct storm_arg {
 void storm_handler(int, void *arg) {
   Pool *p = static_cast<storm_arg *>(arg)->p;
   void *o;
-  if (rte_mempool_generic_get(p->mp, &o, 1, nullptr) == 0) rte_mempool_generic_put(p->mp, &o, 1, nullptr);
+  if (rte_mempool_generic_get(p->mp, &o, 1, nullptr) == 0)
+    rte_mempool_generic_put(p->mp, &o, 1, nullptr);
 }
 
 TEST(DpdkDriver, ChaosParkMigrateSignals) {
