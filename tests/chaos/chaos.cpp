@@ -204,10 +204,10 @@ report run(const options &opt, const std::function<void(int)> &body, signal_fn o
   if (parker.joinable()) parker.join();
   for (int i = 0; i < T; i++) g_park_release[i].store(true);
   if (!rep.in_time) {
+    std::unique_lock<std::mutex> lk(m);  // `remaining` is only read under the lock
     std::fprintf(stderr, "chaos: %d of %d workers still running after %lld ms\n", remaining, T,
                  static_cast<long long>(opt.deadline.count()));
     g_stop.store(true);
-    std::unique_lock<std::mutex> lk(m);
     if (!cv.wait_for(lk, std::chrono::seconds(10), [&] { return remaining == 0; })) {
       std::fprintf(stderr, "chaos: workers ignored should_stop(); giving up (hang)\n");
       std::fflush(stderr);
