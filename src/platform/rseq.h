@@ -119,6 +119,18 @@ inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void 
 inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n, intptr_t *popped,
                         int cpu) noexcept;
 
+// Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
+// only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
+// (by CAS, never past *tail). Indices are free-running; slot of index i is slots[i & mask].
+// ring_push:      if (*tail - *head > mask) FAIL;
+//                 slots[*tail & mask] = item; *tail += 1.                  commit: *tail
+inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                          void *item, int cpu) noexcept;
+// ring_push_bulk (all or nothing): if (*tail + n - *head > mask + 1) FAIL;
+//                 slots[(*tail + i) & mask] = items[i] for i < n; *tail += n. commit: *tail
+inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
+                               intptr_t mask, void *const *items, intptr_t n, int cpu) noexcept;
+
 }  // namespace corepool::platform
 
 #if defined(__x86_64__)

@@ -25,4 +25,13 @@ inline int rseq_stack_pop_bulk(intptr_t *, void **, void **, intptr_t, intptr_t 
   __builtin_trap();
 }
 
+inline int rseq_ring_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
+                          int) noexcept {
+  __builtin_trap();
+}
+inline int rseq_ring_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t, void *const *,
+                               intptr_t, int) noexcept {
+  __builtin_trap();
+}
+
 }  // namespace corepool::platform

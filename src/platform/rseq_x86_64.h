@@ -188,6 +188,73 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
+// ---- ring push (appended for objpool) ---------------------------------------------------
+// A ring of mask + 1 slots whose `tail` only committed sequences on `cpu` modify and whose
+// `head` other CPUs advance by CAS. head <= tail always and `tail` cannot change during the
+// sequence, so tail - head is read consistently enough: head only grows, which only frees room.
+inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                          void *item, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[tail], %%rcx\n\t"
+           "movq %%rcx, %%rdx\n\t"
+           "subq %[head], %%rdx\n\t"  // rdx = tail - head (>= 0)
+           "cmpq %[mask], %%rdx\n\t"
+           "jg %l[fail]\n\t"  // tail - head > mask: full
+           "movq %%rcx, %%rdx\n\t"
+           "andq %[mask], %%rdx\n\t"
+           "movq %[item], (%[slots], %%rdx, 8)\n\t"  // speculative: the slot at tail is free
+           "addq $1, %%rcx\n\t"
+           "movq %%rcx, %[tail]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head),
+             [mask] "r"(mask), [slots] "r"(slots), [item] "r"(item)
+           : "memory", "cc", "rax", "rcx", "rdx"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
+inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
+                               intptr_t mask, void *const *items, intptr_t n, int cpu) noexcept {
+  rseq_abi *rs = rseq_area();
+  asm goto(CP_RSEQ_PROLOGUE
+           "movq %[tail], %%rcx\n\t"
+           "leaq (%%rcx, %[n]), %%rdx\n\t"  // rdx = tail + n
+           "movq %%rdx, %%r8\n\t"
+           "subq %[head], %%r8\n\t"
+           "subq $1, %%r8\n\t"  // r8 = tail + n - head - 1
+           "cmpq %[mask], %%r8\n\t"
+           "jg %l[fail]\n\t"  // tail + n - head > mask + 1: does not fit, all or nothing
+           "xorl %%eax, %%eax\n\t"
+           "5:\n\t"
+           "cmpq %[n], %%rax\n\t"
+           "jge 6f\n\t"
+           "movq (%[items], %%rax, 8), %%r8\n\t"
+           "leaq (%%rcx, %%rax), %%r9\n\t"
+           "andq %[mask], %%r9\n\t"
+           "movq %%r8, (%[slots], %%r9, 8)\n\t"  // speculative: free slots at tail ..
+           "addq $1, %%rax\n\t"
+           "jmp 5b\n\t"
+           "6:\n\t"
+           "movq %%rdx, %[tail]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head),
+             [mask] "r"(mask), [slots] "r"(slots), [items] "r"(items), [n] "r"(n)
+           : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
+           : abort, fail);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+fail:
+  return CP_RSEQ_FAIL;
+}
+
 #undef CP_RSEQ_AREA_OPERANDS
 #undef CP_RSEQ_EPILOGUE
 #undef CP_RSEQ_PROLOGUE

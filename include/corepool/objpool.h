@@ -1,0 +1,139 @@
+/* corepool/objpool.h - a fixed pool of pre-allocated objects, one ring per CPU.
+ *
+ * The user-space form of the Linux kernel's objpool (include/linux/objpool.h, 6.7+): every
+ * object is allocated and zero-filled at init; `push` puts an object into the calling CPU's
+ * ring, `pop` takes one from the calling CPU's ring first, then from the other possible CPUs'
+ * rings in order. Unlike the kernel's, every operation stays correct when the thread is
+ * preempted, migrated, stopped or interrupted by a signal at any instruction (see
+ * docs/objpool.md for the protocol and its invariants).
+ *
+ * Contract shared by every function below:
+ *  - errors are negative errno values; cp_last_error() says why where it can;
+ *  - pop, push, their bulk forms, drop and the nr_free functions are thread-safe, lock-free,
+ *    never block, never allocate and are async-signal-safe: a signal handler may call them
+ *    while the same thread was interrupted inside any of them;
+ *  - init, fini and free allocate or release memory (system calls): not for signal handlers.
+ *  - the pool never reads or writes an object's contents after `objinit` (no free-list links
+ *    inside objects): what the caller stores in an object stays there across push/pop.
+ *  - a pointer handed out by pop belongs to the caller until it is pushed back or dropped.
+ *    Pushing the same object twice (or one that is not currently held) is not detected and
+ *    hands that object out twice: the caller's bug, as in the kernel.
+ */
+#ifndef COREPOOL_OBJPOOL_H
+#define COREPOOL_OBJPOOL_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cp_objpool;
+
+/* Called once per object right after allocation (object zero-filled); non-zero aborts init. */
+typedef int (*cp_objpool_init_cb)(void *obj, void *context);
+/* Called exactly once, when the pool is finally released (see cp_objpool_fini). The pool's
+ * objects are still readable during the call (cp_objpool_for_each works); the return value
+ * is ignored. */
+typedef int (*cp_objpool_fini_cb)(struct cp_objpool *pool, void *context);
+
+#define CP_OBJPOOL_NR_OBJS_MAX (1 << 24)
+#define CP_OBJPOOL_OBJECT_SIZE_MAX (1 << 16)
+
+/* Creates a pool of `nr_objs` objects of `object_size` bytes, in [1, 2^24] and [1, 65536].
+ * Objects are zero-filled and aligned to at least alignof(max_align_t) (16 bytes); each
+ * CPU's ring and its initial share of the objects are placed on that CPU's NUMA node. Every
+ * per-CPU ring can hold all nr_objs objects (the kernel's sizing, see
+ * cp_objpool_init_attr to bound it). `objinit` (may be NULL) is called once per object;
+ * its first non-zero return aborts init, frees everything (without calling `release`) and
+ * is returned. On success *pool is set and 0 returned; on failure *pool is NULL.
+ * Errors: -EINVAL (pool NULL, nr_objs or object_size out of range), -ENOMEM, or objinit's.
+ * Not async-signal-safe (maps memory). */
+int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void *context,
+                    cp_objpool_init_cb objinit, cp_objpool_fini_cb release);
+
+/* Takes a free object, or returns NULL when none was found. Tries the calling CPU's ring,
+ * then every other possible CPU's ring in order, then the overflow ring. Lock-free;
+ * async-signal-safe. NULL does not prove the pool was empty at one instant: a thread
+ * stopped inside push on the multi-producer path (rseq off, or the overflow ring) hides the
+ * objects pushed after it into that same ring until it resumes. */
+void *cp_objpool_pop(struct cp_objpool *pool);
+
+/* Gives `obj` back to the calling CPU's ring (to the overflow ring when that ring is full or
+ * the thread cannot use rseq). 0, or -EINVAL when `obj` is not an object of this pool (an
+ * O(1) range and stride check, always on; the pool is unchanged). Never fails otherwise: the
+ * rings together can hold every object. Lock-free; async-signal-safe. Must not run
+ * concurrently with cp_objpool_fini. */
+int cp_objpool_push(void *obj, struct cp_objpool *pool);
+
+/* Burst pop: takes up to `n` free objects into objs[0..k) and returns k (0 when none).
+ * Same search order and guarantees as cp_objpool_pop. */
+unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n);
+
+/* Bulk push (all or nothing): checks every pointer first and returns -EINVAL having pushed
+ * none when one is not an object of this pool; otherwise pushes all n and returns 0.
+ * objs must not hold the same object twice. Lock-free; async-signal-safe. */
+int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool);
+
+/* Gives up an outstanding object for good (it never returns to the pool) and drops the
+ * reference it held on the pool. 0 when this drop released the pool (the `release` callback
+ * has run and the pool's memory is gone), -EAGAIN when references remain, -EINVAL when obj
+ * or pool is NULL or obj is not an object of this pool. Async-signal-safe (the final
+ * release unmaps memory with munmap and runs `release` on the calling thread). */
+int cp_objpool_drop(void *obj, struct cp_objpool *pool);
+
+/* Ends the pool's own life: takes every object still in the pool out of it for good, then
+ * drops the pool's reference. Each object still outstanding keeps the pool (and all its
+ * memory) alive until it is given to cp_objpool_drop; the last reference releases the pool
+ * and runs `release` exactly once. The caller guarantees that no push runs concurrently
+ * and that pop is not called after fini. NULL is ignored. */
+void cp_objpool_fini(struct cp_objpool *pool);
+
+/* Releases the pool at once, whatever is outstanding: runs `release` (if the pool was not
+ * already released) and unmaps all memory, objects included. For pools whose objects are
+ * all back or no longer used. NULL is ignored. */
+void cp_objpool_free(struct cp_objpool *pool);
+
+/* Number of objects in the pool: a snapshot, exact when no operation is in flight. */
+unsigned cp_objpool_nr_free(const struct cp_objpool *pool);
+
+/* ---- beyond the kernel ------------------------------------------------------------------ */
+
+/* Options for cp_objpool_init_attr; zero-initialise and set what you need. */
+struct cp_objpool_attr {
+    /* Upper bound on the objects one CPU's ring can hold, rounded up to a power of two.
+     * 0 (the default) sizes every ring for all nr_objs objects, like the kernel. With a
+     * bound, a push that finds its ring full goes to one shared overflow ring sized for
+     * nr_objs, so push still never fails for a valid object; memory per CPU drops from
+     * 8 * nr_objs bytes to 8 * ring_capacity. */
+    unsigned ring_capacity;
+    unsigned flags; /* reserved, must be 0 */
+};
+
+/* cp_objpool_init with options (attr may be NULL: the defaults). Extra error: -EINVAL for
+ * non-zero attr->flags or ring_capacity above 2^24. */
+int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
+                         void *context, cp_objpool_init_cb objinit,
+                         cp_objpool_fini_cb release, const struct cp_objpool_attr *attr);
+
+/* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
+ * ring: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
+int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu);
+/* Free objects in the shared overflow ring. */
+unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool);
+/* Objects per CPU ring at most (a power of two). */
+unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool);
+/* The object size passed to init, and the bytes between consecutive objects. */
+int cp_objpool_object_size(const struct cp_objpool *pool);
+int cp_objpool_object_stride(const struct cp_objpool *pool);
+int cp_objpool_nr_objs(const struct cp_objpool *pool);
+/* True (1) when the per-CPU rings run as restartable sequences (chosen at init from
+ * cp_rseq_enabled()); 0 when they use the multi-producer fallback. */
+int cp_objpool_uses_rseq(const struct cp_objpool *pool);
+/* Calls fn(obj, arg) for every object of the pool, free or not, in address order. Not
+ * synchronised with anything: for setup, teardown (e.g. from `release`) and tests. */
+void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
+                         void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COREPOOL_OBJPOOL_H */
