@@ -1,0 +1,426 @@
+// objpool C API: semantics, bad input, lifetime, introspection, stop safety.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <corepool/cpu.h>
+#include <corepool/error.h>
+#include <corepool/objpool.h>
+
+#include "chaos.h"
+#include "inject.h"
+
+namespace {
+
+// Pops everything (single-threaded), checks uniqueness, pushes all back; returns the count.
+int count_unique(cp_objpool *p) {
+  std::vector<void *> all;
+  while (void *o = cp_objpool_pop(p)) all.push_back(o);
+  std::set<void *> uniq(all.begin(), all.end());
+  EXPECT_EQ(uniq.size(), all.size()) << "an object was in the pool twice";
+  for (void *o : all) EXPECT_EQ(cp_objpool_push(o, p), 0);
+  return static_cast<int>(all.size());
+}
+
+struct init_ctx {
+  int calls = 0;
+  int fail_at = -1;  // objinit returns -42 on this call
+  bool all_zero = true;
+  bool aligned = true;
+  int size = 0;
+};
+
+int counting_init(void *obj, void *arg) {
+  auto *c = static_cast<init_ctx *>(arg);
+  auto *b = static_cast<unsigned char *>(obj);
+  for (int i = 0; i < c->size; i++)
+    if (b[i]) c->all_zero = false;
+  if (reinterpret_cast<uintptr_t>(obj) % alignof(max_align_t)) c->aligned = false;
+  std::memset(obj, 0xab, static_cast<size_t>(c->size));  // the pool must never touch this
+  if (c->calls++ == c->fail_at) return -42;
+  return 0;
+}
+
+std::atomic<int> g_releases{0};
+int count_release(cp_objpool *, void *ctx) {
+  g_releases++;
+  if (ctx) static_cast<std::atomic<int> *>(ctx)->fetch_add(1);
+  return 0;
+}
+
+TEST(Objpool, InitCallsObjinitOncePerZeroedAlignedObject) {
+  for (int size : {1, 7, 16, 24, 100, 4096, 65536}) {
+    init_ctx c;
+    c.size = size;
+    cp_objpool *p = nullptr;
+    const int n = size >= 4096 ? 33 : 1000;
+    ASSERT_EQ(cp_objpool_init(&p, n, size, &c, counting_init, nullptr), 0) << size;
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(c.calls, n);
+    EXPECT_TRUE(c.all_zero);
+    EXPECT_TRUE(c.aligned);
+    EXPECT_EQ(cp_objpool_nr_free(p), static_cast<unsigned>(n));
+    EXPECT_EQ(cp_objpool_object_size(p), size);
+    EXPECT_EQ(cp_objpool_object_stride(p) % static_cast<int>(alignof(max_align_t)), 0);
+    EXPECT_EQ(count_unique(p), n);
+    // Contents survive push/pop untouched.
+    void *o = cp_objpool_pop(p);
+    ASSERT_NE(o, nullptr);
+    EXPECT_EQ(static_cast<unsigned char *>(o)[size - 1], 0xab);
+    EXPECT_EQ(cp_objpool_push(o, p), 0);
+    EXPECT_EQ(c.calls, n);  // never again
+    cp_objpool_free(p);
+  }
+}
+
+TEST(Objpool, ObjinitFailureAbortsAndFreesWithoutRelease) {
+  init_ctx c;
+  c.size = 32;
+  c.fail_at = 17;
+  cp_objpool *p = reinterpret_cast<cp_objpool *>(0x1);
+  std::atomic<int> rel{0};
+  g_releases = 0;
+  (void)rel;
+  EXPECT_EQ(cp_objpool_init(&p, 100, 32, &c, counting_init, count_release), -42);
+  EXPECT_EQ(p, nullptr);
+  EXPECT_EQ(c.calls, 18);
+  EXPECT_EQ(g_releases.load(), 0);
+}
+
+TEST(Objpool, PopEmptyAndRefill) {
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 5, 8, nullptr, nullptr, nullptr), 0);
+  std::vector<void *> got;
+  while (void *o = cp_objpool_pop(p)) got.push_back(o);
+  EXPECT_EQ(got.size(), 5u);
+  EXPECT_EQ(cp_objpool_pop(p), nullptr);
+  EXPECT_EQ(cp_objpool_nr_free(p), 0u);
+  for (void *o : got) EXPECT_EQ(cp_objpool_push(o, p), 0);
+  EXPECT_EQ(cp_objpool_nr_free(p), 5u);
+  cp_objpool_free(p);
+}
+
+TEST(Objpool, BulkOps) {
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 100, 8, nullptr, nullptr, nullptr), 0);
+  void *objs[128];
+  EXPECT_EQ(cp_objpool_pop_bulk(p, objs, 0), 0u);
+  EXPECT_EQ(cp_objpool_pop_bulk(p, objs, 30), 30u);
+  EXPECT_EQ(cp_objpool_pop_bulk(p, objs + 30, 128), 70u);  // up to n: only 70 left
+  EXPECT_EQ(cp_objpool_pop_bulk(p, objs + 100, 5), 0u);
+  std::set<void *> u(objs, objs + 100);
+  EXPECT_EQ(u.size(), 100u);
+  EXPECT_EQ(cp_objpool_push_bulk(objs, 0, p), 0);
+  EXPECT_EQ(cp_objpool_push_bulk(objs, 100, p), 0);
+  EXPECT_EQ(cp_objpool_nr_free(p), 100u);
+  EXPECT_EQ(count_unique(p), 100);
+  cp_objpool_free(p);
+}
+
+// ---- bad input ------------------------------------------------------------------------------
+
+TEST(Objpool, InitRejectsBadSizes) {
+  struct row {
+    const char *what;
+    int nr_objs, object_size;
+  } rows[] = {
+      {.what = "zero objects", .nr_objs = 0, .object_size = 8},
+      {.what = "negative objects", .nr_objs = -1, .object_size = 8},
+      {.what = "INT_MIN objects", .nr_objs = INT_MIN, .object_size = 8},
+      {.what = "2^24 + 1 objects", .nr_objs = (1 << 24) + 1, .object_size = 8},
+      {.what = "zero size", .nr_objs = 4, .object_size = 0},
+      {.what = "negative size", .nr_objs = 4, .object_size = -8},
+      {.what = "size 65537", .nr_objs = 4, .object_size = 65537},
+      {.what = "INT_MAX size", .nr_objs = 4, .object_size = INT_MAX},
+  };
+  for (const row &r : rows) {
+    cp_objpool *p = reinterpret_cast<cp_objpool *>(0x1);
+    cp_clear_error();
+    EXPECT_EQ(cp_objpool_init(&p, r.nr_objs, r.object_size, nullptr, nullptr, nullptr), -EINVAL)
+        << r.what;
+    EXPECT_EQ(p, nullptr) << r.what;
+    EXPECT_STRNE(cp_last_error(), "") << r.what;
+  }
+  EXPECT_EQ(cp_objpool_init(nullptr, 4, 8, nullptr, nullptr, nullptr), -EINVAL);
+  cp_objpool_attr bad{.ring_capacity = 0, .flags = 1};
+  cp_objpool *p = nullptr;
+  EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
+  bad = {.ring_capacity = (1u << 24) + 1, .flags = 0};
+  EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
+  // The limits themselves are accepted.
+  ASSERT_EQ(cp_objpool_init(&p, 1, 1, nullptr, nullptr, nullptr), 0);
+  cp_objpool_free(p);
+  ASSERT_EQ(cp_objpool_init(&p, 2, 65536, nullptr, nullptr, nullptr), 0);
+  cp_objpool_free(p);
+}
+
+TEST(Objpool, PushRejectsForeignAndMisalignedPointers) {
+  cp_objpool *p = nullptr, *other = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 10, 40, nullptr, nullptr, nullptr), 0);
+  ASSERT_EQ(cp_objpool_init(&other, 10, 40, nullptr, nullptr, nullptr), 0);
+  void *held = cp_objpool_pop(p);
+  ASSERT_NE(held, nullptr);
+  // Lowest and highest object addresses, by scanning.
+  std::vector<char *> all;
+  cp_objpool_for_each(p, [](void *o, void *a) { static_cast<std::vector<char *> *>(a)->push_back(static_cast<char *>(o)); }, &all);
+  ASSERT_EQ(all.size(), 10u);
+  const int stride = cp_objpool_object_stride(p);
+  int on_stack = 0;
+  void *foreign_obj = cp_objpool_pop(other);
+  struct row {
+    const char *what;
+    void *ptr;
+  } rows[] = {
+      {.what = "NULL", .ptr = nullptr},
+      {.what = "stack variable", .ptr = &on_stack},
+      {.what = "object of another pool", .ptr = foreign_obj},
+      {.what = "misaligned by 1", .ptr = static_cast<char *>(held) + 1},
+      {.what = "misaligned by 16", .ptr = static_cast<char *>(held) + 16},
+      {.what = "one before the first object", .ptr = all.front() - stride},
+      {.what = "one past the last object", .ptr = all.back() + stride},
+      {.what = "inside the last object", .ptr = all.back() + stride - 8},
+      {.what = "all ones", .ptr = reinterpret_cast<void *>(~uintptr_t{0})},
+  };
+  for (const row &r : rows) {
+    const unsigned before = cp_objpool_nr_free(p);
+    EXPECT_EQ(cp_objpool_push(r.ptr, p), -EINVAL) << r.what;
+    EXPECT_EQ(cp_objpool_drop(r.ptr, p), -EINVAL) << r.what;
+    void *bulk[3] = {held, r.ptr, held};
+    EXPECT_EQ(cp_objpool_push_bulk(bulk, 3, p), -EINVAL) << r.what;
+    EXPECT_EQ(cp_objpool_nr_free(p), before) << r.what << ": nothing pushed";
+  }
+  EXPECT_EQ(cp_objpool_push(held, nullptr), -EINVAL);
+  EXPECT_EQ(cp_objpool_drop(held, nullptr), -EINVAL);
+  // Pool intact: 9 free + the held one.
+  EXPECT_EQ(count_unique(p), 9);
+  EXPECT_EQ(cp_objpool_push(held, p), 0);
+  EXPECT_EQ(count_unique(p), 10);
+  EXPECT_EQ(cp_objpool_push(foreign_obj, other), 0);
+  cp_objpool_free(p);
+  cp_objpool_free(other);
+}
+
+// ---- lifetime -------------------------------------------------------------------------------
+
+TEST(Objpool, FiniWithOutstandingObjectsReleasesOnLastDrop) {
+  std::atomic<int> releases{0};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 64, 16, &releases, nullptr, count_release), 0);
+  std::vector<void *> out;
+  for (int i = 0; i < 5; i++) out.push_back(cp_objpool_pop(p));
+  cp_objpool_fini(p);  // 59 free ones go, 5 outstanding keep it alive
+  EXPECT_EQ(releases.load(), 0);
+  std::vector<int> rcs(4);
+  std::vector<std::thread> th;
+  for (int i = 0; i < 4; i++) th.emplace_back([&, i] { rcs[i] = cp_objpool_drop(out[i], p); });
+  for (auto &t : th) t.join();
+  for (int rc : rcs) EXPECT_EQ(rc, -EAGAIN);
+  EXPECT_EQ(releases.load(), 0);
+  int last = -1;
+  std::thread([&] { last = cp_objpool_drop(out[4], p); }).join();
+  EXPECT_EQ(last, 0);
+  EXPECT_EQ(releases.load(), 1);
+}
+
+TEST(Objpool, FiniWithNothingOutstandingReleasesAtOnce) {
+  std::atomic<int> releases{0};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 1000, 16, &releases, nullptr, count_release), 0);
+  void *o = cp_objpool_pop(p);
+  EXPECT_EQ(cp_objpool_push(o, p), 0);
+  cp_objpool_fini(p);
+  EXPECT_EQ(releases.load(), 1);
+}
+
+TEST(Objpool, DropBeforeFiniThenFini) {
+  std::atomic<int> releases{0};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 3, 16, &releases, nullptr, count_release), 0);
+  void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
+  EXPECT_EQ(cp_objpool_drop(a, p), -EAGAIN);  // a is gone for good
+  EXPECT_EQ(cp_objpool_push(b, p), 0);
+  EXPECT_EQ(cp_objpool_nr_free(p), 2u);
+  cp_objpool_fini(p);
+  EXPECT_EQ(releases.load(), 1);
+}
+
+TEST(Objpool, FreeRunsReleaseOnce) {
+  std::atomic<int> releases{0};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 10, 16, &releases, nullptr, count_release), 0);
+  (void)cp_objpool_pop(p);  // outstanding: free does not care
+  cp_objpool_free(p);
+  EXPECT_EQ(releases.load(), 1);
+  cp_objpool_free(nullptr);
+  cp_objpool_fini(nullptr);
+}
+
+// ---- introspection and bounded rings ----------------------------------------------------------
+
+unsigned sum_rings(cp_objpool *p) {
+  unsigned s = cp_objpool_nr_free_overflow(p);
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) {
+    int n = cp_objpool_nr_free_cpu(p, c);
+    if (cp_cpu_possible(c)) {
+      EXPECT_GE(n, 0);
+    } else {
+      EXPECT_EQ(n, -EINVAL);
+    }
+    if (n > 0) s += static_cast<unsigned>(n);
+  }
+  return s;
+}
+
+TEST(Objpool, PerCpuIntrospection) {
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 100, 8, nullptr, nullptr, nullptr), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, cp_nr_cpu_ids()), -EINVAL);
+  EXPECT_EQ(sum_rings(p), 100u);
+  EXPECT_EQ(cp_objpool_nr_free_overflow(p), 0u);
+  EXPECT_GE(cp_objpool_ring_capacity(p), 100u);
+  // The kernel's initial split: every possible CPU holds nr_objs / nr_possible (+1).
+  unsigned possible = 0;
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) possible += cp_cpu_possible(c);
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++)
+    if (cp_cpu_possible(c)) {
+      EXPECT_LE(cp_objpool_nr_free_cpu(p, c), static_cast<int>(100 / possible + 1));
+    }
+  void *o = cp_objpool_pop(p);
+  EXPECT_EQ(sum_rings(p), 99u);
+  cp_objpool_push(o, p);
+  EXPECT_EQ(sum_rings(p), 100u);
+  cp_objpool_free(p);
+}
+
+TEST(Objpool, BoundedRingsOverflowAndNeverFail) {
+  cp_objpool_attr attr{.ring_capacity = 3, .flags = 0};  // rounded up to 4
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, 200, 8, nullptr, nullptr, nullptr, &attr), 0);
+  EXPECT_EQ(cp_objpool_ring_capacity(p), 4u);
+  EXPECT_EQ(cp_objpool_nr_free(p), 200u);
+  EXPECT_GT(cp_objpool_nr_free_overflow(p), 0u);
+  EXPECT_EQ(sum_rings(p), 200u);
+  void *objs[200];
+  EXPECT_EQ(cp_objpool_pop_bulk(p, objs, 200), 200u);
+  for (int i = 0; i < 100; i++) EXPECT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(cp_objpool_push_bulk(objs + 100, 100, p), 0);
+  EXPECT_EQ(sum_rings(p), 200u);
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++)
+    if (cp_cpu_possible(c)) {
+      EXPECT_LE(cp_objpool_nr_free_cpu(p, c), 4);
+    }
+  EXPECT_EQ(count_unique(p), 200);
+  cp_objpool_free(p);
+}
+
+// ---- stop safety: a thread stopped inside push or pop --------------------------------------
+
+std::atomic<bool> g_release_parked{false};
+std::atomic<bool> g_is_parked{false};
+thread_local const char *t_park_at = nullptr;
+
+#ifdef COREPOOL_INJECT
+void park_hook(const char *point) {
+  if (t_park_at && std::strcmp(point, t_park_at) == 0) {
+    t_park_at = nullptr;
+    g_is_parked = true;
+    corepool::chaos::park_self_until(g_release_parked);
+  }
+}
+#endif
+
+bool pin_to(unsigned cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  return pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
+}
+
+// A thread stopped between reserving and publishing a multi-producer slot (the overflow ring
+// here, forced by a ring capacity of 1) must not stop others popping from the CPU rings.
+TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
+#ifndef COREPOOL_INJECT
+  GTEST_SKIP() << "needs injection points (debug/asan/tsan presets)";
+#else
+  cp_objpool_attr attr{.ring_capacity = 1, .flags = 0};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, 8, 16, nullptr, nullptr, nullptr, &attr), 0);
+  void *objs[8];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 8), 8u);
+  cp_inject_hook = park_hook;
+  g_release_parked = false;
+  g_is_parked = false;
+  std::thread a([&] {
+    pin_to(0);
+    EXPECT_EQ(cp_objpool_push(objs[0], p), 0);  // fills CPU 0's ring (capacity 1)
+    t_park_at = "objpool.mp_push.reserved";
+    EXPECT_EQ(cp_objpool_push(objs[1], p), 0);  // ring full -> overflow; parked inside
+  });
+  while (!g_is_parked) std::this_thread::yield();
+  // objs[0] is in CPU 0's ring: another thread gets it although A is stopped mid-push.
+  void *got = cp_objpool_pop(p);
+  EXPECT_EQ(got, objs[0]);
+  // Pushes still succeed (never fail), and what went to CPU rings is poppable.
+  for (int i = 2; i < 8; i++) EXPECT_EQ(cp_objpool_push(objs[i], p), 0);
+  g_release_parked = true;
+  a.join();
+  cp_inject_hook = nullptr;
+  EXPECT_EQ(cp_objpool_push(got, p), 0);
+  EXPECT_EQ(count_unique(p), 8);
+  cp_objpool_free(p);
+#endif
+}
+
+// A popper stopped after reading a slot, before its CAS, must not get that object once
+// someone else took it (R3), and must not stop the others.
+TEST(Objpool, StoppedPopperLosesItsClaim) {
+#ifndef COREPOOL_INJECT
+  GTEST_SKIP() << "needs injection points (debug/asan/tsan presets)";
+#else
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 4, 16, nullptr, nullptr, nullptr), 0);
+  void *objs[4];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 4), 4u);
+  pin_to(0);
+  ASSERT_EQ(cp_objpool_push(objs[0], p), 0);  // the only free object, CPU 0's ring
+  cp_inject_hook = park_hook;
+  g_release_parked = false;
+  g_is_parked = false;
+  void *a_got = reinterpret_cast<void *>(1);
+  std::thread a([&] {
+    pin_to(0);
+    t_park_at = "objpool.pop.read";
+    a_got = cp_objpool_pop(p);
+  });
+  while (!g_is_parked) std::this_thread::yield();
+  void *mine = cp_objpool_pop(p);  // A read objs[0]'s slot but did not claim it
+  EXPECT_EQ(mine, objs[0]);
+  ASSERT_EQ(cp_objpool_push(objs[1], p), 0);  // may reuse slots; A's CAS must fail
+  ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+  g_release_parked = true;
+  a.join();
+  cp_inject_hook = nullptr;
+  EXPECT_NE(a_got, mine) << "the stopped popper got an object someone else holds";
+  EXPECT_TRUE(a_got == objs[1] || a_got == objs[2]);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) CPU_SET(c, &all);
+  pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+  cp_objpool_push(mine, p);
+  cp_objpool_push(a_got, p);
+  cp_objpool_push(objs[3], p);
+  EXPECT_EQ(count_unique(p), 4);
+  cp_objpool_free(p);
+#endif
+}
+
+}  // namespace
