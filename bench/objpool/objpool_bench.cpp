@@ -44,8 +44,9 @@ cp_objpool *bounded_pool() {
 }
 
 void set_pairs(benchmark::State &s, int64_t per_iter) {
-  s.counters["pair"] = benchmark::Counter(static_cast<double>(s.iterations() * per_iter),
-                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  s.counters["pair"] =
+      benchmark::Counter(static_cast<double>(s.iterations() * per_iter),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   s.SetItemsProcessed(s.iterations() * per_iter);
 }
 

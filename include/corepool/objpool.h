@@ -99,20 +99,20 @@ unsigned cp_objpool_nr_free(const struct cp_objpool *pool);
 
 /* Options for cp_objpool_init_attr; zero-initialise and set what you need. */
 struct cp_objpool_attr {
-    /* Upper bound on the objects one CPU's ring can hold, rounded up to a power of two.
-     * 0 (the default) sizes every ring for all nr_objs objects, like the kernel. With a
-     * bound, a push that finds its ring full goes to one shared overflow ring sized for
-     * nr_objs, so push still never fails for a valid object; memory per CPU drops from
-     * 8 * nr_objs bytes to 8 * ring_capacity. */
-    unsigned ring_capacity;
-    unsigned flags; /* reserved, must be 0 */
+  /* Upper bound on the objects one CPU's ring can hold, rounded up to a power of two.
+   * 0 (the default) sizes every ring for all nr_objs objects, like the kernel. With a
+   * bound, a push that finds its ring full goes to one shared overflow ring sized for
+   * nr_objs, so push still never fails for a valid object; memory per CPU drops from
+   * 8 * nr_objs bytes to 8 * ring_capacity. */
+  unsigned ring_capacity;
+  unsigned flags; /* reserved, must be 0 */
 };
 
 /* cp_objpool_init with options (attr may be NULL: the defaults). Extra error: -EINVAL for
  * non-zero attr->flags or ring_capacity above 2^24. */
-int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
-                         void *context, cp_objpool_init_cb objinit,
-                         cp_objpool_fini_cb release, const struct cp_objpool_attr *attr);
+int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size, void *context,
+                         cp_objpool_init_cb objinit, cp_objpool_fini_cb release,
+                         const struct cp_objpool_attr *attr);
 
 /* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
  * ring: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */

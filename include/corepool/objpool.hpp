@@ -68,8 +68,7 @@ class objpool {
   /// [1, 2^24], std::bad_alloc when memory runs out, and rethrows what init() or T's
   /// constructor throws (objects already built are destroyed first).
   template <class Init>
-    requires std::is_invocable_r_v<T, Init &>
-  objpool(int n, Init init) : st_(new state) {
+  requires std::is_invocable_r_v<T, Init &> objpool(int n, Init init) : st_(new state) {
     build_ctx<Init> ctx{&init, {}, nullptr};
     st_->building = &ctx;
     int rc = cp_objpool_init(&st_->pool, n, object_size(), st_, &build_one<Init>, &on_release);
@@ -134,7 +133,8 @@ class objpool {
   // Runs once, when the last reference goes (in ~objpool, or in the last handle's drop):
   // destroys every T and the state. Not async-signal-safe (destructors, delete).
   static int on_release(cp_objpool *pool, void *arg) noexcept {
-    cp_objpool_for_each(pool, [](void *obj, void *) { static_cast<T *>(obj)->~T(); }, nullptr);
+    cp_objpool_for_each(
+        pool, [](void *obj, void *) { static_cast<T *>(obj)->~T(); }, nullptr);
     delete static_cast<state *>(arg);
     return 0;
   }
@@ -179,7 +179,9 @@ class objpool_resource : public std::pmr::memory_resource {
     int rc = cp_objpool_push(p, pool_);
     (void)rc;  // -EINVAL only for a pointer this resource never gave out: caller's bug
   }
-  bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override { return this == &o; }
+  bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override {
+    return this == &o;
+  }
 
   cp_objpool *pool_ = nullptr;
   std::size_t align_ = alignof(std::max_align_t);

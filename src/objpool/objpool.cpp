@@ -75,7 +75,9 @@ struct alignas(kLine) ring {
   std::atomic<uint64_t> *seq;  // MP rings: publication word per slot; nullptr for rseq rings
   size_t bytes;                // size of this mapping
 
-  std::atomic<void *> *slots() noexcept { return reinterpret_cast<std::atomic<void *> *>(this + 1); }
+  std::atomic<void *> *slots() noexcept {
+    return reinterpret_cast<std::atomic<void *> *>(this + 1);
+  }
   const std::atomic<void *> *slots() const noexcept {
     return reinterpret_cast<const std::atomic<void *> *>(this + 1);
   }
@@ -100,10 +102,10 @@ struct cp_objpool {
   uint32_t stride;
   int nr_objs;
   int object_size;
-  unsigned nr_cpus;       // cp_nr_cpu_ids()
-  unsigned ring_cap;      // slots per CPU ring (power of two)
-  bool rseq;              // per-CPU rings are rseq rings
-  ring *overflow;         // multi-producer ring with room for every object
+  unsigned nr_cpus;   // cp_nr_cpu_ids()
+  unsigned ring_cap;  // slots per CPU ring (power of two)
+  bool rseq;          // per-CPU rings are rseq rings
+  ring *overflow;     // multi-producer ring with room for every object
   void *context;
   cp_objpool_fini_cb release;
   size_t self_bytes;
@@ -241,10 +243,9 @@ inline void push_one(cp_objpool *p, void *obj) noexcept {
       if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus) break;  // never write a tail
       ring *r = p->rings[cpu];
       if (!r) break;
-      int rc = rseq_ring_push(reinterpret_cast<intptr_t *>(&r->tail),
-                              reinterpret_cast<const intptr_t *>(&r->head),
-                              reinterpret_cast<void **>(r->slots()),
-                              static_cast<intptr_t>(r->mask), obj, cpu);
+      int rc = rseq_ring_push(
+          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
+          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), obj, cpu);
       if (__builtin_expect(rc == CP_RSEQ_OK, 1)) return;
       if (rc == CP_RSEQ_FAIL) break;  // this CPU's ring is full (bounded capacity)
       // CP_RSEQ_ABORT: preempted, migrated or signalled; nothing committed: retry
@@ -289,7 +290,9 @@ uint64_t pow2_at_least(uint64_t v) {
   return c;
 }
 
-size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+size_t round_up(size_t v, size_t a) {
+  return (v + a - 1) / a * a;
+}
 
 ring *ring_create(uint64_t cap, bool mp, int node) noexcept {
   size_t bytes = sizeof(ring) + cap * sizeof(void *) + (mp ? cap * sizeof(uint64_t) : 0);
@@ -362,7 +365,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   p->slab = nullptr;
   p->nr_objs = nr_objs;
   p->object_size = object_size;
-  p->stride = static_cast<uint32_t>(round_up(static_cast<size_t>(object_size), alignof(max_align_t)));
+  p->stride =
+      static_cast<uint32_t>(round_up(static_cast<size_t>(object_size), alignof(max_align_t)));
   p->stride_magic = UINT64_MAX / p->stride + 1;
   p->objs_bytes = static_cast<size_t>(nr_objs) * p->stride;
   p->slab_bytes = round_up(p->objs_bytes, page_size());
@@ -371,7 +375,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   p->rseq = cp_rseq_enabled();
   uint64_t all = pow2_at_least(static_cast<uint64_t>(nr_objs));
   uint64_t cap = all;
-  if (a.ring_capacity) cap = pow2_at_least(a.ring_capacity) < all ? pow2_at_least(a.ring_capacity) : all;
+  if (a.ring_capacity)
+    cap = pow2_at_least(a.ring_capacity) < all ? pow2_at_least(a.ring_capacity) : all;
   p->ring_cap = static_cast<unsigned>(cap);
   p->ref.store(static_cast<int64_t>(nr_objs) + 1, std::memory_order_relaxed);
 
@@ -468,17 +473,17 @@ int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool)
   if (!pool || (n && !objs)) return corepool::set_error(-EINVAL, "objpool: NULL argument");
   for (unsigned i = 0; i < n; i++)
     if (!valid(pool, objs[i]))
-      return corepool::set_error(-EINVAL, "objpool: push_bulk of a pointer that is not a pool object");
+      return corepool::set_error(-EINVAL,
+                                 "objpool: push_bulk of a pointer that is not a pool object");
   if (n == 0) return 0;
   if (pool->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0 || static_cast<unsigned>(cpu) >= pool->nr_cpus || !pool->rings[cpu]) break;
       ring *r = pool->rings[cpu];
-      int rc = rseq_ring_push_bulk(reinterpret_cast<intptr_t *>(&r->tail),
-                                   reinterpret_cast<const intptr_t *>(&r->head),
-                                   reinterpret_cast<void **>(r->slots()),
-                                   static_cast<intptr_t>(r->mask), objs, n, cpu);
+      int rc = rseq_ring_push_bulk(
+          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
+          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), objs, n, cpu);
       if (rc == CP_RSEQ_OK) return 0;
       if (rc == CP_RSEQ_FAIL) break;  // does not fit in one go: one by one below
     }
@@ -541,15 +546,26 @@ unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
   return pool->overflow->nr_free();
 }
 
-unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) { return pool->ring_cap; }
-int cp_objpool_object_size(const struct cp_objpool *pool) { return pool->object_size; }
-int cp_objpool_object_stride(const struct cp_objpool *pool) { return static_cast<int>(pool->stride); }
-int cp_objpool_nr_objs(const struct cp_objpool *pool) { return pool->nr_objs; }
-int cp_objpool_uses_rseq(const struct cp_objpool *pool) { return pool->rseq ? 1 : 0; }
+unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) {
+  return pool->ring_cap;
+}
+int cp_objpool_object_size(const struct cp_objpool *pool) {
+  return pool->object_size;
+}
+int cp_objpool_object_stride(const struct cp_objpool *pool) {
+  return static_cast<int>(pool->stride);
+}
+int cp_objpool_nr_objs(const struct cp_objpool *pool) {
+  return pool->nr_objs;
+}
+int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
+  return pool->rseq ? 1 : 0;
+}
 
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
                          void *arg) {
-  for (int i = 0; i < pool->nr_objs; i++) fn(pool->slab + static_cast<size_t>(i) * pool->stride, arg);
+  for (int i = 0; i < pool->nr_objs; i++)
+    fn(pool->slab + static_cast<size_t>(i) * pool->stride, arg);
 }
 
 }  // extern "C"

@@ -28,10 +28,14 @@ struct tobj {
 enum class mode { sync, async, bulk, overrun };
 const char *name(mode m) {
   switch (m) {
-    case mode::sync: return "sync";
-    case mode::async: return "async";
-    case mode::bulk: return "bulk";
-    case mode::overrun: return "overrun";
+    case mode::sync:
+      return "sync";
+    case mode::async:
+      return "async";
+    case mode::bulk:
+      return "bulk";
+    case mode::overrun:
+      return "overrun";
   }
   return "?";
 }
@@ -183,12 +187,13 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   c.m = cfg.m;
   c.nr_objs = cfg.m == mode::overrun ? (cfg.threads * 3 + 1) / 2 : 256;
   cp_objpool_attr attr{.ring_capacity = cfg.ring_capacity, .flags = 0};
-  ASSERT_EQ(cp_objpool_init_attr(&c.pool, c.nr_objs, sizeof(tobj), &c, obj_init,
-                                 [](cp_objpool *, void *a) {
-                                   static_cast<ctx *>(a)->releases++;
-                                   return 0;
-                                 },
-                                 &attr),
+  ASSERT_EQ(cp_objpool_init_attr(
+                &c.pool, c.nr_objs, sizeof(tobj), &c, obj_init,
+                [](cp_objpool *, void *a) {
+                  static_cast<ctx *>(a)->releases++;
+                  return 0;
+                },
+                &attr),
             0);
 
   corepool::chaos::options opt;
@@ -198,7 +203,8 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   opt.park = cfg.park;
   opt.deadline = std::chrono::milliseconds(40000);
   const int iters = 1200000 / kScale / cfg.threads / (cfg.m == mode::bulk ? 4 : 1);
-  auto rep = corepool::chaos::run(opt, [&](int w) { body(c, w, iters); }, on_signal, &c);
+  auto rep = corepool::chaos::run(
+      opt, [&](int w) { body(c, w, iters); }, on_signal, &c);
   ASSERT_TRUE(rep.in_time);
 
   // Async leftovers are held by nobody: take them out of the mailboxes and push them.
@@ -232,7 +238,8 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   cp_objpool_fini(c.pool);  // the popped objects still hold references
   EXPECT_EQ(c.releases.load(), 0);
   std::vector<void *> all;
-  cp_objpool_for_each(c.pool, [](void *o, void *a) { static_cast<std::vector<void *> *>(a)->push_back(o); }, &all);
+  cp_objpool_for_each(
+      c.pool, [](void *o, void *a) { static_cast<std::vector<void *> *>(a)->push_back(o); }, &all);
   int zeros = 0;
   for (void *o : all) zeros += cp_objpool_drop(o, c.pool) == 0;
   EXPECT_EQ(zeros, 1);
@@ -247,7 +254,8 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
 std::vector<config> configs() {
   std::vector<config> v;
   for (mode m : {mode::sync, mode::async, mode::bulk, mode::overrun})
-    for (int t : {1, 2, 8, 32}) v.push_back({.m = m, .threads = t, .ring_capacity = 0, .park = false});
+    for (int t : {1, 2, 8, 32})
+      v.push_back({.m = m, .threads = t, .ring_capacity = 0, .park = false});
   // Bounded rings: pushes overflow to the shared multi-producer ring, even with rseq on.
   for (mode m : {mode::sync, mode::bulk, mode::overrun})
     v.push_back({.m = m, .threads = 8, .ring_capacity = 4, .park = false});

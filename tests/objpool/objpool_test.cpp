@@ -171,7 +171,12 @@ TEST(Objpool, PushRejectsForeignAndMisalignedPointers) {
   ASSERT_NE(held, nullptr);
   // Lowest and highest object addresses, by scanning.
   std::vector<char *> all;
-  cp_objpool_for_each(p, [](void *o, void *a) { static_cast<std::vector<char *> *>(a)->push_back(static_cast<char *>(o)); }, &all);
+  cp_objpool_for_each(
+      p,
+      [](void *o, void *a) {
+        static_cast<std::vector<char *> *>(a)->push_back(static_cast<char *>(o));
+      },
+      &all);
   ASSERT_EQ(all.size(), 10u);
   const int stride = cp_objpool_object_stride(p);
   int on_stack = 0;

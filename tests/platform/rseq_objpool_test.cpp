@@ -69,15 +69,18 @@ TEST(RseqRing, BulkAllOrNothingAndWraps) {
   int obj[8];
   void *in[8];
   for (int i = 0; i < 8; i++) in[i] = &obj[i];
-  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 6, c); }),
-            CP_RSEQ_FAIL);
+  EXPECT_EQ(
+      on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 6, c); }),
+      CP_RSEQ_FAIL);
   EXPECT_EQ(tail, 13);
-  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 5, c); }),
-            CP_RSEQ_OK);
+  EXPECT_EQ(
+      on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 5, c); }),
+      CP_RSEQ_OK);
   EXPECT_EQ(tail, 18);
   for (int i = 0; i < 5; i++) EXPECT_EQ(slots[(13 + i) & 7], in[i]) << i;  // wraps at 16
-  EXPECT_EQ(on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 0, c); }),
-            CP_RSEQ_OK);
+  EXPECT_EQ(
+      on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, 0, c); }),
+      CP_RSEQ_OK);
   EXPECT_EQ(tail, 18);
 }
 
