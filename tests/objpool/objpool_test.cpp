@@ -327,6 +327,46 @@ TEST(Objpool, BoundedRingsOverflowAndNeverFail) {
   cp_objpool_free(p);
 }
 
+// push goes to the calling CPU's ring; pop tries the calling CPU's ring first.
+TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
+  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1)) {
+    EXPECT_GE(cp_nr_cpu_ids(), 1u);  // single-CPU machine: nothing to distinguish
+    return;
+  }
+  cpu_set_t saved;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+  auto pin = [](unsigned cpu) {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    return pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
+  };
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 8, 16, nullptr, nullptr, nullptr), 0);
+  void *objs[8];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 8), 8u);
+  if (pin(0)) {
+    sched_yield();  // run on CPU 0 now
+    ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
+    ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
+    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
+    ASSERT_TRUE(pin(1));
+    sched_yield();
+    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
+    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
+    EXPECT_EQ(cp_objpool_pop(p), objs[0]);  // then CPU 0's, oldest first (a ring)
+    EXPECT_EQ(cp_objpool_push(objs[2], p), 0);
+    EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
+  } else {
+    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  for (int i = 3; i < 8; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(count_unique(p), 8);
+  cp_objpool_free(p);
+}
+
 // ---- stop safety: a thread stopped inside push or pop --------------------------------------
 
 // Only where the build has injection points (debug, asan, tsan, clang presets).
