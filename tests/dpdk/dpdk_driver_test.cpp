@@ -372,7 +372,8 @@ TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
   EXPECT_TRUE(r.in_time);
   EXPECT_FALSE(bad.load()) << "an object handed out twice or foreign";
   EXPECT_TRUE(g_parked.load()) << "worker 0 never reached " << c.point;
-  EXPECT_GT(gets_during_park.load(), 1000u)
+  // Progress, not speed: TSan on a loaded 2-core machine runs ~10x slower.
+  EXPECT_GT(gets_during_park.load(), kTsan ? 100u : 1000u)
       << "the others stalled while worker 0 was parked at " << c.point;
   RecordProperty("gets_during_park", std::to_string(gets_during_park.load()));
   std::printf("others completed %llu gets while worker 0 was parked at %s\n",
