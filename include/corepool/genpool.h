@@ -1,0 +1,154 @@
+/* corepool/genpool.h - gen_pool: a lock-free allocator of special memory ranges.
+ *
+ * The user-space counterpart of the kernel's lib/genalloc.c. A pool manages address ranges
+ * ("chunks") that malloc does not: device memory, RDMA/GPU-registered buffers, shared-memory
+ * segments, hugepage regions, BARs. Addresses are plain integers and are never dereferenced
+ * (except by cp_gen_pool_dma_zalloc, which zeroes what it returns). Each chunk has one bit per
+ * 2^min_alloc_order bytes ("granule"); sizes are rounded up to whole granules.
+ *
+ * Context safety (every function below says which applies):
+ *   lock-free, async-signal-safe: alloc*, dma_alloc, dma_zalloc, free*, avail, size,
+ *     has_addr, virt_to_phys, for_each_chunk (the callback runs on the caller). These never
+ *     block, never allocate memory and never call the OS; they may be called from signal
+ *     handlers and real-time threads, concurrently with each other and with add*.
+ *   may block: create*, attach_shared, add* (take the pool's add lock and allocate metadata),
+ *     set_low_watermark, destroy, detach.
+ * Chunks are never removed before destroy. See docs/genpool.md for the protocol.
+ *
+ * Errors: negative errno values, or NULL/0 with a message in cp_last_error()
+ * (corepool/error.h); constructors returning NULL also set errno.
+ */
+#ifndef COREPOOL_GENPOOL_H
+#define COREPOOL_GENPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cp_gen_pool;
+
+/* Allocation algorithms (the kernel's genpool_algo_t family). */
+enum cp_genpool_algo {
+  CP_GENPOOL_FIRST_FIT,             /* lowest fitting address, chunks in add order (default) */
+  CP_GENPOOL_FIRST_FIT_ALIGN,       /* data: struct cp_genpool_data_align; aligns the address */
+  CP_GENPOOL_FIXED,                 /* data: struct cp_genpool_data_fixed; chunk start+offset */
+  CP_GENPOOL_FIRST_FIT_ORDER_ALIGN, /* aligned (from chunk start) to size rounded to 2^k */
+  CP_GENPOOL_BEST_FIT,              /* exact fit if any, else the smallest fitting free run */
+};
+struct cp_genpool_data_align { size_t align; };  /* bytes, power of two */
+struct cp_genpool_data_fixed { size_t offset; }; /* from the chunk start */
+struct cp_gen_pool_chunk_info {
+  uintptr_t start; /* first address */
+  size_t size;     /* bytes managed (a whole number of granules) */
+  uint64_t phys;   /* physical/device address of start, UINT64_MAX if none */
+  void *owner;     /* owner cookie of add_owner (NULL if none) */
+  size_t avail;    /* free bytes now */
+};
+
+/* Creates an empty process-private pool with granule 2^min_alloc_order bytes
+ * (0 <= min_alloc_order <= 40). `nid` is a NUMA hint for the metadata (-1: any).
+ * Returns NULL with errno EINVAL (bad order) or ENOMEM. May block. Free with destroy. */
+struct cp_gen_pool *cp_gen_pool_create(int min_alloc_order, int nid);
+
+/* Adds the chunk [virt, virt+size) with device address `phys` (UINT64_MAX: none) and owner
+ * cookie `owner`. Only whole granules are managed (size is truncated). Errors: -EINVAL (size
+ * under one granule, range wraps around, overlaps a chunk of this pool), -ENOMEM (metadata).
+ * Takes the add lock; runs concurrently with alloc/free. May block. Not signal-safe. */
+int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
+                          int nid, void *owner);
+int cp_gen_pool_add_virt(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
+                         int nid);
+int cp_gen_pool_add(struct cp_gen_pool *pool, uintptr_t addr, size_t size, int nid);
+
+/* Allocates `size` bytes (rounded up to granules) with the pool's algorithm. Returns the
+ * address, or 0 when nothing fits (or size is 0). Lock-free, async-signal-safe. */
+uintptr_t cp_gen_pool_alloc(struct cp_gen_pool *pool, size_t size);
+/* The same with an explicit algorithm; `data` as listed at enum cp_genpool_algo (NULL or a bad
+ * alignment: 0 and cp_last_error() set). `owner` (may be NULL) receives the chunk's cookie. */
+uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size,
+                                 enum cp_genpool_algo algo, const void *data);
+uintptr_t cp_gen_pool_alloc_algo_owner(struct cp_gen_pool *pool, size_t size,
+                                       enum cp_genpool_algo algo, const void *data,
+                                       void **owner);
+/* Allocates and returns the address as a pointer; *dma (if not NULL) receives the device
+ * address (UINT64_MAX if the chunk has none). zalloc also zeroes the bytes (the range must be
+ * real memory). NULL when nothing fits. Lock-free, async-signal-safe. */
+void *cp_gen_pool_dma_alloc(struct cp_gen_pool *pool, size_t size, uint64_t *dma);
+void *cp_gen_pool_dma_zalloc(struct cp_gen_pool *pool, size_t size, uint64_t *dma);
+
+/* Frees [addr, addr+size) allocated from this pool with exactly this size (after rounding).
+ * Returns 0, or -EINVAL with the pool untouched: address outside every chunk, not the start
+ * of an allocation, not allocated, double free, size that does not match. `owner` (may be
+ * NULL) receives the chunk's cookie. Lock-free, async-signal-safe. A double free that races
+ * with a reallocation of the same range cannot be told apart from a valid free (the kernel
+ * has the same ABA limit); all sequential misuse is detected. */
+int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size);
+int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size,
+                           void **owner);
+
+/* Free bytes / total bytes over all chunks. Lock-free, async-signal-safe. */
+size_t cp_gen_pool_avail(struct cp_gen_pool *pool);
+size_t cp_gen_pool_size(struct cp_gen_pool *pool);
+/* True if [start, start+size) lies inside one chunk. Lock-free, async-signal-safe. */
+bool cp_gen_pool_has_addr(struct cp_gen_pool *pool, uintptr_t start, size_t size);
+/* Device address of `addr`, UINT64_MAX if it is in no chunk or its chunk has none. */
+uint64_t cp_gen_pool_virt_to_phys(struct cp_gen_pool *pool, uintptr_t addr);
+/* Calls func once per chunk, in add order, on the calling thread. Lock-free; chunks added
+ * concurrently may or may not be visited. */
+void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
+                                void (*func)(struct cp_gen_pool *,
+                                             const struct cp_gen_pool_chunk_info *, void *),
+                                void *data);
+/* Sets the algorithm of cp_gen_pool_alloc; `data` is copied (ignored for algorithms that take
+ * none; NULL or a bad alignment keeps the old algorithm and sets cp_last_error()).
+ * Lock-free; concurrent allocs use the old or the new setting. */
+void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, const void *data);
+
+/* Destroys the pool: -EBUSY (nothing freed, pool usable) while allocations are outstanding,
+ * else 0 and all metadata is released (for a shared pool: this process's handle; the region
+ * is the caller's). Cancels a pending growth callback. May block; no concurrent calls. */
+int cp_gen_pool_destroy(struct cp_gen_pool *pool);
+
+/* ---- Process-shared mode ------------------------------------------------------------------
+ * The whole pool state (header, chunk table, bitmaps, hints) lives inside `mem`, a region the
+ * caller maps MAP_SHARED in every process (at any address: only offsets are stored). Several
+ * processes then allocate and free lock-free; a process killed at any instruction holds no
+ * lock on the alloc/free path and leaks at most what it had allocated. Chunk metadata for
+ * later adds is carved from the rest of `mem`; the add lock is a robust process-shared mutex
+ * (a holder's death is recovered by the next adder). Owner cookies are stored as integers and
+ * are meaningful only in the process that added the chunk. */
+
+/* Formats `mem` (mem_size bytes, 64-byte aligned) as an empty pool. Returns a handle for the
+ * calling process, or NULL with errno EINVAL (bad order, misaligned or too small region) or
+ * ENOMEM. May block. */
+struct cp_gen_pool *cp_gen_pool_create_shared(void *mem, size_t mem_size, int min_alloc_order);
+/* Opens a pool formatted by create_shared (possibly by another process, at another address).
+ * NULL with errno EINVAL if `mem` holds no pool. May block. */
+struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem);
+/* Releases this process's handle without checking for allocations (any pool kind; for a
+ * private pool this leaks its metadata if allocations are outstanding, so prefer destroy).
+ * May block. */
+void cp_gen_pool_detach(struct cp_gen_pool *pool);
+/* Bytes of `mem` still free for chunk metadata of later adds (shared pools; 0 otherwise). */
+size_t cp_gen_pool_shared_meta_avail(struct cp_gen_pool *pool);
+/* Bytes of metadata a chunk of `size` bytes needs at this granularity (for sizing `mem`). */
+size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size);
+
+/* ---- Growth hook (the kernel DMA atomic pool's pattern) -----------------------------------
+ * When an allocation leaves cp_gen_pool_avail() under `threshold` bytes, `grow(pool, avail,
+ * ctx)` is scheduled on corepool's shared background worker (never on the allocating thread,
+ * so allocs stay lock-free and signal-safe); it may call cp_gen_pool_add*. Requests arriving
+ * while a run is pending coalesce. threshold 0 or grow NULL removes the hook (waiting for a
+ * running callback). Returns 0 or -EINVAL (pool NULL). May block. Not signal-safe. */
+typedef void (*cp_gen_pool_grow_fn)(struct cp_gen_pool *pool, size_t avail, void *ctx);
+int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
+                                  cp_gen_pool_grow_fn grow, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COREPOOL_GENPOOL_H */

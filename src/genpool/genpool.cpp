@@ -1,0 +1,815 @@
+// gen_pool: lock-free allocator of special memory ranges (see corepool/genpool.h and
+// docs/genpool.md).
+//
+// Protocol
+// --------
+// Each chunk has three bitmaps with one bit per granule:
+//   alloc  bit set = granule allocated (or being claimed). The truth for allocation.
+//   start  bit set at the first granule of each completed allocation.
+//   end    bit set at the last granule of each completed allocation.
+// and two levels of hints:
+//   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
+//             of the longest free run inside the block, the free run at its start and at
+//             its end.
+//   ghint[g]  per group of 64 blocks: {seq:32, val:32}, upper bound of
+//             max(contig_b, right_b + left_{b+1}) over the group's blocks.
+//
+// Invariants
+//   I1 alloc bits are only set by a successful CAS that found all the claimed bits clear
+//      (claim), and only cleared by the thread that owns them (free, or claim's rollback).
+//   I2 start/end bits lie only on granules whose alloc bit is set: they are set after the
+//      claim and cleared before the alloc bits are.
+//   I3 hints are upper bounds whenever no free is in flight: every operation that clears
+//      alloc bits bumps the seq of the touched block and group hints to "unknown" (max)
+//      AFTER clearing (release); a scanner lowers a hint only with a CAS on the seq it read
+//      (acquire) BEFORE reading the bits, so a clear that the scan may have missed makes that
+//      CAS fail.
+//   I4 the end bit is the free's claim: the one fetch_and that clears it owns the free, so
+//      two racing frees of one allocation cannot both clear its alloc bits.
+//
+// Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
+// for_each_chunk with each other and with add*; add* with each other (serialized by the add
+// lock); destroy/detach with nothing.
+//
+// Progress: alloc is lock-free. It makes one pass over the chunks; in a chunk the candidate
+// start position only moves forward: a claim that meets a set bit undoes its partial set and
+// the search continues after the conflicting bit (not from the same start, as the kernel
+// does). A word CAS fails only because another thread changed that word, i.e. made progress.
+// So an alloc finishes in O(bitmap words + number of concurrent successful claims) steps.
+// It may return 0 while space freed behind its cursor exists (as the kernel's may). free is
+// lock-free with the same argument (a bounded number of fetch_and, CAS retries only on
+// others' progress).
+#include "corepool/genpool.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+#include "ds/bgwork.h"
+#include "error.h"
+#include "genpool/bitmap.h"
+#include "inject.h"
+#include "platform/memory.h"
+
+namespace corepool::genpool {
+namespace {
+
+constexpr uint64_t kBlockBits = 512;
+constexpr uint64_t kBlockWords = kBlockBits / 64;
+constexpr uint64_t kGroupBlocks = 64;
+constexpr uint64_t kMagic = 0x6c6f6f706e656763ULL;  // "cgenpool"
+constexpr uint32_t kVersion = 1;
+constexpr int kMaxOrder = 40;
+
+// ---- hints ---------------------------------------------------------------------------------
+struct bh {
+  uint64_t seq;
+  uint32_t contig, left, right;
+};
+inline bh bh_unpack(uint64_t v) noexcept {
+  return {v >> 30, static_cast<uint32_t>((v >> 20) & 1023), static_cast<uint32_t>((v >> 10) & 1023),
+          static_cast<uint32_t>(v & 1023)};
+}
+inline uint64_t bh_pack(uint64_t seq, uint64_t contig, uint64_t left, uint64_t right) noexcept {
+  return (seq << 30) | (contig << 20) | (left << 10) | right;
+}
+inline uint64_t gh_val(uint64_t v) noexcept { return v & 0xffffffffu; }
+inline uint64_t gh_seq(uint64_t v) noexcept { return v >> 32; }
+
+// ---- layout (all in one mapping for a shared pool; offsets only) ----------------------------
+struct chunk {
+  std::atomic<int64_t> next;  // offset of the next chunk from the header, 0 = none
+  uint64_t start;             // first address
+  uint64_t nbits;             // granules
+  uint64_t phys;              // UINT64_MAX: none
+  uint64_t owner;             // cookie (process-local meaning)
+  uint64_t nwords, nblocks, ngroups;
+  uint64_t meta_bytes;
+  std::atomic<int64_t> avail;  // free granules; may dip transiently (free adds after clearing)
+  uint64_t pad[6];
+  // followed by alloc[nwords], startm[nwords], endm[nwords], bhint[nblocks], ghint[ngroups]
+  aword *alloc() noexcept { return reinterpret_cast<aword *>(this + 1); }
+  aword *startm() noexcept { return alloc() + nwords; }
+  aword *endm() noexcept { return startm() + nwords; }
+  aword *bhint() noexcept { return endm() + nwords; }
+  aword *ghint() noexcept { return bhint() + nblocks; }
+};
+static_assert(sizeof(chunk) % 64 == 0);
+
+struct header {
+  uint64_t magic;
+  uint32_t version;
+  int32_t order;
+  uint64_t shared;
+  uint64_t mem_size;                // shared: bytes of the region
+  std::atomic<uint64_t> bump;       // shared: next free metadata offset (under the lock)
+  std::atomic<uint64_t> algo_word;  // algo | value << 8
+  std::atomic<int64_t> first;       // first chunk offset, 0 = none
+  int64_t tail;                     // last chunk offset (under the lock)
+  pthread_mutex_t lock;             // add lock (robust + process-shared in shared mode)
+};
+constexpr uint64_t kHeaderBytes = (sizeof(header) + 63) & ~uint64_t{63};
+
+uint64_t meta_bytes_for(uint64_t nbits) noexcept {
+  uint64_t nblocks = (nbits + kBlockBits - 1) / kBlockBits;
+  uint64_t ngroups = (nblocks + kGroupBlocks - 1) / kGroupBlocks;
+  uint64_t nwords = nblocks * kBlockWords;
+  return sizeof(chunk) + 8 * (3 * nwords + nblocks + ngroups);
+}
+
+}  // namespace
+}  // namespace corepool::genpool
+
+using namespace corepool;
+using namespace corepool::genpool;
+
+struct cp_gen_pool {
+  header *hdr = nullptr;
+  bool shared = false;
+  // Growth hook (process-local).
+  std::atomic<size_t> threshold{0};
+  cp_gen_pool_grow_fn grow = nullptr;
+  void *grow_ctx = nullptr;
+  bool engine_ready = false;
+  ds::refill_engine engine;
+};
+
+namespace corepool::genpool {
+namespace {
+
+inline chunk *at(header *h, int64_t off) noexcept {
+  return off ? reinterpret_cast<chunk *>(reinterpret_cast<uintptr_t>(h) + static_cast<uint64_t>(off))
+             : nullptr;
+}
+inline int64_t off_of(header *h, chunk *c) noexcept {
+  return static_cast<int64_t>(reinterpret_cast<uintptr_t>(c) - reinterpret_cast<uintptr_t>(h));
+}
+// Acquire pairs with add's release publication: the chunk's fields and zeroed maps are seen.
+inline chunk *first_chunk(header *h) noexcept {
+  return at(h, h->first.load(std::memory_order_acquire));
+}
+inline chunk *next_chunk(header *h, chunk *c) noexcept {
+  return at(h, c->next.load(std::memory_order_acquire));
+}
+inline uint64_t gran(header *h) noexcept { return uint64_t{1} << h->order; }
+inline uint64_t granules(header *h, size_t size) noexcept {
+  return (size >> h->order) + ((size & (gran(h) - 1)) != 0);
+}
+inline uint64_t avail_of(chunk *c) noexcept {
+  int64_t a = c->avail.load(std::memory_order_relaxed);
+  return a < 0 ? 0 : static_cast<uint64_t>(a);
+}
+chunk *find_chunk(header *h, uint64_t addr) noexcept {
+  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
+    if (addr >= c->start && addr - c->start < (c->nbits << h->order)) return c;
+  }
+  return nullptr;
+}
+
+// Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set).
+uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
+  const aword *m = c->alloc();
+  uint64_t lo = b * kBlockBits, hi = lo + kBlockBits;
+  uint64_t contig = 0, left = 0, right = 0;
+  uint64_t pos = lo;
+  while (pos < hi) {
+    uint64_t z = find_next_zero(m, pos, hi);
+    if (z >= hi) break;
+    uint64_t o = find_next_set(m, z, hi);
+    uint64_t len = o - z;
+    contig = std::max(contig, len);
+    if (z == lo) left = len;
+    if (o == hi) right = len;
+    pos = o;
+  }
+  return bh_pack(0, contig, left, right);
+}
+
+// After clearing alloc bits of [s, e): make the touched hints "unknown" (I3). The release CAS
+// orders the clear before the new seq; scanners load hints with acquire.
+void bump_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
+  uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
+  for (uint64_t b = b0; b <= b1; ++b) {
+    aword &w = c->bhint()[b];
+    uint64_t v = w.load(std::memory_order_relaxed);
+    while (!w.compare_exchange_weak(v, bh_pack((v >> 30) + 1, kBlockBits, kBlockBits, kBlockBits),
+                                    std::memory_order_release, std::memory_order_relaxed)) {
+    }
+  }
+  // A group's value also covers the run from its last block into the next group's first.
+  uint64_t g0 = (b0 ? b0 - 1 : 0) / kGroupBlocks, g1 = b1 / kGroupBlocks;
+  for (uint64_t g = g0; g <= g1; ++g) {
+    aword &w = c->ghint()[g];
+    uint64_t v = w.load(std::memory_order_relaxed);
+    while (!w.compare_exchange_weak(v, ((gh_seq(v) + 1) << 32) | 0xffffffffu,
+                                    std::memory_order_release, std::memory_order_relaxed)) {
+    }
+  }
+}
+
+// Lowers block b's hint to the exact value unless a free bumps it meanwhile: `seen` is read
+// (acquire) before the bits, and the CAS fails if the seq moved (I3).
+void refresh_block(chunk *c, uint64_t b) noexcept {
+  uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
+  uint64_t exact = block_hint_exact(c, b) | ((seen >> 30) << 30);
+  if (exact != seen)
+    c->bhint()[b].compare_exchange_strong(seen, exact, std::memory_order_relaxed,
+                                          std::memory_order_relaxed);
+}
+
+// Claims alloc bits [s, s+n). Returns kNone on success; otherwise the index of a bit found
+// set (the partial claim is undone first) so the caller continues the search after it.
+uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
+  aword *m = c->alloc();
+  uint64_t e = s + n;
+  for (uint64_t i = s; i < e;) {
+    unsigned b = i % 64;
+    uint64_t len = std::min<uint64_t>(64 - b, e - i);
+    uint64_t mask = word_mask(b, len);
+    aword &w = m[i / 64];
+    uint64_t old = w.load(std::memory_order_relaxed);
+    do {
+      if (old & mask) {
+        // I1: we own [s, i) only; give it back and tell scanners to look again.
+        uint64_t conflict = (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
+        if (i > s) {
+          clear_range(m, s, i);
+          bump_hints(c, s, i);
+        }
+        return conflict;
+      }
+      // acq_rel: acquire pairs with the release clear of the previous owner's free.
+    } while (!w.compare_exchange_weak(old, old | mask, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed));
+    i += len;
+    if (i < e) CP_INJECT("genpool.claim.mid");
+  }
+  // I2: boundary marks after the claim; the caller's user sees them before it can free.
+  c->startm()[s / 64].fetch_or(uint64_t{1} << (s % 64), std::memory_order_release);
+  c->endm()[(e - 1) / 64].fetch_or(uint64_t{1} << ((e - 1) % 64), std::memory_order_release);
+  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+  return kNone;
+}
+
+// Searches start positions in [lo, hi) (runs ending by `end`) and claims the first that
+// holds, continuing past conflicts. Returns the start or kNone.
+uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
+                    uint64_t off) noexcept {
+  uint64_t pos = lo;
+  while (pos < hi) {
+    uint64_t s = find_area(c->alloc(), pos, hi, end, n, mask, off);
+    if (s == kNone) return kNone;
+    uint64_t conflict = claim(c, s, n);
+    if (conflict == kNone) return s;
+    pos = conflict + 1;
+  }
+  return kNone;
+}
+
+// First fit in chunk c, guided by hints; mask/off describe the start alignment in granules.
+uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
+  const uint64_t nb = c->nblocks;
+  aword *bhv = c->bhint();
+  if (n <= kBlockBits) {
+    // A fitting run starting in block b ends in b or b+1: contig_b >= n or
+    // right_b + left_{b+1} >= n is necessary.
+    for (uint64_t g = 0; g < c->ngroups; ++g) {
+      uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
+      if (gh_val(g0) < n) continue;
+      uint64_t bend = std::min(nb, (g + 1) * kGroupBlocks);
+      uint64_t best = 0;
+      for (uint64_t b = g * kGroupBlocks; b < bend; ++b) {
+        uint64_t hv = bhv[b].load(std::memory_order_acquire);
+        uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
+        bh h = bh_unpack(hv), hn = bh_unpack(nv);
+        bool cross = h.right + hn.left >= n;
+        if (h.contig >= n || cross) {
+          uint64_t lo = b * kBlockBits;
+          uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
+                                  n, mask, off);
+          if (s != kNone) return s;
+          refresh_block(c, b);
+          if (cross && b + 1 < nb) refresh_block(c, b + 1);
+        }
+        bh now = bh_unpack(bhv[b].load(std::memory_order_relaxed));
+        bh nxt = bh_unpack(b + 1 < nb ? bhv[b + 1].load(std::memory_order_relaxed) : 0);
+        best = std::max<uint64_t>(best, std::max<uint64_t>(now.contig, now.right + nxt.left));
+      }
+      // Nothing fit in the group: lower its hint unless a free bumped it meanwhile (I3).
+      if (best < gh_val(g0))
+        c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
+                                              std::memory_order_relaxed, std::memory_order_relaxed);
+    }
+    return kNone;
+  }
+  // Large requests (> one block): a run starting in b is at most right_b + whole free
+  // blocks + left of the block that ends it. A candidate region [b, last] is scanned
+  // exactly once for every start inside it, then the walk continues after it.
+  for (uint64_t b = 0; b < nb;) {
+    bh h = bh_unpack(bhv[b].load(std::memory_order_acquire));
+    if (h.right == 0) {
+      ++b;
+      continue;
+    }
+    uint64_t total = h.right, last = b;
+    while (total < n && last + 1 < nb) {
+      bh hc = bh_unpack(bhv[++last].load(std::memory_order_acquire));
+      if (hc.contig >= kBlockBits) {
+        total += kBlockBits;
+      } else {
+        total += hc.left;
+        break;
+      }
+    }
+    if (total < n) {  // no run starting in b..last-1 is long enough
+      b = std::max(last, b + 1);
+      continue;
+    }
+    uint64_t lo = b * kBlockBits, hi = std::min(c->nbits, (last + 1) * kBlockBits);
+    uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off);
+    if (s != kNone) return s;
+    for (uint64_t x = b; x <= last; ++x) refresh_block(c, x);
+    b = last + 1;
+  }
+  return kNone;
+}
+
+// Best fit in chunk c: the smallest free run >= n (first such on ties), exact runs win at
+// once. Linear in the bitmap words, like the kernel's; a lost claim retries a few times and
+// then falls back to first fit.
+uint64_t best_fit(chunk *c, uint64_t n) noexcept {
+  const aword *m = c->alloc();
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    uint64_t best = kNone, best_len = kNone, pos = 0;
+    while (pos < c->nbits) {
+      uint64_t z = find_next_zero(m, pos, c->nbits);
+      if (z >= c->nbits) break;
+      uint64_t o = find_next_set(m, z, c->nbits);
+      uint64_t len = o - z;
+      if (len >= n && len < best_len) {
+        best = z;
+        best_len = len;
+        if (len == n) break;
+      }
+      pos = o;
+    }
+    if (best == kNone) return kNone;
+    if (claim(c, best, n) == kNone) return best;
+  }
+  return first_fit(c, n, 0, 0);
+}
+
+struct algo_req {
+  cp_genpool_algo algo;
+  uint64_t value;  // align bytes or fixed offset
+};
+
+bool decode_algo(cp_genpool_algo algo, const void *data, algo_req *out) noexcept {
+  out->algo = algo;
+  out->value = 0;
+  switch (algo) {
+    case CP_GENPOOL_FIRST_FIT:
+    case CP_GENPOOL_FIRST_FIT_ORDER_ALIGN:
+    case CP_GENPOOL_BEST_FIT:
+      return true;
+    case CP_GENPOOL_FIRST_FIT_ALIGN: {
+      if (!data) return set_error(-EINVAL, "FIRST_FIT_ALIGN needs cp_genpool_data_align"), false;
+      size_t a = static_cast<const cp_genpool_data_align *>(data)->align;
+      if (a == 0 || (a & (a - 1)))
+        return set_error(-EINVAL, "alignment must be a power of two"), false;
+      out->value = a;
+      return true;
+    }
+    case CP_GENPOOL_FIXED:
+      if (!data) return set_error(-EINVAL, "FIXED needs cp_genpool_data_fixed"), false;
+      out->value = static_cast<const cp_genpool_data_fixed *>(data)->offset;
+      return true;
+  }
+  set_error(-EINVAL, "unknown gen_pool algorithm");
+  return false;
+}
+
+// Runs the algorithm on one chunk; returns the start granule or kNone.
+uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r) noexcept {
+  switch (r.algo) {
+    case CP_GENPOOL_FIRST_FIT:
+      return first_fit(c, n, 0, 0);
+    case CP_GENPOOL_FIRST_FIT_ORDER_ALIGN: {
+      uint64_t p = 1;
+      while (p < n) p <<= 1;
+      return first_fit(c, n, p - 1, 0);
+    }
+    case CP_GENPOOL_FIRST_FIT_ALIGN: {
+      uint64_t a = r.value, g = gran(h);
+      if (a <= g) return (c->start & (a - 1)) ? kNone : first_fit(c, n, 0, 0);
+      if (c->start & (g - 1)) return kNone;  // no granule boundary is aligned
+      uint64_t mask = (a >> h->order) - 1;
+      return first_fit(c, n, mask, (c->start >> h->order) & mask);
+    }
+    case CP_GENPOOL_FIXED: {
+      if (r.value & (gran(h) - 1)) return kNone;
+      uint64_t s = r.value >> h->order;
+      if (s >= c->nbits || n > c->nbits - s) return kNone;
+      return claim(c, s, n) == kNone ? s : kNone;
+    }
+    case CP_GENPOOL_BEST_FIT:
+      return best_fit(c, n);
+  }
+  return kNone;
+}
+
+size_t pool_avail(header *h) noexcept {
+  uint64_t a = 0;
+  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) a += avail_of(c);
+  return static_cast<size_t>(a << h->order);
+}
+
+void note_growth(cp_gen_pool *pool) noexcept {
+  size_t t = pool->threshold.load(std::memory_order_acquire);
+  if (t && pool_avail(pool->hdr) < t) pool->engine.note_level(0);  // low = 1: always queues
+}
+
+uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **owner) noexcept {
+  if (!pool || size == 0) return 0;
+  header *h = pool->hdr;
+  uint64_t n = granules(h, size);
+  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
+    if (n > c->nbits || static_cast<int64_t>(n) > c->avail.load(std::memory_order_relaxed))
+      continue;
+    uint64_t s = alloc_in_chunk(h, c, n, r);
+    if (s == kNone) continue;
+    if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
+    if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
+    return static_cast<uintptr_t>(c->start + (s << h->order));
+  }
+  if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
+  return 0;
+}
+
+// ---- add lock ------------------------------------------------------------------------------
+int init_lock(header *h, bool shared) noexcept {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  if (shared) {
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  }
+  int r = pthread_mutex_init(&h->lock, &a);
+  pthread_mutexattr_destroy(&a);
+  return -r;
+}
+void lock(header *h) noexcept {
+  // A dead holder (shared mode) was at most carving metadata that nothing references yet:
+  // publication is the last step of add, a single release store.
+  if (pthread_mutex_lock(&h->lock) == EOWNERDEAD) pthread_mutex_consistent(&h->lock);
+}
+void unlock(header *h) noexcept { pthread_mutex_unlock(&h->lock); }
+
+void fill_cb(void *ctx, int) {
+  auto *pool = static_cast<cp_gen_pool *>(ctx);
+  size_t t = pool->threshold.load(std::memory_order_acquire);
+  size_t a = pool_avail(pool->hdr);
+  if (t && pool->grow && a < t) pool->grow(pool, a, pool->grow_ctx);
+}
+
+cp_gen_pool *new_handle(header *h, bool shared) noexcept {
+  auto *p = new (std::nothrow) cp_gen_pool;
+  if (!p) return nullptr;
+  p->hdr = h;
+  p->shared = shared;
+  return p;
+}
+
+void format_header(header *h, int order, bool shared, uint64_t mem_size) noexcept {
+  std::memset(static_cast<void *>(h), 0, sizeof(header));
+  h->version = kVersion;
+  h->order = order;
+  h->shared = shared;
+  h->mem_size = mem_size;
+  h->bump.store(kHeaderBytes, std::memory_order_relaxed);
+  h->algo_word.store(CP_GENPOOL_FIRST_FIT, std::memory_order_relaxed);
+  h->first.store(0, std::memory_order_relaxed);
+  h->tail = 0;
+}
+
+}  // namespace
+}  // namespace corepool::genpool
+
+// ---- C API ------------------------------------------------------------------------------------
+extern "C" {
+
+struct cp_gen_pool *cp_gen_pool_create(int min_alloc_order, int nid) {
+  (void)nid;
+  if (min_alloc_order < 0 || min_alloc_order > kMaxOrder) {
+    set_error(-EINVAL, "min_alloc_order out of range [0, 40]");
+    errno = EINVAL;
+    return nullptr;
+  }
+  auto *h = static_cast<header *>(platform::os_alloc(kHeaderBytes, platform::page_size()));
+  if (!h) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  format_header(h, min_alloc_order, false, 0);
+  init_lock(h, false);
+  h->magic = kMagic;
+  cp_gen_pool *p = new_handle(h, false);
+  if (!p) {
+    platform::os_release(h, kHeaderBytes);
+    errno = ENOMEM;
+  }
+  return p;
+}
+
+struct cp_gen_pool *cp_gen_pool_create_shared(void *mem, size_t mem_size, int min_alloc_order) {
+  if (min_alloc_order < 0 || min_alloc_order > kMaxOrder || !mem ||
+      (reinterpret_cast<uintptr_t>(mem) & 63) || mem_size < kHeaderBytes) {
+    set_error(-EINVAL, "bad order, or region NULL, not 64-byte aligned or too small");
+    errno = EINVAL;
+    return nullptr;
+  }
+  auto *h = static_cast<header *>(mem);
+  format_header(h, min_alloc_order, true, mem_size);
+  if (init_lock(h, true)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  // The magic is stored last: an attacher that sees it sees a formatted header.
+  __atomic_store_n(&h->magic, kMagic, __ATOMIC_RELEASE);
+  cp_gen_pool *p = new_handle(h, true);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem) {
+  auto *h = static_cast<header *>(mem);
+  if (!h || (reinterpret_cast<uintptr_t>(mem) & 63) ||
+      __atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != kMagic || h->version != kVersion ||
+      !h->shared) {
+    set_error(-EINVAL, "no shared gen_pool in this region");
+    errno = EINVAL;
+    return nullptr;
+  }
+  cp_gen_pool *p = new_handle(h, true);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size) {
+  if (min_alloc_order < 0 || min_alloc_order > kMaxOrder) return 0;
+  uint64_t nbits = size >> min_alloc_order;
+  return static_cast<size_t>((meta_bytes_for(nbits) + 63) & ~uint64_t{63});
+}
+
+size_t cp_gen_pool_shared_meta_avail(struct cp_gen_pool *pool) {
+  if (!pool || !pool->shared) return 0;
+  header *h = pool->hdr;
+  uint64_t b = h->bump.load(std::memory_order_relaxed);
+  return b < h->mem_size ? static_cast<size_t>(h->mem_size - b) : 0;
+}
+
+int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
+                          int nid, void *owner) {
+  if (!pool) return set_error(-EINVAL, "pool is NULL");
+  header *h = pool->hdr;
+  uint64_t nbits = size >> h->order;
+  if (nbits == 0) return set_error(-EINVAL, "chunk smaller than one granule");
+  uint64_t bytes = nbits << h->order;
+  if (virt + bytes < virt) return set_error(-EINVAL, "chunk wraps around the address space");
+  if (nbits > (uint64_t{1} << 56)) return set_error(-EINVAL, "chunk too large");
+  uint64_t meta = (meta_bytes_for(nbits) + 63) & ~uint64_t{63};
+
+  lock(h);
+  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
+    uint64_t cend = c->start + (c->nbits << h->order);
+    if (virt < cend && c->start < virt + bytes) {
+      unlock(h);
+      return set_error(-EINVAL, "chunk overlaps a chunk of this pool");
+    }
+  }
+  chunk *c;
+  if (pool->shared) {
+    uint64_t b = h->bump.load(std::memory_order_relaxed);
+    if (b > h->mem_size || meta > h->mem_size - b) {
+      unlock(h);
+      return set_error(-ENOMEM, "shared region has no room for the chunk metadata");
+    }
+    c = reinterpret_cast<chunk *>(reinterpret_cast<char *>(h) + b);
+    std::memset(static_cast<void *>(c), 0, meta);
+    h->bump.store(b + meta, std::memory_order_relaxed);
+  } else {
+    c = static_cast<chunk *>(platform::os_alloc(meta, platform::page_size()));
+    if (!c) {
+      unlock(h);
+      return set_error(-ENOMEM, "no memory for chunk metadata");
+    }
+    if (nid >= 0) platform::os_bind_node(c, meta, nid);
+  }
+  c->start = virt;
+  c->nbits = nbits;
+  c->phys = phys;
+  c->owner = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(owner));
+  c->nblocks = (nbits + kBlockBits - 1) / kBlockBits;
+  c->ngroups = (c->nblocks + kGroupBlocks - 1) / kGroupBlocks;
+  c->nwords = c->nblocks * kBlockWords;
+  c->meta_bytes = meta;
+  c->avail.store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
+  // Bits past nbits are permanently allocated, so scans need no tail special case.
+  aword *m = c->alloc();
+  for (uint64_t i = nbits; i < c->nwords * 64;) {
+    if (i % 64 == 0) {
+      m[i / 64].store(~uint64_t{0}, std::memory_order_relaxed);
+      i += 64;
+    } else {
+      m[i / 64].fetch_or(~uint64_t{0} << (i % 64), std::memory_order_relaxed);
+      i = (i & ~uint64_t{63}) + 64;
+    }
+  }
+  for (uint64_t b = 0; b < c->nblocks; ++b)
+    c->bhint()[b].store(block_hint_exact(c, b), std::memory_order_relaxed);
+  for (uint64_t g = 0; g < c->ngroups; ++g)
+    c->ghint()[g].store(0xffffffffu, std::memory_order_relaxed);
+  c->next.store(0, std::memory_order_relaxed);
+  // Publication (release): pairs with the acquire loads of first_chunk/next_chunk.
+  int64_t off = off_of(h, c);
+  if (h->tail)
+    at(h, h->tail)->next.store(off, std::memory_order_release);
+  else
+    h->first.store(off, std::memory_order_release);
+  h->tail = off;
+  unlock(h);
+  return 0;
+}
+
+int cp_gen_pool_add_virt(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
+                         int nid) {
+  return cp_gen_pool_add_owner(pool, virt, phys, size, nid, nullptr);
+}
+
+int cp_gen_pool_add(struct cp_gen_pool *pool, uintptr_t addr, size_t size, int nid) {
+  return cp_gen_pool_add_owner(pool, addr, UINT64_MAX, size, nid, nullptr);
+}
+
+uintptr_t cp_gen_pool_alloc_algo_owner(struct cp_gen_pool *pool, size_t size,
+                                       enum cp_genpool_algo algo, const void *data,
+                                       void **owner) {
+  if (owner) *owner = nullptr;
+  algo_req r;
+  if (!decode_algo(algo, data, &r)) return 0;
+  return do_alloc(pool, size, r, owner);
+}
+
+uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size,
+                                 enum cp_genpool_algo algo, const void *data) {
+  return cp_gen_pool_alloc_algo_owner(pool, size, algo, data, nullptr);
+}
+
+uintptr_t cp_gen_pool_alloc(struct cp_gen_pool *pool, size_t size) {
+  if (!pool) return 0;
+  uint64_t w = pool->hdr->algo_word.load(std::memory_order_relaxed);
+  algo_req r{static_cast<cp_genpool_algo>(w & 0xff), w >> 8};
+  return do_alloc(pool, size, r, nullptr);
+}
+
+void *cp_gen_pool_dma_alloc(struct cp_gen_pool *pool, size_t size, uint64_t *dma) {
+  uintptr_t a = cp_gen_pool_alloc(pool, size);
+  if (dma) *dma = a ? cp_gen_pool_virt_to_phys(pool, a) : UINT64_MAX;
+  return reinterpret_cast<void *>(a);
+}
+
+void *cp_gen_pool_dma_zalloc(struct cp_gen_pool *pool, size_t size, uint64_t *dma) {
+  void *p = cp_gen_pool_dma_alloc(pool, size, dma);
+  if (p) std::memset(p, 0, size);
+  return p;
+}
+
+int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size, void **owner) {
+  if (owner) *owner = nullptr;
+  if (!pool) return set_error(-EINVAL, "pool is NULL");
+  header *h = pool->hdr;
+  chunk *c = find_chunk(h, addr);
+  if (!c) return set_error(-EINVAL, "address outside every chunk");
+  uint64_t off = addr - c->start;
+  if (off & (gran(h) - 1)) return set_error(-EINVAL, "address is not the start of an allocation");
+  uint64_t s = off >> h->order, n = granules(h, size);
+  if (n == 0 || n > c->nbits - s) return set_error(-EINVAL, "size does not match the allocation");
+  uint64_t e = s + n;
+  // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
+  // start bit at s, end bit at e-1, no end bit before it, all alloc bits set (I2).
+  if (!test_bit(c->startm(), s)) return set_error(-EINVAL, "not allocated, or not its start");
+  if (!test_bit(c->endm(), e - 1) || find_next_set(c->endm(), s, e - 1) != e - 1 ||
+      find_next_zero(c->alloc(), s, e) != e)
+    return set_error(-EINVAL, "size does not match the allocation");
+  // I4: clearing the end bit is the claim of this free.
+  uint64_t bit = uint64_t{1} << ((e - 1) % 64);
+  if (!(c->endm()[(e - 1) / 64].fetch_and(~bit, std::memory_order_acq_rel) & bit))
+    return set_error(-EINVAL, "double free");
+  CP_INJECT("genpool.free.claimed");
+  c->startm()[s / 64].fetch_and(~(uint64_t{1} << (s % 64)), std::memory_order_relaxed);
+  clear_range(c->alloc(), s, e);
+  c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  bump_hints(c, s, e);
+  if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
+  return 0;
+}
+
+int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size) {
+  return cp_gen_pool_free_owner(pool, addr, size, nullptr);
+}
+
+size_t cp_gen_pool_avail(struct cp_gen_pool *pool) { return pool ? pool_avail(pool->hdr) : 0; }
+
+size_t cp_gen_pool_size(struct cp_gen_pool *pool) {
+  if (!pool) return 0;
+  uint64_t n = 0;
+  for (chunk *c = first_chunk(pool->hdr); c; c = next_chunk(pool->hdr, c)) n += c->nbits;
+  return static_cast<size_t>(n << pool->hdr->order);
+}
+
+bool cp_gen_pool_has_addr(struct cp_gen_pool *pool, uintptr_t start, size_t size) {
+  if (!pool) return false;
+  chunk *c = find_chunk(pool->hdr, start);
+  if (!c) return false;
+  return size <= (c->nbits << pool->hdr->order) - (start - c->start);
+}
+
+uint64_t cp_gen_pool_virt_to_phys(struct cp_gen_pool *pool, uintptr_t addr) {
+  if (!pool) return UINT64_MAX;
+  chunk *c = find_chunk(pool->hdr, addr);
+  if (!c || c->phys == UINT64_MAX) return UINT64_MAX;
+  return c->phys + (addr - c->start);
+}
+
+void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
+                                void (*func)(struct cp_gen_pool *,
+                                             const struct cp_gen_pool_chunk_info *, void *),
+                                void *data) {
+  if (!pool || !func) return;
+  header *h = pool->hdr;
+  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
+    cp_gen_pool_chunk_info info{static_cast<uintptr_t>(c->start),
+                                static_cast<size_t>(c->nbits << h->order), c->phys,
+                                reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner)),
+                                static_cast<size_t>(avail_of(c) << h->order)};
+    func(pool, &info, data);
+  }
+}
+
+void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, const void *data) {
+  if (!pool) return;
+  algo_req r;
+  if (!decode_algo(algo, data, &r)) return;
+  pool->hdr->algo_word.store(static_cast<uint64_t>(algo) | (r.value << 8),
+                             std::memory_order_relaxed);
+}
+
+int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
+                                  cp_gen_pool_grow_fn grow, void *ctx) {
+  if (!pool) return set_error(-EINVAL, "pool is NULL");
+  pool->threshold.store(0, std::memory_order_release);
+  if (pool->engine_ready) pool->engine.cancel();  // no fill runs with the old callback now
+  if (threshold == 0 || !grow) return 0;
+  ds::bgwork_start();
+  pool->grow = grow;
+  pool->grow_ctx = ctx;
+  if (!pool->engine_ready) {
+    pool->engine.init(fill_cb, pool, 1, 1);
+    pool->engine_ready = true;
+  }
+  pool->threshold.store(threshold, std::memory_order_release);
+  note_growth(pool);
+  return 0;
+}
+
+void cp_gen_pool_detach(struct cp_gen_pool *pool) {
+  if (!pool) return;
+  pool->threshold.store(0, std::memory_order_release);
+  if (pool->engine_ready) pool->engine.cancel();
+  header *h = pool->hdr;
+  if (!pool->shared) {
+    for (chunk *c = first_chunk(h); c;) {
+      chunk *nx = next_chunk(h, c);
+      platform::os_release(c, c->meta_bytes);
+      c = nx;
+    }
+    pthread_mutex_destroy(&h->lock);
+    platform::os_release(h, kHeaderBytes);
+  }
+  delete pool;
+}
+
+int cp_gen_pool_destroy(struct cp_gen_pool *pool) {
+  if (!pool) return set_error(-EINVAL, "pool is NULL");
+  for (chunk *c = first_chunk(pool->hdr); c; c = next_chunk(pool->hdr, c))
+    if (c->avail.load(std::memory_order_acquire) != static_cast<int64_t>(c->nbits))
+      return set_error(-EBUSY, "allocations outstanding");
+  cp_gen_pool_detach(pool);
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,487 @@
+// gen_pool tests: differential against the reference model (every algorithm), bad input,
+// 64-bit sizes, owners/phys, growth hook, C++ wrappers, chaos stress with owner stamps and a
+// signal storm, and the process-shared mode with a process killed by SIGKILL mid-run.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory_resource>
+#include <thread>
+#include <vector>
+
+#include "chaos.h"
+#include "corepool/error.h"
+#include "corepool/genpool.h"
+#include "corepool/genpool.hpp"
+#include "model.h"
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define GP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define GP_SANITIZED 1
+#endif
+#endif
+#ifndef GP_SANITIZED
+#define GP_SANITIZED 0
+#endif
+
+namespace {
+
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+// ---- differential ------------------------------------------------------------------------
+TEST(GenPoolDifferential, RandomSequencesAllAlgorithms) {
+  // Millions of steps in total (fewer under sanitizers), each compared with the model.
+  const uint64_t steps = GP_SANITIZED ? 60000 : 400000;
+  for (int order : {0, 3, 6, 12}) {
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      genpool_test::differential d(order);
+      corepool::chaos::rng r(seed * 131 + static_cast<uint64_t>(order));
+      auto next = [&] { return r.next(); };
+      for (uint64_t i = 0; i < steps / 4; ++i) {
+        ASSERT_TRUE(d.step(next)) << d.why << " at step " << i << " order " << order
+                                  << " seed " << seed;
+      }
+    }
+  }
+}
+
+// ---- bad input ---------------------------------------------------------------------------
+struct bad_free_case {
+  const char *name;
+  uintptr_t addr;
+  size_t size;
+};
+
+TEST(GenPoolBadInput, FreeTable) {
+  cp_gen_pool *p = cp_gen_pool_create(6, -1);
+  ASSERT_NE(p, nullptr);
+  const uintptr_t base = 0x40000000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 64 * 1024, -1), 0);
+  uintptr_t a = cp_gen_pool_alloc(p, 256);  // 4 granules
+  uintptr_t b = cp_gen_pool_alloc(p, 128);  // 2 granules, right after a
+  uintptr_t f = cp_gen_pool_alloc(p, 64);
+  ASSERT_EQ(a, base);
+  ASSERT_EQ(b, base + 256);
+  ASSERT_EQ(cp_gen_pool_free(p, f, 64), 0);
+  const size_t avail = cp_gen_pool_avail(p);
+  const bad_free_case cases[] = {
+      {.name = "below every chunk", .addr = base - 64, .size = 64},
+      {.name = "past every chunk", .addr = base + 64 * 1024, .size = 64},
+      {.name = "null address", .addr = 0, .size = 64},
+      {.name = "not allocated", .addr = base + 4096, .size = 64},
+      {.name = "double free", .addr = f, .size = 64},
+      {.name = "size too small", .addr = a, .size = 192},
+      {.name = "size too large (covers b)", .addr = a, .size = 384},
+      {.name = "size too large (into free)", .addr = b, .size = 192},
+      {.name = "size zero", .addr = a, .size = 0},
+      {.name = "interior address", .addr = a + 64, .size = 192},
+      {.name = "unaligned address", .addr = a + 1, .size = 256},
+      {.name = "size past chunk end", .addr = a, .size = SIZE_MAX},
+  };
+  for (const auto &c : cases) {
+    EXPECT_EQ(cp_gen_pool_free(p, c.addr, c.size), -EINVAL) << c.name;
+    EXPECT_STRNE(cp_last_error(), "") << c.name;
+    EXPECT_EQ(cp_gen_pool_avail(p), avail) << c.name << ": pool must stay untouched";
+  }
+  // The valid frees still work after all that.
+  EXPECT_EQ(cp_gen_pool_free(p, a, 256), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, b, 128), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, b, 128), -EINVAL);
+  EXPECT_EQ(cp_gen_pool_avail(p), cp_gen_pool_size(p));
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+TEST(GenPoolBadInput, CreateAddAllocTable) {
+  for (int order : {-1, 41, 1000}) {
+    errno = 0;
+    EXPECT_EQ(cp_gen_pool_create(order, -1), nullptr) << order;
+    EXPECT_EQ(errno, EINVAL) << order;
+  }
+  cp_gen_pool *p = cp_gen_pool_create(12, -1);
+  ASSERT_NE(p, nullptr);
+  struct add_case {
+    const char *name;
+    uintptr_t addr;
+    size_t size;
+    int want;
+  };
+  const add_case adds[] = {
+      {.name = "first", .addr = 0x100000, .size = 0x10000, .want = 0},
+      {.name = "under one granule", .addr = 0x900000, .size = 4095, .want = -EINVAL},
+      {.name = "zero size", .addr = 0x900000, .size = 0, .want = -EINVAL},
+      {.name = "overlap start", .addr = 0x0ff000, .size = 0x2000, .want = -EINVAL},
+      {.name = "overlap inside", .addr = 0x104000, .size = 0x1000, .want = -EINVAL},
+      {.name = "overlap end", .addr = 0x10f000, .size = 0x2000, .want = -EINVAL},
+      {.name = "wraps", .addr = UINTPTR_MAX - 0xfff, .size = 0x2000, .want = -EINVAL},
+      {.name = "adjacent below", .addr = 0x0f0000, .size = 0x10000, .want = 0},
+      {.name = "adjacent above", .addr = 0x110000, .size = 0x10000, .want = 0},
+  };
+  for (const auto &c : adds) EXPECT_EQ(cp_gen_pool_add(p, c.addr, c.size, -1), c.want) << c.name;
+  EXPECT_EQ(cp_gen_pool_size(p), 0x30000u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 0), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc_algo(p, 64, CP_GENPOOL_FIRST_FIT_ALIGN, nullptr), 0u);
+  cp_genpool_data_align bad{.align = 48};
+  EXPECT_EQ(cp_gen_pool_alloc_algo(p, 64, CP_GENPOOL_FIRST_FIT_ALIGN, &bad), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc_algo(p, 64, CP_GENPOOL_FIXED, nullptr), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, SIZE_MAX), 0u);
+  EXPECT_EQ(cp_gen_pool_avail(p), cp_gen_pool_size(p));
+  // destroy refuses while something is allocated, and the pool stays usable.
+  uintptr_t a = cp_gen_pool_alloc(p, 1);
+  ASSERT_EQ(a, 0x100000u);  // first chunk in add order
+  EXPECT_EQ(cp_gen_pool_destroy(p), -EBUSY);
+  EXPECT_EQ(cp_gen_pool_free(p, a, 1), 0);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+// ---- semantics -----------------------------------------------------------------------------
+TEST(GenPool, AlgorithmsOwnerPhys) {
+  cp_gen_pool *p = cp_gen_pool_create(4, -1);  // 16-byte granule
+  int cookie1 = 0, cookie2 = 0;
+  // Chunk start not aligned to 256: the 2019 FIRST_FIT_ALIGN fix aligns the address.
+  ASSERT_EQ(cp_gen_pool_add_owner(p, 0x10010, 0xabc000, 4096, -1, &cookie1), 0);
+  ASSERT_EQ(cp_gen_pool_add_owner(p, 0x20000, UINT64_MAX, 4096, -1, &cookie2), 0);
+  cp_genpool_data_align al{.align = 256};
+  void *owner = nullptr;
+  uintptr_t a = cp_gen_pool_alloc_algo_owner(p, 40, CP_GENPOOL_FIRST_FIT_ALIGN, &al, &owner);
+  EXPECT_EQ(a, 0x10100u);
+  EXPECT_EQ(owner, &cookie1);
+  EXPECT_EQ(cp_gen_pool_virt_to_phys(p, a), 0xabc000u + 0xf0);
+  EXPECT_EQ(cp_gen_pool_virt_to_phys(p, 0x20010), UINT64_MAX);
+  EXPECT_EQ(cp_gen_pool_virt_to_phys(p, 0x90000), UINT64_MAX);
+  cp_genpool_data_fixed fx{.offset = 0x40};
+  uintptr_t f = cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIXED, &fx);
+  EXPECT_EQ(f, 0x10050u);
+  EXPECT_EQ(cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIXED, &fx), 0x20040u);  // next chunk
+  uintptr_t o = cp_gen_pool_alloc_algo(p, 48, CP_GENPOOL_FIRST_FIT_ORDER_ALIGN, nullptr);
+  EXPECT_EQ((o - 0x10010) % 64, 0u);
+  EXPECT_TRUE(cp_gen_pool_has_addr(p, 0x10010, 4096));
+  EXPECT_FALSE(cp_gen_pool_has_addr(p, 0x10010, 4097));
+  EXPECT_FALSE(cp_gen_pool_has_addr(p, 0x30000, 1));
+  uint64_t dma = 0;
+  void *d = cp_gen_pool_dma_alloc(p, 16, &dma);
+  EXPECT_EQ(dma, 0xabc000u + (reinterpret_cast<uintptr_t>(d) - 0x10010));
+  EXPECT_EQ(cp_gen_pool_free_owner(p, a, 40, &owner), 0);
+  EXPECT_EQ(owner, &cookie1);
+  int chunks = 0;
+  cp_gen_pool_for_each_chunk(
+      p, [](cp_gen_pool *, const cp_gen_pool_chunk_info *ci, void *arg) {
+        ++*static_cast<int *>(arg);
+        EXPECT_EQ(ci->size, 4096u);
+        EXPECT_LE(ci->avail, ci->size);
+      }, &chunks);
+  EXPECT_EQ(chunks, 2);
+  // Best fit takes the exact hole, first fit the first one.
+  cp_gen_pool *q = cp_gen_pool_create(0, -1);
+  ASSERT_EQ(cp_gen_pool_add(q, 1000, 100, -1), 0);
+  uintptr_t x[5];
+  for (auto &v : x) v = cp_gen_pool_alloc(q, 10);
+  cp_gen_pool_free(q, x[0], 10);
+  cp_gen_pool_free(q, x[2], 10);
+  cp_gen_pool_set_algo(q, CP_GENPOOL_BEST_FIT, nullptr);
+  EXPECT_EQ(cp_gen_pool_alloc(q, 10), x[0]);
+  EXPECT_EQ(cp_gen_pool_alloc(q, 10), x[2]);
+  EXPECT_EQ(cp_gen_pool_alloc(q, 50), 1050u);
+  cp_gen_pool_detach(q);
+  cp_gen_pool_detach(p);
+}
+
+TEST(GenPool, SixtyFourGiBChunkAndHugeRequests) {
+  cp_gen_pool *p = cp_gen_pool_create(12, -1);
+  const uintptr_t base = uintptr_t{1} << 44;  // made up: never dereferenced
+  ASSERT_EQ(cp_gen_pool_add(p, base, 64 * kGiB, -1), 0);
+  EXPECT_EQ(cp_gen_pool_size(p), 64 * kGiB);
+  uintptr_t a = cp_gen_pool_alloc(p, 5 * kGiB);
+  EXPECT_EQ(a, base);
+  uintptr_t b = cp_gen_pool_alloc(p, 4 * kGiB + 4096);
+  EXPECT_EQ(b, base + 5 * kGiB);
+  uintptr_t c = cp_gen_pool_alloc(p, 40 * kGiB);
+  EXPECT_EQ(c, base + 9 * kGiB + 4096);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 16 * kGiB), 0u);  // only 15 GiB - 4 KiB left
+  EXPECT_EQ(cp_gen_pool_avail(p), 15 * kGiB - 4096);
+  EXPECT_EQ(cp_gen_pool_free(p, b, 4 * kGiB), -EINVAL);  // size mismatch past 4 GiB
+  EXPECT_EQ(cp_gen_pool_free(p, b, 4 * kGiB + 4096), 0);
+  cp_genpool_data_align al{.align = 8 * kGiB};
+  uintptr_t d = cp_gen_pool_alloc_algo(p, 4 * kGiB, CP_GENPOOL_FIRST_FIT_ALIGN, &al);
+  EXPECT_EQ(d, base + 56 * kGiB);
+  // Holes now: 4 GiB + 4 KiB at 5 GiB, 7 GiB - 4 KiB at 49 GiB + 4 KiB, exactly 4 GiB at 60.
+  EXPECT_EQ(cp_gen_pool_alloc_algo(p, 4 * kGiB, CP_GENPOOL_BEST_FIT, nullptr), base + 60 * kGiB);
+  EXPECT_EQ(cp_gen_pool_virt_to_phys(p, base), UINT64_MAX);
+  EXPECT_EQ(cp_gen_pool_destroy(p), -EBUSY);
+  EXPECT_EQ(cp_gen_pool_free(p, a, 5 * kGiB), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, c, 40 * kGiB), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, d, 4 * kGiB), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 60 * kGiB, 4 * kGiB), 0);
+  EXPECT_EQ(cp_gen_pool_avail(p), 64 * kGiB);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+TEST(GenPool, GrowthHookAddsOnTheWorker) {
+  cp_gen_pool *p = cp_gen_pool_create(12, -1);
+  ASSERT_EQ(cp_gen_pool_add(p, 0x1000000, 64 * 4096, -1), 0);
+  struct ctx_t {
+    std::atomic<int> runs{0};
+    std::atomic<uintptr_t> next{0x8000000};
+    std::thread::id caller;
+    std::atomic<bool> off_thread{true};
+  } ctx;
+  ctx.caller = std::this_thread::get_id();
+  ASSERT_EQ(cp_gen_pool_set_low_watermark(
+                p, 16 * 4096,
+                [](cp_gen_pool *pool, size_t avail, void *c) {
+                  auto *x = static_cast<ctx_t *>(c);
+                  if (std::this_thread::get_id() == x->caller) x->off_thread = false;
+                  EXPECT_LT(avail, 16u * 4096);
+                  cp_gen_pool_add(pool, x->next.fetch_add(0x100000), 64 * 4096, -1);
+                  x->runs.fetch_add(1);
+                },
+                &ctx),
+            0);
+  std::vector<uintptr_t> got;
+  for (int i = 0; i < 56; ++i) got.push_back(cp_gen_pool_alloc(p, 4096));
+  for (int i = 0; i < 500 && cp_gen_pool_size(p) == 64 * 4096; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(ctx.runs.load(), 1);
+  EXPECT_TRUE(ctx.off_thread.load());
+  EXPECT_GT(cp_gen_pool_size(p), 64u * 4096);
+  ASSERT_EQ(cp_gen_pool_set_low_watermark(p, 0, nullptr, nullptr), 0);
+  for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(p, a, 4096), 0);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+TEST(GenPool, CxxRaiiAndPmr) {
+  alignas(4096) static unsigned char region[1 << 20];
+  corepool::gen_pool pool(6);
+  ASSERT_EQ(pool.add(reinterpret_cast<uintptr_t>(region) + 64, sizeof(region) - 64), 0);
+  corepool::gen_pool_resource res(pool);
+  {
+    std::pmr::vector<int> v(&res);
+    for (int i = 0; i < 10000; ++i) v.push_back(i);
+    EXPECT_TRUE(pool.has_addr(reinterpret_cast<uintptr_t>(v.data()), v.size() * sizeof(int)));
+    void *big = res.allocate(1000, 4096);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % 4096, 0u);
+    res.deallocate(big, 1000, 4096);
+    EXPECT_THROW((void)res.allocate(2 << 20, 8), std::bad_alloc);
+  }
+  EXPECT_EQ(pool.avail(), pool.size());
+  corepool::gen_pool moved(std::move(pool));
+  EXPECT_EQ(moved.size(), sizeof(region) - 64);
+}
+
+// ---- chaos: owner stamps over whole ranges, signal storm allocating in the handler ----------
+struct stress_ctx {
+  cp_gen_pool *pool;
+  uintptr_t base;
+  size_t size;
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> handler_allocs{0};
+};
+stress_ctx *g_stress;
+
+inline void stamp(uintptr_t a, size_t n, uint64_t v) {
+  auto *w = reinterpret_cast<uint64_t *>(a);
+  for (size_t i = 0; i < n / 8; ++i) w[i] = v;
+}
+inline bool check(uintptr_t a, size_t n, uint64_t v) {
+  auto *w = reinterpret_cast<const uint64_t *>(a);
+  for (size_t i = 0; i < n / 8; ++i)
+    if (w[i] != v) return false;
+  return true;
+}
+
+void stress_signal(int worker, void *) {
+  stress_ctx *c = g_stress;
+  static thread_local uint64_t seq = 0;
+  size_t n = 64 * (1 + (seq % 5));
+  uintptr_t a = cp_gen_pool_alloc(c->pool, n);
+  if (!a) return;
+  uint64_t v = (uint64_t{1} << 63) | (static_cast<uint64_t>(worker) << 40) | ++seq;
+  stamp(a, n, v);
+  if (!check(a, n, v)) c->errors.fetch_add(1);
+  if (cp_gen_pool_free(c->pool, a, n) != 0) c->errors.fetch_add(1);
+  c->handler_allocs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void run_stress(int threads) {
+  const size_t size = 1 << 20;
+  auto *mem = static_cast<unsigned char *>(aligned_alloc(4096, size));
+  stress_ctx c;
+  c.pool = cp_gen_pool_create(6, -1);
+  c.base = reinterpret_cast<uintptr_t>(mem);
+  c.size = size;
+  ASSERT_EQ(cp_gen_pool_add(c.pool, c.base, size, -1), 0);
+  g_stress = &c;
+  corepool::chaos::options o;
+  o.threads = threads;
+  o.signal_storm = true;
+  o.storm_hz = GP_SANITIZED ? 2000 : 10000;
+  o.deadline = std::chrono::milliseconds(30000);  // safety net; bodies stop on their own
+  const int iters = GP_SANITIZED ? 4000 : 40000;
+  // Each body stops after its iterations or this time budget, whichever comes first.
+  const auto budget = std::chrono::milliseconds(GP_SANITIZED ? 700 : 1000);
+  const auto t_end = std::chrono::steady_clock::now() + budget;
+  auto rep = corepool::chaos::run(
+      o,
+      [&](int w) {
+        corepool::chaos::rng r(static_cast<uint64_t>(w) + 7);
+        struct live_t {
+          uintptr_t a;
+          size_t n;
+          uint64_t v;
+        } live[32];
+        int nl = 0;
+        uint64_t seq = 0;
+        static const cp_genpool_algo algos[] = {CP_GENPOOL_FIRST_FIT, CP_GENPOOL_FIRST_FIT_ALIGN,
+                                                CP_GENPOOL_BEST_FIT,
+                                                CP_GENPOOL_FIRST_FIT_ORDER_ALIGN};
+        for (int i = 0; i < iters && !corepool::chaos::should_stop(); ++i) {
+          if (i % 128 == 0 && std::chrono::steady_clock::now() > t_end) break;
+          if (nl < 32 && (nl == 0 || r.next() % 2)) {
+            size_t n = 64 * (1 + r.next() % (r.next() % 8 == 0 ? 600 : 12));
+            cp_genpool_data_align al{.align = size_t{64} << (r.next() % 4)};
+            auto algo = algos[r.next() % 4];
+            uintptr_t a = cp_gen_pool_alloc_algo(c.pool, n, algo, &al);
+            if (!a) continue;
+            uint64_t v = (static_cast<uint64_t>(w) << 40) | ++seq;
+            stamp(a, n, v);
+            live[nl++] = {a, n, v};
+          } else {
+            int k = static_cast<int>(r.next() % static_cast<uint64_t>(nl));
+            if (!check(live[k].a, live[k].n, live[k].v)) c.errors.fetch_add(1);
+            if (cp_gen_pool_free(c.pool, live[k].a, live[k].n) != 0) c.errors.fetch_add(1);
+            live[k] = live[--nl];
+          }
+        }
+        while (nl > 0) {
+          --nl;
+          if (!check(live[nl].a, live[nl].n, live[nl].v)) c.errors.fetch_add(1);
+          if (cp_gen_pool_free(c.pool, live[nl].a, live[nl].n) != 0) c.errors.fetch_add(1);
+        }
+      },
+      stress_signal, nullptr);
+  EXPECT_TRUE(rep.in_time);
+  EXPECT_EQ(c.errors.load(), 0u) << "overlapping allocations or failed frees";
+  EXPECT_EQ(cp_gen_pool_avail(c.pool), size);
+  // The bitmap really is empty: the whole chunk comes back in one piece.
+  EXPECT_EQ(cp_gen_pool_alloc(c.pool, size), c.base);
+  EXPECT_EQ(cp_gen_pool_free(c.pool, c.base, size), 0);
+  EXPECT_EQ(cp_gen_pool_destroy(c.pool), 0);
+  g_stress = nullptr;
+  free(mem);
+  ::testing::Test::RecordProperty("signals", static_cast<int>(rep.signals));
+  EXPECT_GT(rep.signals, 0u);
+  EXPECT_GT(c.handler_allocs.load(), 0u);
+}
+
+TEST(GenPoolChaos, T1) { run_stress(1); }
+TEST(GenPoolChaos, T2) { run_stress(2); }
+TEST(GenPoolChaos, T8) { run_stress(8); }
+TEST(GenPoolChaos, T32) { run_stress(32); }
+
+// ---- process-shared --------------------------------------------------------------------------
+// Region layout for the test: [control | pool state | data chunk]. The control block
+// records each child's live allocations (two-phase: size first, then address) so the parent
+// can free what the killed child held.
+struct shared_ctl {
+  static constexpr int kSlots = 16;
+  struct slot {
+    std::atomic<uint64_t> size;  // 0 = empty
+    std::atomic<uint64_t> addr;  // 0 = pending (alloc may or may not have happened)
+  };
+  std::atomic<uint64_t> progress[4];
+  slot slots[4][kSlots];
+};
+
+TEST(GenPoolShared, ForkFourKillOne) {
+  const size_t ctl_size = 64 * 1024, meta_size = 256 * 1024, data_size = 1 << 20;
+  const size_t total = ctl_size + meta_size + data_size;
+  void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto *ctl = new (m) shared_ctl();
+  void *pool_mem = static_cast<char *>(m) + ctl_size;
+  uintptr_t data = reinterpret_cast<uintptr_t>(m) + ctl_size + meta_size;
+  cp_gen_pool *p = cp_gen_pool_create_shared(pool_mem, meta_size, 6);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(cp_gen_pool_add(p, data, data_size, -1), 0);
+  EXPECT_LT(cp_gen_pool_shared_meta_avail(p), meta_size);
+  const int iters = GP_SANITIZED ? 20000 : 200000;
+  pid_t pids[4];
+  for (int k = 0; k < 4; ++k) {
+    pids[k] = fork();
+    ASSERT_GE(pids[k], 0);
+    if (pids[k] == 0) {
+      cp_gen_pool *cp = cp_gen_pool_attach_shared(pool_mem);
+      if (!cp) _exit(2);
+      corepool::chaos::rng r(static_cast<uint64_t>(k) + 99);
+      int bad = 0;
+      for (int i = 0; i < iters || k == 0; ++i) {  // child 0 runs until killed
+        auto &s = ctl->slots[k][r.next() % shared_ctl::kSlots];
+        if (s.size.load() == 0) {
+          size_t n = 64 * (1 + r.next() % 40);
+          s.size.store(n);
+          uintptr_t a = cp_gen_pool_alloc(cp, n);
+          if (!a) {
+            s.size.store(0);
+            continue;
+          }
+          s.addr.store(a);
+          stamp(a, n, (static_cast<uint64_t>(k) << 40) | static_cast<uint64_t>(i));
+        } else {
+          uint64_t a = s.addr.load(), n = s.size.load();
+          if (cp_gen_pool_free(cp, a, n) != 0) ++bad;
+          s.addr.store(0);
+          s.size.store(0);
+        }
+        ctl->progress[k].fetch_add(1);
+      }
+      for (auto &s : ctl->slots[k])
+        if (s.size.load()) {
+          if (cp_gen_pool_free(cp, s.addr.load(), s.size.load()) != 0) ++bad;
+          s.addr.store(0);
+          s.size.store(0);
+        }
+      _exit(bad ? 1 : 0);
+    }
+  }
+  while (ctl->progress[0].load() < 2000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  kill(pids[0], SIGKILL);
+  for (int k = 0; k < 4; ++k) {
+    int st = 0;
+    ASSERT_EQ(waitpid(pids[k], &st, 0), pids[k]);
+    if (k == 0) {
+      EXPECT_TRUE(WIFSIGNALED(st));
+    } else {
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child " << k;
+    }
+  }
+  // Only the killed child's allocations remain: free them from its records.
+  cp_gen_pool *q = cp_gen_pool_attach_shared(pool_mem);
+  ASSERT_NE(q, nullptr);
+  uint64_t pending = 0;
+  for (auto &s : ctl->slots[0]) {
+    uint64_t n = s.size.load(), a = s.addr.load();
+    if (n && a) {
+      EXPECT_EQ(cp_gen_pool_free(q, a, n), 0);
+    } else if (n) {
+      pending = (n + 63) & ~uint64_t{63};  // killed inside alloc: it may hold this much
+    }
+  }
+  size_t used = cp_gen_pool_size(q) - cp_gen_pool_avail(q);
+  EXPECT_TRUE(used == 0 || used == pending) << used << " " << pending;
+  if (used == 0) {
+    EXPECT_EQ(cp_gen_pool_alloc(q, data_size), data);  // bitmap fully clear
+    EXPECT_EQ(cp_gen_pool_free(q, data, data_size), 0);
+  }
+  EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64), nullptr);
+  cp_gen_pool_detach(q);
+  cp_gen_pool_detach(p);
+  munmap(m, total);
+}
+
+}  // namespace
