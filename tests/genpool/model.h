@@ -166,7 +166,7 @@ struct differential {
   bool step(Next &next) {
     uint64_t op = next() % 100;
     uint64_t g = uint64_t{1} << order;
-    if (op < 3 || m.chunks.empty()) {  // add
+    if ((op < 3 && m.chunks.size() < 12) || m.chunks.empty()) {  // add
       uint64_t k = next() % 8;
       uint64_t gr = k < 5 ? 1 + next() % 600 : k < 7 ? 1 + next() % 5000 : 30000 + next() % 40000;
       uint64_t start = next_base + (next() % 4 == 0 ? next() % 4096 : 0);
