@@ -5,8 +5,9 @@
 // --------
 // Each chunk has three bitmaps with one bit per granule:
 //   alloc  bit set = granule allocated (or being claimed). The truth for allocation.
-//   start  bit set at the first granule of each completed allocation.
-//   end    bit set at the last granule of each completed allocation.
+//   bound  two bits per granule i: bit 2i (start) set at the first granule of each
+//          completed allocation, bit 2i+1 (end) at its last. Interleaved so that a small
+//          allocation's marks are set, and its free claimed, with one RMW.
 // and two levels of hints:
 //   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
 //             of the longest free run inside the block, the free run at its start and at
@@ -24,8 +25,12 @@
 //      AFTER clearing (release); a scanner lowers a hint only with a CAS on the seq it read
 //      (acquire) BEFORE reading the bits, so a clear that the scan may have missed makes that
 //      CAS fail.
-//   I4 the end bit is the free's claim: the one fetch_and that clears it owns the free, so
-//      two racing frees of one allocation cannot both clear its alloc bits.
+//   I4 clearing the end mark is the free's claim: the one RMW that clears it owns the free,
+//      so two racing frees of one allocation cannot both clear its alloc bits.
+//   I5 a block hint that is "unknown" (all fields max) implies its group's value is >= 512
+//      or a group bump is ordered after the change: a free bumps the group only when its
+//      block bump changed a known block hint to unknown (a group scanner that read the block
+//      as unknown computes >= 512; one that read it known fails its group CAS).
 //
 // Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
 // for_each_chunk with each other and with add*; add* with each other (serialized by the add
@@ -75,7 +80,7 @@ inline bh bh_unpack(uint64_t v) noexcept {
   return {v >> 30, static_cast<uint32_t>((v >> 20) & 1023), static_cast<uint32_t>((v >> 10) & 1023),
           static_cast<uint32_t>(v & 1023)};
 }
-inline uint64_t bh_pack(uint64_t seq, uint64_t contig, uint64_t left, uint64_t right) noexcept {
+constexpr uint64_t bh_pack(uint64_t seq, uint64_t contig, uint64_t left, uint64_t right) noexcept {
   return (seq << 30) | (contig << 20) | (left << 10) | right;
 }
 inline uint64_t gh_val(uint64_t v) noexcept { return v & 0xffffffffu; }
@@ -92,11 +97,10 @@ struct chunk {
   uint64_t meta_bytes;
   std::atomic<int64_t> avail;  // free granules; may dip transiently (free adds after clearing)
   uint64_t pad[6];
-  // followed by alloc[nwords], startm[nwords], endm[nwords], bhint[nblocks], ghint[ngroups]
+  // followed by alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
   aword *alloc() noexcept { return reinterpret_cast<aword *>(this + 1); }
-  aword *startm() noexcept { return alloc() + nwords; }
-  aword *endm() noexcept { return startm() + nwords; }
-  aword *bhint() noexcept { return endm() + nwords; }
+  aword *bound() noexcept { return alloc() + nwords; }
+  aword *bhint() noexcept { return bound() + 2 * nwords; }
   aword *ghint() noexcept { return bhint() + nblocks; }
 };
 static_assert(sizeof(chunk) % 64 == 0);
@@ -193,14 +197,19 @@ uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
 // After clearing alloc bits of [s, e): make the touched hints "unknown" (I3). The release CAS
 // orders the clear before the new seq; scanners load hints with acquire.
 void bump_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
+  constexpr uint64_t kUnknown = bh_pack(0, kBlockBits, kBlockBits, kBlockBits);
+  constexpr uint64_t kValMask = (uint64_t{1} << 30) - 1;
   uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
+  bool was_known = false;
   for (uint64_t b = b0; b <= b1; ++b) {
     aword &w = c->bhint()[b];
     uint64_t v = w.load(std::memory_order_relaxed);
-    while (!w.compare_exchange_weak(v, bh_pack((v >> 30) + 1, kBlockBits, kBlockBits, kBlockBits),
+    while (!w.compare_exchange_weak(v, (((v >> 30) + 1) << 30) | kUnknown,
                                     std::memory_order_release, std::memory_order_relaxed)) {
     }
+    was_known |= (v & kValMask) != kUnknown;
   }
+  if (!was_known) return;  // I5: the groups already cover these blocks as unknown
   // A group's value also covers the run from its last block into the next group's first.
   uint64_t g0 = (b0 ? b0 - 1 : 0) / kGroupBlocks, g1 = b1 / kGroupBlocks;
   for (uint64_t g = g0; g <= g1; ++g) {
@@ -220,6 +229,22 @@ void refresh_block(chunk *c, uint64_t b) noexcept {
   if (exact != seen)
     c->bhint()[b].compare_exchange_strong(seen, exact, std::memory_order_relaxed,
                                           std::memory_order_relaxed);
+}
+
+inline uint64_t start_bit(uint64_t i) noexcept { return uint64_t{1} << (2 * (i % 32)); }
+inline uint64_t end_bit(uint64_t i) noexcept { return uint64_t{2} << (2 * (i % 32)); }
+// First granule in [s, e) whose end mark is set, or e.
+uint64_t find_next_end(const aword *bd, uint64_t s, uint64_t e) noexcept {
+  constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
+  while (s < e) {
+    uint64_t w = bd[s / 32].load(std::memory_order_acquire) & kEnds & (~uint64_t{0} << (2 * (s % 32)));
+    if (w) {
+      uint64_t i = (s & ~uint64_t{31}) + static_cast<uint64_t>(__builtin_ctzll(w)) / 2;
+      return i < e ? i : e;
+    }
+    s = (s & ~uint64_t{31}) + 32;
+  }
+  return e;
 }
 
 // Claims alloc bits [s, s+n). Returns kNone on success; otherwise the index of a bit found
@@ -250,8 +275,13 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     if (i < e) CP_INJECT("genpool.claim.mid");
   }
   // I2: boundary marks after the claim; the caller's user sees them before it can free.
-  c->startm()[s / 64].fetch_or(uint64_t{1} << (s % 64), std::memory_order_release);
-  c->endm()[(e - 1) / 64].fetch_or(uint64_t{1} << ((e - 1) % 64), std::memory_order_release);
+  aword *bd = c->bound();
+  if (s / 32 == (e - 1) / 32) {
+    bd[s / 32].fetch_or(start_bit(s) | end_bit(e - 1), std::memory_order_release);
+  } else {
+    bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
+    bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
+  }
   c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   return kNone;
 }
@@ -700,17 +730,29 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   if (n == 0 || n > c->nbits - s) return set_error(-EINVAL, "size does not match the allocation");
   uint64_t e = s + n;
   // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
-  // start bit at s, end bit at e-1, no end bit before it, all alloc bits set (I2).
-  if (!test_bit(c->startm(), s)) return set_error(-EINVAL, "not allocated, or not its start");
-  if (!test_bit(c->endm(), e - 1) || find_next_set(c->endm(), s, e - 1) != e - 1 ||
-      find_next_zero(c->alloc(), s, e) != e)
+  // start mark at s, end mark at e-1, no end mark before it, all alloc bits set (I2).
+  aword *bd = c->bound();
+  if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
+    return set_error(-EINVAL, "not allocated, or not its start");
+  if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
     return set_error(-EINVAL, "size does not match the allocation");
-  // I4: clearing the end bit is the claim of this free.
-  uint64_t bit = uint64_t{1} << ((e - 1) % 64);
-  if (!(c->endm()[(e - 1) / 64].fetch_and(~bit, std::memory_order_acq_rel) & bit))
-    return set_error(-EINVAL, "double free");
+  // I4: clearing the end mark is the claim of this free (with the start mark, when both are
+  // in one word: one CAS that requires both).
+  if (s / 32 == (e - 1) / 32) {
+    aword &w = bd[s / 32];
+    uint64_t marks = start_bit(s) | end_bit(e - 1);
+    uint64_t old = w.load(std::memory_order_relaxed);
+    do {
+      if ((old & marks) != marks) return set_error(-EINVAL, "double free");
+    } while (!w.compare_exchange_weak(old, old & ~marks, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed));
+  } else {
+    uint64_t eb = end_bit(e - 1);
+    if (!(bd[(e - 1) / 32].fetch_and(~eb, std::memory_order_acq_rel) & eb))
+      return set_error(-EINVAL, "double free");
+    bd[s / 32].fetch_and(~start_bit(s), std::memory_order_relaxed);
+  }
   CP_INJECT("genpool.free.claimed");
-  c->startm()[s / 64].fetch_and(~(uint64_t{1} << (s % 64)), std::memory_order_relaxed);
   clear_range(c->alloc(), s, e);
   c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
   bump_hints(c, s, e);
