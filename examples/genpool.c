@@ -11,16 +11,16 @@ static _Alignas(4096) unsigned char sram[64 * 1024];
 static void show(struct cp_gen_pool *pool, const struct cp_gen_pool_chunk_info *ci, void *arg) {
   (void)pool;
   (void)arg;
-  printf("chunk %#lx size %zu avail %zu phys %#llx owner %s\n", (unsigned long)ci->start,
-         ci->size, ci->avail, (unsigned long long)ci->phys, (const char *)ci->owner);
+  printf("chunk %#lx size %zu avail %zu phys %#llx owner %s\n", (unsigned long)ci->start, ci->size,
+         ci->avail, (unsigned long long)ci->phys, (const char *)ci->owner);
 }
 
 int main(void) {
   struct cp_gen_pool *pool = cp_gen_pool_create(6, -1); /* 64-byte granule */
   if (!pool) return 1;
   static const char owner[] = "sram0";
-  if (cp_gen_pool_add_owner(pool, (uintptr_t)sram, 0xfe000000u, sizeof sram, -1,
-                            (void *)owner) != 0)
+  if (cp_gen_pool_add_owner(pool, (uintptr_t)sram, 0xfe000000u, sizeof sram, -1, (void *)owner) !=
+      0)
     return 1;
 
   /* First fit, as in the kernel; the device address comes with dma_alloc. */

@@ -68,8 +68,10 @@ struct mutex_bitmap_fx final : allocator_fx {
   bool test(uint64_t i) const { return (bits[i / 64] >> (i % 64)) & 1; }
   void set(uint64_t s, uint64_t n, bool v) {
     for (uint64_t i = s; i < s + n; ++i)
-      if (v) bits[i / 64] |= uint64_t{1} << (i % 64);
-      else bits[i / 64] &= ~(uint64_t{1} << (i % 64));
+      if (v)
+        bits[i / 64] |= uint64_t{1} << (i % 64);
+      else
+        bits[i / 64] &= ~(uint64_t{1} << (i % 64));
   }
   uint64_t find_zero(uint64_t pos) const {
     while (pos < nbits) {
@@ -141,8 +143,12 @@ allocator_fx *get_fixture(const key &k) {
   if (g_fx && g_key == k) return g_fx.get();
   g_fx.reset();
   switch (k.k) {
-    case GENPOOL: g_fx = std::make_unique<genpool_fx>(k.order, k.size); break;
-    case MUTEX_BITMAP: g_fx = std::make_unique<mutex_bitmap_fx>(k.order, k.size); break;
+    case GENPOOL:
+      g_fx = std::make_unique<genpool_fx>(k.order, k.size);
+      break;
+    case MUTEX_BITMAP:
+      g_fx = std::make_unique<mutex_bitmap_fx>(k.order, k.size);
+      break;
 #ifdef GENPOOL_BENCH_BOOST
     case BOOST_RBTREE:
       g_fx = std::make_unique<boost_fx<bip::rbtree_best_fit<bip::mutex_family>>>(k.size);
@@ -151,7 +157,8 @@ allocator_fx *get_fixture(const key &k) {
       g_fx = std::make_unique<boost_fx<bip::simple_seq_fit<bip::mutex_family>>>(k.size);
       break;
 #else
-    default: break;
+    default:
+      break;
 #endif
   }
   g_key = k;
@@ -187,8 +194,10 @@ void bm_pairs(benchmark::State &st, key k) {
     allocator_fx *f = g_cur;
     size_t n = kSizes[i++ % 8] * g;
     uintptr_t a = f->alloc(n);
-    if (a) f->free(a, n);
-    else ++fails;
+    if (a)
+      f->free(a, n);
+    else
+      ++fails;
     benchmark::DoNotOptimize(a);
   }
   st.SetItemsProcessed(st.iterations());
@@ -206,9 +215,9 @@ int register_all() {
           if (k >= BOOST_RBTREE && size > 64 * kMiB) continue;
           // simple_seq_fit keeps one sorted free list: O(n) per free, hours to fill 64 MiB.
           if (k == BOOST_SEQFIT && size > kMiB) continue;
-          std::string name = std::string("pairs/") + kind_name[k] + "/order:" +
-                             std::to_string(order) + "/size_mib:" + std::to_string(size / kMiB) +
-                             "/fill:" + std::to_string(fill);
+          std::string name =
+              std::string("pairs/") + kind_name[k] + "/order:" + std::to_string(order) +
+              "/size_mib:" + std::to_string(size / kMiB) + "/fill:" + std::to_string(fill);
           benchmark::RegisterBenchmark(name.c_str(), bm_pairs, key{k, order, size, fill})
               ->Threads(1)
               ->Threads(2)

@@ -39,8 +39,12 @@ enum cp_genpool_algo {
   CP_GENPOOL_FIRST_FIT_ORDER_ALIGN, /* aligned (from chunk start) to size rounded to 2^k */
   CP_GENPOOL_BEST_FIT,              /* exact fit if any, else the smallest fitting free run */
 };
-struct cp_genpool_data_align { size_t align; };  /* bytes, power of two */
-struct cp_genpool_data_fixed { size_t offset; }; /* from the chunk start */
+struct cp_genpool_data_align {
+  size_t align;
+}; /* bytes, power of two */
+struct cp_genpool_data_fixed {
+  size_t offset;
+}; /* from the chunk start */
 struct cp_gen_pool_chunk_info {
   uintptr_t start; /* first address */
   size_t size;     /* bytes managed (a whole number of granules) */
@@ -69,11 +73,10 @@ int cp_gen_pool_add(struct cp_gen_pool *pool, uintptr_t addr, size_t size, int n
 uintptr_t cp_gen_pool_alloc(struct cp_gen_pool *pool, size_t size);
 /* The same with an explicit algorithm; `data` as listed at enum cp_genpool_algo (NULL or a bad
  * alignment: 0 and cp_last_error() set). `owner` (may be NULL) receives the chunk's cookie. */
-uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size,
-                                 enum cp_genpool_algo algo, const void *data);
+uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size, enum cp_genpool_algo algo,
+                                 const void *data);
 uintptr_t cp_gen_pool_alloc_algo_owner(struct cp_gen_pool *pool, size_t size,
-                                       enum cp_genpool_algo algo, const void *data,
-                                       void **owner);
+                                       enum cp_genpool_algo algo, const void *data, void **owner);
 /* Allocates and returns the address as a pointer; *dma (if not NULL) receives the device
  * address (UINT64_MAX if the chunk has none). zalloc also zeroes the bytes (the range must be
  * real memory). NULL when nothing fits. Lock-free, async-signal-safe. */
@@ -87,8 +90,7 @@ void *cp_gen_pool_dma_zalloc(struct cp_gen_pool *pool, size_t size, uint64_t *dm
  * with a reallocation of the same range cannot be told apart from a valid free (the kernel
  * has the same ABA limit); all sequential misuse is detected. */
 int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size);
-int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size,
-                           void **owner);
+int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size, void **owner);
 
 /* Free bytes / total bytes over all chunks. Lock-free, async-signal-safe. */
 size_t cp_gen_pool_avail(struct cp_gen_pool *pool);

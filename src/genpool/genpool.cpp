@@ -83,8 +83,12 @@ inline bh bh_unpack(uint64_t v) noexcept {
 constexpr uint64_t bh_pack(uint64_t seq, uint64_t contig, uint64_t left, uint64_t right) noexcept {
   return (seq << 30) | (contig << 20) | (left << 10) | right;
 }
-inline uint64_t gh_val(uint64_t v) noexcept { return v & 0xffffffffu; }
-inline uint64_t gh_seq(uint64_t v) noexcept { return v >> 32; }
+inline uint64_t gh_val(uint64_t v) noexcept {
+  return v & 0xffffffffu;
+}
+inline uint64_t gh_seq(uint64_t v) noexcept {
+  return v >> 32;
+}
 
 // ---- layout (all in one mapping for a shared pool; offsets only) ----------------------------
 struct chunk {
@@ -147,7 +151,8 @@ namespace corepool::genpool {
 namespace {
 
 inline chunk *at(header *h, int64_t off) noexcept {
-  return off ? reinterpret_cast<chunk *>(reinterpret_cast<uintptr_t>(h) + static_cast<uint64_t>(off))
+  return off ? reinterpret_cast<chunk *>(reinterpret_cast<uintptr_t>(h) +
+                                         static_cast<uint64_t>(off))
              : nullptr;
 }
 inline int64_t off_of(header *h, chunk *c) noexcept {
@@ -160,7 +165,9 @@ inline chunk *first_chunk(header *h) noexcept {
 inline chunk *next_chunk(header *h, chunk *c) noexcept {
   return at(h, c->next.load(std::memory_order_acquire));
 }
-inline uint64_t gran(header *h) noexcept { return uint64_t{1} << h->order; }
+inline uint64_t gran(header *h) noexcept {
+  return uint64_t{1} << h->order;
+}
 inline uint64_t granules(header *h, size_t size) noexcept {
   return (size >> h->order) + ((size & (gran(h) - 1)) != 0);
 }
@@ -231,13 +238,18 @@ void refresh_block(chunk *c, uint64_t b) noexcept {
                                           std::memory_order_relaxed);
 }
 
-inline uint64_t start_bit(uint64_t i) noexcept { return uint64_t{1} << (2 * (i % 32)); }
-inline uint64_t end_bit(uint64_t i) noexcept { return uint64_t{2} << (2 * (i % 32)); }
+inline uint64_t start_bit(uint64_t i) noexcept {
+  return uint64_t{1} << (2 * (i % 32));
+}
+inline uint64_t end_bit(uint64_t i) noexcept {
+  return uint64_t{2} << (2 * (i % 32));
+}
 // First granule in [s, e) whose end mark is set, or e.
 uint64_t find_next_end(const aword *bd, uint64_t s, uint64_t e) noexcept {
   constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
   while (s < e) {
-    uint64_t w = bd[s / 32].load(std::memory_order_acquire) & kEnds & (~uint64_t{0} << (2 * (s % 32)));
+    uint64_t w =
+        bd[s / 32].load(std::memory_order_acquire) & kEnds & (~uint64_t{0} << (2 * (s % 32)));
     if (w) {
       uint64_t i = (s & ~uint64_t{31}) + static_cast<uint64_t>(__builtin_ctzll(w)) / 2;
       return i < e ? i : e;
@@ -261,7 +273,8 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     do {
       if (old & mask) {
         // I1: we own [s, i) only; give it back and tell scanners to look again.
-        uint64_t conflict = (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
+        uint64_t conflict =
+            (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
         if (i > s) {
           clear_range(m, s, i);
           bump_hints(c, s, i);
@@ -498,7 +511,9 @@ void lock(header *h) noexcept {
   // publication is the last step of add, a single release store.
   if (pthread_mutex_lock(&h->lock) == EOWNERDEAD) pthread_mutex_consistent(&h->lock);
 }
-void unlock(header *h) noexcept { pthread_mutex_unlock(&h->lock); }
+void unlock(header *h) noexcept {
+  pthread_mutex_unlock(&h->lock);
+}
 
 void fill_cb(void *ctx, int) {
   auto *pool = static_cast<cp_gen_pool *>(ctx);
@@ -686,16 +701,15 @@ int cp_gen_pool_add(struct cp_gen_pool *pool, uintptr_t addr, size_t size, int n
 }
 
 uintptr_t cp_gen_pool_alloc_algo_owner(struct cp_gen_pool *pool, size_t size,
-                                       enum cp_genpool_algo algo, const void *data,
-                                       void **owner) {
+                                       enum cp_genpool_algo algo, const void *data, void **owner) {
   if (owner) *owner = nullptr;
   algo_req r;
   if (!decode_algo(algo, data, &r)) return 0;
   return do_alloc(pool, size, r, owner);
 }
 
-uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size,
-                                 enum cp_genpool_algo algo, const void *data) {
+uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size, enum cp_genpool_algo algo,
+                                 const void *data) {
   return cp_gen_pool_alloc_algo_owner(pool, size, algo, data, nullptr);
 }
 
@@ -764,7 +778,9 @@ int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size) {
   return cp_gen_pool_free_owner(pool, addr, size, nullptr);
 }
 
-size_t cp_gen_pool_avail(struct cp_gen_pool *pool) { return pool ? pool_avail(pool->hdr) : 0; }
+size_t cp_gen_pool_avail(struct cp_gen_pool *pool) {
+  return pool ? pool_avail(pool->hdr) : 0;
+}
 
 size_t cp_gen_pool_size(struct cp_gen_pool *pool) {
   if (!pool) return 0;

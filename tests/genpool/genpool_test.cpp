@@ -45,8 +45,8 @@ TEST(GenPoolDifferential, RandomSequencesAllAlgorithms) {
       corepool::chaos::rng r(seed * 131 + static_cast<uint64_t>(order));
       auto next = [&] { return r.next(); };
       for (uint64_t i = 0; i < steps / 4; ++i) {
-        ASSERT_TRUE(d.step(next)) << d.why << " at step " << i << " order " << order
-                                  << " seed " << seed;
+        ASSERT_TRUE(d.step(next)) << d.why << " at step " << i << " order " << order << " seed "
+                                  << seed;
       }
     }
   }
@@ -171,11 +171,13 @@ TEST(GenPool, AlgorithmsOwnerPhys) {
   EXPECT_EQ(owner, &cookie1);
   int chunks = 0;
   cp_gen_pool_for_each_chunk(
-      p, [](cp_gen_pool *, const cp_gen_pool_chunk_info *ci, void *arg) {
+      p,
+      [](cp_gen_pool *, const cp_gen_pool_chunk_info *ci, void *arg) {
         ++*static_cast<int *>(arg);
         EXPECT_EQ(ci->size, 4096u);
         EXPECT_LE(ci->avail, ci->size);
-      }, &chunks);
+      },
+      &chunks);
   EXPECT_EQ(chunks, 2);
   // Best fit takes the exact hole, first fit the first one.
   cp_gen_pool *q = cp_gen_pool_create(0, -1);
@@ -379,10 +381,18 @@ void run_stress(int threads) {
   EXPECT_GT(c.handler_allocs.load(), 0u);
 }
 
-TEST(GenPoolChaos, T1) { run_stress(1); }
-TEST(GenPoolChaos, T2) { run_stress(2); }
-TEST(GenPoolChaos, T8) { run_stress(8); }
-TEST(GenPoolChaos, T32) { run_stress(32); }
+TEST(GenPoolChaos, T1) {
+  run_stress(1);
+}
+TEST(GenPoolChaos, T2) {
+  run_stress(2);
+}
+TEST(GenPoolChaos, T8) {
+  run_stress(8);
+}
+TEST(GenPoolChaos, T32) {
+  run_stress(32);
+}
 
 // ---- process-shared --------------------------------------------------------------------------
 // Region layout for the test: [control | pool state | data chunk]. The control block

@@ -28,9 +28,7 @@ struct model {
 
   explicit model(int o) : order(o) {}
   uint64_t gran() const { return uint64_t{1} << order; }
-  uint64_t granules(uint64_t size) const {
-    return (size >> order) + ((size & (gran() - 1)) != 0);
-  }
+  uint64_t granules(uint64_t size) const { return (size >> order) + ((size & (gran() - 1)) != 0); }
 
   int add(uint64_t virt, uint64_t size) {
     uint64_t nbits = size >> order;
@@ -180,7 +178,9 @@ struct differential {
       if (r1 != r2) return why = "add result differs", false;
     } else if (op < 50 && live.size() < 400) {  // alloc
       uint64_t k = next() % 10;
-      uint64_t size = k < 6 ? 1 + next() % (8 * g) : k < 9 ? 1 + next() % (600 * g) : 1 + next() % (3000 * g);
+      uint64_t size = k < 6   ? 1 + next() % (8 * g)
+                      : k < 9 ? 1 + next() % (600 * g)
+                              : 1 + next() % (3000 * g);
       cp_genpool_algo algo = static_cast<cp_genpool_algo>(next() % 5);
       uint64_t value = 0;
       cp_genpool_data_align da{};
@@ -215,9 +215,12 @@ struct differential {
         std::tie(a, s) = dead[next() % dead.size()];
       } else if (!live.empty()) {
         std::tie(a, s) = live[next() % live.size()];
-        if (k == 1) s += g;
-        else if (k == 2 && s > g) s -= g;
-        else a += g * (1 + next() % 3);
+        if (k == 1)
+          s += g;
+        else if (k == 2 && s > g)
+          s -= g;
+        else
+          a += g * (1 + next() % 3);
       } else {
         a = next();
         s = 1 + next() % 100;
