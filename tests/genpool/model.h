@@ -157,7 +157,7 @@ struct differential {
   explicit differential(int o) : order(o), pool(cp_gen_pool_create(o, -1)), m(o) {}
   ~differential() {
     for (auto &[a, s] : live) cp_gen_pool_free(pool, a, s);
-    cp_gen_pool_destroy(pool);
+    if (cp_gen_pool_destroy(pool) != 0) cp_gen_pool_detach(pool);  // never leak metadata
   }
 
   template <class Next>
