@@ -18,6 +18,7 @@
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "corepool/genpool.hpp"
+#include "inject.h"
 #include "model.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -275,6 +276,52 @@ TEST(GenPool, CxxRaiiAndPmr) {
   corepool::gen_pool moved(std::move(pool));
   EXPECT_EQ(moved.size(), sizeof(region) - 64);
 }
+
+#ifdef COREPOOL_INJECT
+// Lock-freedom, shown: a thread stopped in the middle of a multi-word claim (at the
+// "genpool.claim.mid" injection point) blocks nobody; others allocate around its partial
+// claim, never inside it, and a free in flight elsewhere is not disturbed.
+std::atomic<bool> g_park_release{false};
+std::atomic<bool> g_parked{false};
+thread_local bool t_park_me = false;
+void park_hook(const char *point) {
+  if (t_park_me && std::strcmp(point, "genpool.claim.mid") == 0) {
+    t_park_me = false;
+    g_parked.store(true);
+    while (!g_park_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
+  __atomic_store_n(&cp_inject_hook, park_hook, __ATOMIC_RELEASE);
+  uintptr_t parked_got = 0;
+  std::thread t([&] {
+    t_park_me = true;
+    parked_got = cp_gen_pool_alloc(p, 1000);  // 16 words: parks after the first
+  });
+  while (!g_parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The parked claim holds [base, base+64) at least; others go around it, without waiting.
+  std::vector<uintptr_t> got;
+  for (int i = 0; i < 20; ++i) {
+    uintptr_t a = cp_gen_pool_alloc(p, 100);
+    ASSERT_NE(a, 0u);
+    EXPECT_TRUE(a + 100 <= base || a >= base + 64) << "allocated inside a claim in flight";
+    got.push_back(a);
+  }
+  for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(p, a, 100), 0);
+  g_park_release.store(true);
+  t.join();
+  __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE);
+  // The parked thread either won its range or continued past the conflict: it got one.
+  ASSERT_NE(parked_got, 0u);
+  EXPECT_EQ(cp_gen_pool_free(p, parked_got, 1000), 0);
+  EXPECT_EQ(cp_gen_pool_avail(p), 4096u);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+#endif
 
 // ---- chaos: owner stamps over whole ranges, signal storm allocating in the handler ----------
 struct stress_ctx {
