@@ -296,7 +296,8 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   cp_gen_pool *p = cp_gen_pool_create(0, -1);
   const uintptr_t base = 0x100000;
   ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
-  __atomic_store_n(&cp_inject_hook, park_hook, __ATOMIC_RELEASE);
+  void (*hook)(const char *) = park_hook;
+  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
   uintptr_t parked_got = 0;
   std::thread t([&] {
     t_park_me = true;
@@ -314,7 +315,8 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(p, a, 100), 0);
   g_park_release.store(true);
   t.join();
-  __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE);
+  hook = nullptr;
+  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
   // The parked thread either won its range or continued past the conflict: it got one.
   ASSERT_NE(parked_got, 0u);
   EXPECT_EQ(cp_gen_pool_free(p, parked_got, 1000), 0);
