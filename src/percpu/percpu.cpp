@@ -138,7 +138,8 @@ config g_cfg;
 std::atomic<bool> g_ready{false};
 
 std::mutex g_lock;
-chunk *g_slots[kSlots];             // (lock)
+chunk *g_slots[kSlots];             // list heads (lock)
+chunk *g_tails[kSlots];             // list tails (lock)
 std::vector<chunk *> *g_chunks;     // registry (lock); heap so it is never destroyed at exit
 std::atomic<chunk *> g_pending_head{nullptr};
 std::atomic<unsigned long> g_bad_frees{0};
@@ -229,7 +230,10 @@ void slot_unlink(chunk *c) {
     c->prev->next = c->next;
   else
     g_slots[c->slot] = c->next;
-  if (c->next) c->next->prev = c->prev;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    g_tails[c->slot] = c->prev;
   c->prev = c->next = nullptr;
 }
 
@@ -237,15 +241,12 @@ void slot_unlink(chunk *c) {
 void slot_insert(chunk *c) {
   c->slot = slot_of(c->contig_bits);
   c->next = nullptr;
-  chunk *t = g_slots[c->slot];
-  if (!t) {
-    c->prev = nullptr;
+  c->prev = g_tails[c->slot];
+  if (c->prev)
+    c->prev->next = c;
+  else
     g_slots[c->slot] = c;
-    return;
-  }
-  while (t->next) t = t->next;
-  t->next = c;
-  c->prev = t;
+  g_tails[c->slot] = c;
 }
 
 void after_change(chunk *c, unsigned lo, unsigned hi) {
