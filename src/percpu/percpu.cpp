@@ -481,6 +481,13 @@ std::vector<chunk_info> chunks() {
 
 unsigned long bad_frees() noexcept { return g_bad_frees.load(std::memory_order_relaxed); }
 
+void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
+  mark_touched(chunk_of(u), g_cfg.nr_cpus);
+  __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + g_cfg.nr_cpus * g_cfg.stride), v,
+                     __ATOMIC_RELAXED);
+}
+
 }  // namespace corepool::pcpu
 
 // ---- C API ------------------------------------------------------------------------------
@@ -589,9 +596,7 @@ void cp_this_cpu_add_u64(void *pcp, uint64_t v) {
         return;
       // aborted (preempted, migrated, signalled): nothing was added; retry on the new CPU
     }
-    mark_touched(c, g_cfg.nr_cpus);
-    __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + g_cfg.nr_cpus * stride), v,
-                       __ATOMIC_RELAXED);
+    corepool::pcpu::add_u64_no_rseq_thread(pcp, v);
     return;
   }
   unsigned cpu = cp_current_cpu();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace corepool::pcpu {
@@ -25,5 +26,9 @@ int reclaim_now() noexcept;
 std::vector<chunk_info> chunks();
 // Frees that the allocator rejected (double free, not a handle) since start.
 unsigned long bad_frees() noexcept;
+// What cp_this_cpu_add_u64 does in a thread that cannot use rseq while the process runs in
+// rseq mode: an atomic add to the chunk's fallback-add unit. Exposed so tests can mix it with
+// rseq threads (a failed rseq registration cannot be forced portably).
+void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept;
 
 }  // namespace corepool::pcpu

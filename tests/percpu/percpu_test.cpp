@@ -284,9 +284,45 @@ TEST_P(PercpuCounterChaos, SumIsExact) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, PercpuCounterChaos, ::testing::Values(1, 2, 8, 32));
 
-// A thread that cannot use rseq while others do: its adds go to the fallback unit, so the
-// mix stays exact. Forced here by adding from a thread in which rseq is unusable is not
-// possible portably, so check the invariant the fallback relies on: sums include it.
+// Threads that cannot use rseq (their adds go to the fallback unit) mixed with rseq threads
+// on the same counter, under migrations and a signal storm: the sum stays exact.
+void add_in_handler_mixed(int worker, void *arg) {
+  auto *ctx = static_cast<counter_ctx *>(arg);
+  if (worker % 2)
+    pc::add_u64_no_rseq_thread(ctx->ctr, 1);
+  else
+    cp_this_cpu_add_u64(ctx->ctr, 1);
+  ctx->handler_adds.fetch_add(1, std::memory_order_relaxed);
+}
+
+class PercpuMixedChaos : public ::testing::TestWithParam<int> {};
+
+TEST_P(PercpuMixedChaos, RseqAndFallbackThreadsExact) {
+  const int T = GetParam();
+  const int64_t M = (PCPU_TSAN ? 100000 : 4000000) / T;
+  counter_ctx ctx;
+  ctx.ctr = cp_alloc_percpu(8, 8);
+  corepool::chaos::options opt;
+  opt.threads = T;
+  opt.signal_storm = true;
+  auto rep = corepool::chaos::run(
+      opt,
+      [&](int w) {
+        for (int64_t i = 0; i < M; i++) {
+          if (w % 2)
+            pc::add_u64_no_rseq_thread(ctx.ctr, 1);
+          else
+            cp_this_cpu_add_u64(ctx.ctr, 1);
+        }
+      },
+      add_in_handler_mixed, &ctx);
+  ASSERT_TRUE(rep.in_time);
+  EXPECT_EQ(cp_percpu_sum_u64(ctx.ctr), static_cast<uint64_t>(T * M + ctx.handler_adds.load()));
+  cp_free_percpu(ctx.ctr);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, PercpuMixedChaos, ::testing::Values(2, 8));
+
 TEST(Percpu, SumIncludesEveryCpu) {
   void *p = cp_alloc_percpu(8, 8);
   uint64_t want = 0;
