@@ -123,8 +123,14 @@ struct chunk {
   std::atomic<int> inflight;
   std::atomic<int> pending_flag;
   chunk *pending_next;             // owned by whoever set pending_flag 0 -> 1, until drained
-  std::atomic<uint64_t> *touched;  // (nr_cpus + 1) bits, right after this struct
+  // followed by the `touched` bitmap: (nr_cpus + 1) bits in atomic words (see touched())
 };
+
+// The touched bitmap sits right after the chunk header: no pointer to load on the hot path.
+inline std::atomic<uint64_t> *touched(const chunk *c) noexcept {
+  return reinterpret_cast<std::atomic<uint64_t> *>(
+      const_cast<char *>(reinterpret_cast<const char *>(c)) + sizeof(chunk));
+}
 
 struct config {
   size_t stride = 0, span = 0, meta_off = 0, meta_size = 0, map_size = 0;
@@ -161,12 +167,12 @@ inline chunk *chunk_of(uintptr_t u) noexcept {
 // copy; relaxed is enough: the write that matters to the allocator (a later reuse) is
 // ordered by the free's seq_cst fetch_or and the drain's exchange.
 inline void mark_touched(chunk *c, unsigned u) noexcept {
-  std::atomic<uint64_t> &w = c->touched[u / 64];
+  std::atomic<uint64_t> &w = touched(c)[u / 64];
   uint64_t m = 1ull << (u % 64);
   if (!(w.load(std::memory_order_relaxed) & m)) w.fetch_or(m, std::memory_order_relaxed);
 }
 inline bool is_touched(const chunk *c, unsigned u) noexcept {
-  return c->touched[u / 64].load(std::memory_order_relaxed) >> (u % 64) & 1;
+  return touched(c)[u / 64].load(std::memory_order_relaxed) >> (u % 64) & 1;
 }
 
 // ---- hints ------------------------------------------------------------------------------
@@ -177,25 +183,21 @@ void refresh_block(chunk *c, unsigned b) {
   unsigned ff = find_next(c->alloc_map, lo, hi, false);
   h.first_free = static_cast<uint16_t>(ff - lo);
   h.left_free = static_cast<uint16_t>(find_next(c->alloc_map, lo, hi, true) - lo);
-  unsigned best = 0, best_start = kBlockBits, last_end = lo;
+  unsigned best = 0, best_start = kBlockBits, last_start = hi, last_end = lo;
   for (unsigned s = ff; s < hi;) {
     unsigned e = find_next(c->alloc_map, s, hi, true);
     if (e - s > best) {
       best = e - s;
       best_start = s - lo;
     }
+    last_start = s;
     last_end = e;
     s = find_next(c->alloc_map, e, hi, false);
   }
   h.contig = static_cast<uint16_t>(best);
   h.contig_start = static_cast<uint16_t>(best_start);
-  // right_free: the free run that ends at `hi`, if any.
-  unsigned rf = 0;
-  if (last_end == hi && ff < hi) {
-    unsigned i = hi;
-    while (i > lo && !test_bit(c->alloc_map, i - 1)) i--;
-    rf = hi - i;
-  }
+  // right_free: the last free run, if it reaches the block's end.
+  const unsigned rf = last_end == hi ? hi - last_start : 0;
   h.right_free = static_cast<uint16_t>(rf);
   c->hints[b] = h;
 }
@@ -295,8 +297,7 @@ chunk *create_chunk() {
   auto *c = new (base + k.meta_off) chunk();
   c->magic = kMagic;
   c->base = base;
-  c->touched = reinterpret_cast<std::atomic<uint64_t> *>(base + k.meta_off + sizeof(chunk));
-  for (unsigned w = 0; w < k.touched_words; w++) new (&c->touched[w]) std::atomic<uint64_t>(0);
+  for (unsigned w = 0; w < k.touched_words; w++) new (&touched(c)[w]) std::atomic<uint64_t>(0);
   for (unsigned b = 0; b < kBlocks; b++)
     c->hints[b] = {0, kBlockBits, 0, kBlockBits, kBlockBits};
   c->free_bits = kBits;
@@ -427,7 +428,7 @@ void *alloc_locked(size_t size, size_t align) {
 size_t populated(const chunk *c) {
   size_t u = 0;
   for (unsigned w = 0; w < g_cfg.touched_words; w++)
-    u += static_cast<size_t>(__builtin_popcountll(c->touched[w].load(std::memory_order_relaxed)));
+    u += static_cast<size_t>(__builtin_popcountll(touched(c)[w].load(std::memory_order_relaxed)));
   return u * g_cfg.stride;
 }
 
