@@ -19,21 +19,36 @@ cp_percpu_pool *make_pool(int low, int high) {
   return p;
 }
 
-cp_percpu_pool *g_pool = make_pool(256, 1024);
+cp_percpu_pool *g_pool = make_pool(0, 1);
 
-// Areas freed here go back to the per-CPU allocator; the worker refills the pool from it.
+// alloc + cp_free_percpu from a filled pool: each round refills the pool synchronously with
+// the timer paused (so no alloc finds it empty), then times kBatch alloc + free pairs.
+constexpr int kBatch = 512;
 void BM_pool_alloc_free(benchmark::State &st) {
-  uint64_t empty = 0;
+  void *held[kBatch];
   for (auto _ : st) {
-    void *a = cp_percpu_pool_alloc(g_pool);
-    if (a)
-      cp_free_percpu(a);
-    else
-      empty++;
+    st.PauseTiming();
+    cp_percpu_pool_fill(g_pool, kBatch * st.threads());
+    st.ResumeTiming();
+    int got = 0;
+    for (int i = 0; i < kBatch; i++)
+      if (void *a = cp_percpu_pool_alloc(g_pool)) held[got++] = a;
+    for (int i = 0; i < got; i++) cp_free_percpu(held[i]);
   }
-  st.counters["empty_frac"] = static_cast<double>(empty) / static_cast<double>(st.iterations());
+  st.SetItemsProcessed(st.iterations() * kBatch);
 }
 BENCHMARK(BM_pool_alloc_free)->Threads(1)->Threads(2);
+
+// The same shape for cp_alloc_percpu + cp_free_percpu.
+void BM_percpu_alloc_free_batch(benchmark::State &st) {
+  void *held[kBatch];
+  for (auto _ : st) {
+    for (int i = 0; i < kBatch; i++) held[i] = cp_alloc_percpu(16, 8);
+    for (int i = 0; i < kBatch; i++) cp_free_percpu(held[i]);
+  }
+  st.SetItemsProcessed(st.iterations() * kBatch);
+}
+BENCHMARK(BM_percpu_alloc_free_batch)->Threads(1)->Threads(2);
 
 void BM_percpu_alloc_free(benchmark::State &st) {
   for (auto _ : st) {

@@ -149,6 +149,12 @@ chunk *g_tails[kSlots];             // list tails (lock)
 std::vector<chunk *> *g_chunks;     // registry (lock); heap so it is never destroyed at exit
 std::atomic<chunk *> g_pending_head{nullptr};
 std::atomic<unsigned long> g_bad_frees{0};
+// Chunk pushes on the pending stack since the last drain: the free that makes it reach
+// kWakeAfter wakes the worker (one wake-up per burst, not a futex call per free). Smaller
+// batches are drained by the next allocation, which wakes the worker when it leaves more
+// than one fully free chunk behind.
+constexpr unsigned kWakeAfter = 16;
+std::atomic<unsigned> g_pushes{0};
 ds::work_item g_reclaim_work;
 struct {
   uint64_t nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
@@ -342,6 +348,7 @@ void drain_chunk(chunk *c) {
 
 void drain_pending() {
   if (!g_pending_head.load(std::memory_order_relaxed)) return;
+  g_pushes.store(0, std::memory_order_relaxed);
   chunk *list = g_pending_head.exchange(nullptr, std::memory_order_acquire);
   while (list) {
     chunk *c = list;
@@ -351,6 +358,9 @@ void drain_pending() {
     c->pending_flag.store(0, std::memory_order_seq_cst);
     drain_chunk(c);
   }
+  // More than one fully free chunk (the top slot holds only those): let the worker reclaim.
+  if (g_slots[kSlots - 1] && g_slots[kSlots - 1] != g_tails[kSlots - 1])
+    ds::schedule_work(&g_reclaim_work);
 }
 
 // ---- allocation (under lock) ------------------------------------------------------------
@@ -557,7 +567,8 @@ void cp_free_percpu(void *pcp) {
   CP_INJECT("percpu_free_before_done");
   // F4: done with the chunk (pairs with R1's acquire load).
   c->inflight.fetch_sub(1, std::memory_order_release);
-  if (pushed) corepool::ds::schedule_work(&g_reclaim_work);  // async-signal-safe
+  if (pushed && g_pushes.fetch_add(1, std::memory_order_relaxed) + 1 == kWakeAfter)
+    corepool::ds::schedule_work(&g_reclaim_work);  // async-signal-safe
 }
 
 void *cp_per_cpu_ptr(void *pcp, unsigned cpu) {
