@@ -52,7 +52,12 @@ struct impl {
   std::atomic<int> nr{0};
   std::atomic<bool> inhibit{false};
   segment first;                    // segments: first, then first.next ... (append-only)
-  std::atomic<unsigned> hint{0};    // where scans start (any value is correct)
+  // Where take scans start (any value is correct: a full scan follows a miss). Segments are
+  // never freed before destroy, so a stale hint still points to a live segment.
+  std::atomic<segment *> take_seg{nullptr};
+  std::atomic<unsigned> take_idx{0};
+  segment *put_seg = nullptr;  // where publish scans start (fill_lock)
+  unsigned put_idx = 0;
   std::mutex fill_lock;             // fills, empty, segment growth
   ds::refill_engine engine;
   // executor hook
@@ -86,44 +91,58 @@ impl *get_or_create(cp_percpu_pool *p) {
 }
 
 // A2: take one area; the caller holds a claim (I guarantees one is there for it).
+// Scans from the hint to the end, then everything from the first segment.
 void *take_claimed(impl *im) {
-  unsigned start = im->hint.load(std::memory_order_relaxed);
   for (;;) {
-    for (segment *s = &im->first; s; s = s->next.load(std::memory_order_acquire)) {
-      for (unsigned k = 0; k < kSegSlots; k++) {
-        unsigned j = (k + start) % kSegSlots;
-        if (!s->slot[j].load(std::memory_order_relaxed)) continue;
-        if (void *a = s->slot[j].exchange(nullptr, std::memory_order_acquire)) {
-          im->hint.store(j, std::memory_order_relaxed);
-          return a;
+    segment *s = im->take_seg.load(std::memory_order_relaxed);
+    unsigned k = im->take_idx.load(std::memory_order_relaxed);
+    if (!s || k >= kSegSlots) {
+      s = &im->first;
+      k = 0;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+      for (; s; s = s->next.load(std::memory_order_acquire), k = 0) {
+        for (; k < kSegSlots; k++) {
+          if (!s->slot[k].load(std::memory_order_relaxed)) continue;
+          if (void *a = s->slot[k].exchange(nullptr, std::memory_order_acquire)) {
+            im->take_seg.store(s, std::memory_order_relaxed);
+            im->take_idx.store(k + 1, std::memory_order_relaxed);
+            return a;
+          }
         }
       }
+      s = &im->first;
+      k = 0;
     }
-    CP_INJECT("percpu_pool_rescan");  // another claimant took the area we saw; look again
-    start = 0;
+    CP_INJECT("percpu_pool_rescan");  // other claimants took the areas we saw; look again
   }
 }
 
-// P1 + P2 (fill_lock held).
+// P1 + P2 (fill_lock held). Scans for a null slot from where the last publish stopped.
 void publish(impl *im, void *area) {
-  segment *s = &im->first;
-  for (;;) {
-    for (unsigned k = 0; k < kSegSlots; k++) {
-      void *expect = nullptr;
-      // Only the filler turns null into non-null, so a null slot stays null until this CAS.
-      if (s->slot[k].compare_exchange_strong(expect, area, std::memory_order_release,
-                                             std::memory_order_relaxed)) {
-        CP_INJECT("percpu_pool_published");
-        im->nr.fetch_add(1, std::memory_order_release);  // P2
-        return;
+  segment *s = im->put_seg ? im->put_seg : &im->first;
+  unsigned k = im->put_idx;
+  for (int pass = 0;; pass++) {
+    for (; s; s = s->next.load(std::memory_order_acquire), k = 0) {
+      for (; k < kSegSlots; k++) {
+        void *expect = nullptr;
+        // Only the filler turns null into non-null, so a null slot stays null until this CAS.
+        if (s->slot[k].compare_exchange_strong(expect, area, std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+          im->put_seg = s;
+          im->put_idx = k + 1;
+          CP_INJECT("percpu_pool_published");
+          im->nr.fetch_add(1, std::memory_order_release);  // P2
+          return;
+        }
+      }
+      if (pass > 0 && !s->next.load(std::memory_order_acquire)) {
+        // Every slot was full on a complete scan: append a segment (normal context only).
+        s->next.store(new segment(), std::memory_order_release);
       }
     }
-    segment *n = s->next.load(std::memory_order_acquire);
-    if (!n) {
-      n = new segment();  // normal context only (fill); freed at destroy
-      s->next.store(n, std::memory_order_release);
-    }
-    s = n;
+    s = &im->first;
+    k = 0;
   }
 }
 
