@@ -122,8 +122,14 @@ void BM_alloc_all_free_all_percpu(benchmark::State &st) {
   st.counters["alloc_ms"] = a_ms / static_cast<double>(st.iterations());
   st.counters["free_ms"] = f_ms / static_cast<double>(st.iterations());
 }
-BENCHMARK(BM_alloc_all_free_all_percpu)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->Arg(1024)
-    ->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_alloc_all_free_all_percpu)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_alloc_all_free_all_mutex_freelist(benchmark::State &st) {
   const size_t size = static_cast<size_t>(st.range(0));
@@ -142,8 +148,14 @@ void BM_alloc_all_free_all_mutex_freelist(benchmark::State &st) {
   st.counters["alloc_ms"] = a_ms / static_cast<double>(st.iterations());
   st.counters["free_ms"] = f_ms / static_cast<double>(st.iterations());
 }
-BENCHMARK(BM_alloc_all_free_all_mutex_freelist)->Arg(4)->Arg(16)->Arg(64)->Arg(256)->Arg(1024)
-    ->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_alloc_all_free_all_mutex_freelist)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -88,10 +88,16 @@ void BM_pool_empty_fraction(benchmark::State &st) {
 }
 BENCHMARK(BM_pool_empty_fraction)
     ->ArgNames({"per_ms", "low", "high"})
-    ->Args({10, 4, 16})->Args({100, 4, 16})->Args({1000, 4, 16})
-    ->Args({10, 64, 256})->Args({100, 64, 256})->Args({1000, 64, 256})
-    ->Args({10000, 64, 256})->Args({10000, 1024, 4096})
-    ->Iterations(1)->Unit(benchmark::kMillisecond);
+    ->Args({10, 4, 16})
+    ->Args({100, 4, 16})
+    ->Args({1000, 4, 16})
+    ->Args({10, 64, 256})
+    ->Args({100, 64, 256})
+    ->Args({1000, 64, 256})
+    ->Args({10000, 64, 256})
+    ->Args({10000, 1024, 4096})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -73,10 +73,10 @@ uint64_t cp_percpu_sum_u64(void *pcp);
 
 /* Statistics, as the kernel's /sys/kernel/debug/percpu_stats. */
 struct cp_percpu_stats {
-    uint64_t nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
-    uint32_t nr_chunks, nr_max_chunks;
-    size_t min_alloc_size, max_alloc_size;
-    size_t populated_bytes, empty_populated_bytes;
+  uint64_t nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
+  uint32_t nr_chunks, nr_max_chunks;
+  size_t min_alloc_size, max_alloc_size;
+  size_t populated_bytes, empty_populated_bytes;
 };
 /* Fills *out (processes pending frees first). Thread-safe; may block (allocator lock). */
 void cp_percpu_get_stats(struct cp_percpu_stats *out);

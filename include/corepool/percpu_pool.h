@@ -36,23 +36,23 @@ extern "C" {
 
 /* Complete so that static pools can be defined; the fields are private (use the functions). */
 struct cp_percpu_pool {
-    size_t cp_priv_size;
-    size_t cp_priv_align;
-    int cp_priv_low;
-    int cp_priv_high;
-    int cp_priv_flags;    /* 1: created by cp_percpu_pool_create (destroy frees it) */
-    void *cp_priv_impl;   /* bookkeeping, created by create or the first fill */
+  size_t cp_priv_size;
+  size_t cp_priv_align;
+  int cp_priv_low;
+  int cp_priv_high;
+  int cp_priv_flags;  /* 1: created by cp_percpu_pool_create (destroy frees it) */
+  void *cp_priv_impl; /* bookkeeping, created by create or the first fill */
 };
 
 #define CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high) \
-    struct cp_percpu_pool name = {(size), (align), (low), (high), 0, NULL}
+  struct cp_percpu_pool name = {(size), (align), (low), (high), 0, NULL}
 #ifdef __cplusplus
 #define CP_PERCPU_POOL_ALIGNOF_(type) alignof(type)
 #else
 #define CP_PERCPU_POOL_ALIGNOF_(type) _Alignof(type)
 #endif
 #define CP_DEFINE_PERCPU_POOL(name, type, low, high) \
-    CP_DEFINE_PERCPU_POOL_SIZED(name, sizeof(type), CP_PERCPU_POOL_ALIGNOF_(type), low, high)
+  CP_DEFINE_PERCPU_POOL_SIZED(name, sizeof(type), CP_PERCPU_POOL_ALIGNOF_(type), low, high)
 
 /* Creates an empty pool of areas of `elem_size` bytes aligned to `elem_align` (as
  * cp_alloc_percpu checks them) with watermarks 0 <= low <= high, high >= 1, and starts the

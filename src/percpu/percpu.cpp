@@ -59,18 +59,22 @@ namespace {
 
 using platform::CP_RSEQ_OK;
 
-constexpr unsigned kBits = kUnitSize / kMinAlloc;          // 8192 allocation units
-constexpr unsigned kBlockBits = kBlockSize / kMinAlloc;    // 512 bits per block
-constexpr unsigned kBlocks = kBits / kBlockBits;           // 16 blocks
-constexpr unsigned kWords = kBits / 64;                    // 128 bitmap words
-constexpr unsigned kSlots = 15;                            // 0 = full, s = 1 + log2(contig)
-constexpr uint64_t kMagic = 0x70637075636b6e31ull;         // "pcpuckn1"
+constexpr unsigned kBits = kUnitSize / kMinAlloc;        // 8192 allocation units
+constexpr unsigned kBlockBits = kBlockSize / kMinAlloc;  // 512 bits per block
+constexpr unsigned kBlocks = kBits / kBlockBits;         // 16 blocks
+constexpr unsigned kWords = kBits / 64;                  // 128 bitmap words
+constexpr unsigned kSlots = 15;                          // 0 = full, s = 1 + log2(contig)
+constexpr uint64_t kMagic = 0x70637075636b6e31ull;       // "pcpuckn1"
 static_assert(kBlocks <= 16, "dirty_pages is a 16-bit mask");
 
 // ---- bitmap helpers (bit i of word i / 64) ----------------------------------------------
 
-inline bool test_bit(const uint64_t *m, unsigned i) { return m[i / 64] >> (i % 64) & 1; }
-inline void set_bit(uint64_t *m, unsigned i) { m[i / 64] |= 1ull << (i % 64); }
+inline bool test_bit(const uint64_t *m, unsigned i) {
+  return m[i / 64] >> (i % 64) & 1;
+}
+inline void set_bit(uint64_t *m, unsigned i) {
+  m[i / 64] |= 1ull << (i % 64);
+}
 
 void set_range(uint64_t *m, unsigned lo, unsigned hi, bool v) {
   while (lo < hi) {
@@ -111,18 +115,18 @@ struct block_hint {
 struct chunk {
   uint64_t magic;
   char *base;
-  chunk *prev, *next;  // slot list (lock)
-  unsigned slot;       // (lock)
+  chunk *prev, *next;                                      // slot list (lock)
+  unsigned slot;                                           // (lock)
   unsigned free_bits, contig_bits, first_free, nr_allocs;  // (lock)
-  uint32_t dirty_pages;  // block b was handed out since the chunk was created (lock)
-  size_t reg_index;      // index in g_chunks (lock)
+  uint32_t dirty_pages;            // block b was handed out since the chunk was created (lock)
+  size_t reg_index;                // index in g_chunks (lock)
   uint64_t alloc_map[kWords];      // bit set = allocated (lock)
   uint64_t bound_map[kWords + 1];  // bit set = an allocation starts (or one ends) here (lock)
   block_hint hints[kBlocks];       // (lock)
   std::atomic<uint64_t> pending[kWords];
   std::atomic<int> inflight;
   std::atomic<int> pending_flag;
-  chunk *pending_next;             // owned by whoever set pending_flag 0 -> 1, until drained
+  chunk *pending_next;  // owned by whoever set pending_flag 0 -> 1, until drained
   // followed by the `touched` bitmap: (nr_cpus + 1) bits in atomic words (see touched())
 };
 
@@ -144,9 +148,9 @@ config g_cfg;
 std::atomic<bool> g_ready{false};
 
 std::mutex g_lock;
-chunk *g_slots[kSlots];             // list heads (lock)
-chunk *g_tails[kSlots];             // list tails (lock)
-std::vector<chunk *> *g_chunks;     // registry (lock); heap so it is never destroyed at exit
+chunk *g_slots[kSlots];          // list heads (lock)
+chunk *g_tails[kSlots];          // list tails (lock)
+std::vector<chunk *> *g_chunks;  // registry (lock); heap so it is never destroyed at exit
 std::atomic<chunk *> g_pending_head{nullptr};
 std::atomic<unsigned long> g_bad_frees{0};
 // Chunk pushes on the pending stack since the last drain: the free that makes it reach
@@ -287,7 +291,9 @@ void init_config() {
   g_ready.store(true, std::memory_order_release);
 }
 
-void reclaim_work_fn(ds::work_item *) { reclaim_now(); }
+void reclaim_work_fn(ds::work_item *) {
+  reclaim_now();
+}
 
 chunk *create_chunk() {
   const config &k = g_cfg;
@@ -304,8 +310,7 @@ chunk *create_chunk() {
   c->magic = kMagic;
   c->base = base;
   for (unsigned w = 0; w < k.touched_words; w++) new (&touched(c)[w]) std::atomic<uint64_t>(0);
-  for (unsigned b = 0; b < kBlocks; b++)
-    c->hints[b] = {0, kBlockBits, 0, kBlockBits, kBlockBits};
+  for (unsigned b = 0; b < kBlocks; b++) c->hints[b] = {0, kBlockBits, 0, kBlockBits, kBlockBits};
   c->free_bits = kBits;
   refresh_chunk(c);
   c->reg_index = g_chunks->size();
@@ -490,7 +495,9 @@ std::vector<chunk_info> chunks() {
   return v;
 }
 
-unsigned long bad_frees() noexcept { return g_bad_frees.load(std::memory_order_relaxed); }
+unsigned long bad_frees() noexcept {
+  return g_bad_frees.load(std::memory_order_relaxed);
+}
 
 void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept {
   const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
@@ -585,7 +592,9 @@ const void *cp_per_cpu_cptr(const void *pcp, unsigned cpu) {
   return static_cast<const char *>(pcp) + cpu * g_cfg.stride;
 }
 
-void *cp_this_cpu_ptr(void *pcp) { return cp_per_cpu_ptr(pcp, cp_current_cpu()); }
+void *cp_this_cpu_ptr(void *pcp) {
+  return cp_per_cpu_ptr(pcp, cp_current_cpu());
+}
 
 // Exactness argument. Process mode rseq on: a thread with rseq adds to its CPU's word with
 // one restartable sequence (plain `addq` commit; only rseq sequences of the same CPU ever

@@ -51,14 +51,14 @@ struct impl {
   cp_percpu_pool *pool;
   std::atomic<int> nr{0};
   std::atomic<bool> inhibit{false};
-  segment first;                    // segments: first, then first.next ... (append-only)
+  segment first;  // segments: first, then first.next ... (append-only)
   // Where take scans start (any value is correct: a full scan follows a miss). Segments are
   // never freed before destroy, so a stale hint still points to a live segment.
   std::atomic<segment *> take_seg{nullptr};
   std::atomic<unsigned> take_idx{0};
   segment *put_seg = nullptr;  // where publish scans start (fill_lock)
   unsigned put_idx = 0;
-  std::mutex fill_lock;             // fills, empty, segment growth
+  std::mutex fill_lock;  // fills, empty, segment growth
   ds::refill_engine engine;
   // executor hook
   cp_percpu_pool_executor exec = nullptr;
@@ -216,8 +216,8 @@ using namespace corepool::percpu_pool;
 
 extern "C" {
 
-int cp_percpu_pool_create(struct cp_percpu_pool **out, size_t elem_size, size_t elem_align,
-                          int low, int high) {
+int cp_percpu_pool_create(struct cp_percpu_pool **out, size_t elem_size, size_t elem_align, int low,
+                          int high) {
   if (!out) return corepool::set_error(-EINVAL, "cp_percpu_pool_create: pool is NULL");
   if (int r = check_args(elem_size, elem_align, low, high)) return r;
   auto *p = new (std::nothrow) cp_percpu_pool{elem_size, elem_align, low, high, 1, nullptr};
@@ -230,8 +230,7 @@ int cp_percpu_pool_create(struct cp_percpu_pool **out, size_t elem_size, size_t 
 }
 
 void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr) {
-  if (check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low,
-                 pool->cp_priv_high))
+  if (check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low, pool->cp_priv_high))
     return;  // a static pool defined with bad arguments stays empty (cp_last_error says why)
   impl *im = get_or_create(pool);
   if (!im) return;
@@ -244,9 +243,8 @@ void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool) {
   if (!im) return nullptr;  // a static pool never filled: nothing to take, nothing to schedule
   // A1: claim one area if any.
   int n = im->nr.load(std::memory_order_relaxed);
-  while (n > 0 &&
-         !im->nr.compare_exchange_weak(n, n - 1, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
+  while (n > 0 && !im->nr.compare_exchange_weak(n, n - 1, std::memory_order_acquire,
+                                                std::memory_order_relaxed)) {
   }
   void *a = nullptr;
   int left = 0;
@@ -276,7 +274,7 @@ void cp_percpu_pool_empty(struct cp_percpu_pool *pool) {
   im->gen.fetch_add(1, std::memory_order_acq_rel);  // drops executor requests made before
   im->engine.cancel();  // waits for a running fill; later allocs may schedule again
   std::lock_guard<std::mutex> g(im->fill_lock);
-  int n = im->nr.exchange(0, std::memory_order_acquire);  // E1
+  int n = im->nr.exchange(0, std::memory_order_acquire);         // E1
   for (int i = 0; i < n; i++) cp_free_percpu(take_claimed(im));  // E2
 }
 

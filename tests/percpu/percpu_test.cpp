@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "chaos.h"
-#include "percpu/percpu_internal.h"
 #include "inject.h"
+#include "percpu/percpu_internal.h"
 #include "platform/memory.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -271,12 +271,10 @@ TEST_P(PercpuCounterChaos, SumIsExact) {
       add_in_handler, &ctx);
   ASSERT_TRUE(rep.in_time);
   EXPECT_GT(rep.signals, 0u);
-  EXPECT_EQ(cp_percpu_sum_u64(ctx.ctr),
-            static_cast<uint64_t>(T * M + ctx.handler_adds.load()));
+  EXPECT_EQ(cp_percpu_sum_u64(ctx.ctr), static_cast<uint64_t>(T * M + ctx.handler_adds.load()));
   EXPECT_EQ(cp_percpu_sum_u64(neighbour), 0u);
-  std::printf("T=%d rseq=%d: %lld adds, %llu in handlers, %llu migrations\n", T,
-              cp_rseq_enabled(), static_cast<long long>(T * M),
-              static_cast<unsigned long long>(rep.signals),
+  std::printf("T=%d rseq=%d: %lld adds, %llu in handlers, %llu migrations\n", T, cp_rseq_enabled(),
+              static_cast<long long>(T * M), static_cast<unsigned long long>(rep.signals),
               static_cast<unsigned long long>(rep.migrations));
   cp_free_percpu(ctx.ctr);
   cp_free_percpu(neighbour);
@@ -388,11 +386,14 @@ TEST(Percpu, FreeFromSignalHandlerWhileAllocating) {
 
 // A free from a handler that interrupts the thread holding the allocator lock.
 void *g_sig_handle;
-void free_handle_handler(int) { cp_free_percpu(g_sig_handle); }
+void free_handle_handler(int) {
+  cp_free_percpu(g_sig_handle);
+}
 
 TEST(Percpu, FreeFromHandlerInterruptingAllocation) {
   const cp_percpu_stats base = stats();
-  struct sigaction sa {}, old{};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = free_handle_handler;
   sigemptyset(&sa.sa_mask);
   ASSERT_EQ(sigaction(SIGUSR2, &sa, &old), 0);
@@ -458,7 +459,8 @@ TEST(Percpu, ReclaimReturnsMemoryAfterBurst) {
   pc::reclaim_now();
   now = stats();
   EXPECT_LE(now.nr_chunks, std::max<uint32_t>(base.nr_chunks, 1) + 1);
-  EXPECT_LE(now.populated_bytes, base.populated_bytes + 2 * pc::kUnitSize * cp_nr_cpu_ids() + 2 * pc::kUnitSize);
+  EXPECT_LE(now.populated_bytes,
+            base.populated_bytes + 2 * pc::kUnitSize * cp_nr_cpu_ids() + 2 * pc::kUnitSize);
   EXPECT_LT(resident_pages_all(), peak_pages / 10);
   EXPECT_EQ(now.nr_cur_alloc, base.nr_cur_alloc);
   EXPECT_GE(now.nr_max_chunks, peak.nr_chunks);

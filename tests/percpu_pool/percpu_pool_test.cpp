@@ -122,9 +122,9 @@ TEST(PercpuPool, FillZeroFillsToHighSynchronously) {
   pool_guard g(16, 2, 8);
   cp_percpu_pool_fill(g.p, 0);
   EXPECT_EQ(cp_percpu_pool_nr(g.p), 8);  // synchronous: done on return
-  cp_percpu_pool_fill(g.p, 3);            // already above: nothing to do
+  cp_percpu_pool_fill(g.p, 3);           // already above: nothing to do
   EXPECT_EQ(cp_percpu_pool_nr(g.p), 8);
-  cp_percpu_pool_fill(g.p, 12);           // explicit target above high
+  cp_percpu_pool_fill(g.p, 12);  // explicit target above high
   EXPECT_EQ(cp_percpu_pool_nr(g.p), 12);
   EXPECT_EQ(pp::triggers(g.p), 0u);
 }
@@ -189,7 +189,7 @@ TEST(PercpuPool, EmptyCancelsPendingFill) {
   {
     worker_blocker blk;
     for (int i = 0; i < 7; i++) cp_free_percpu(cp_percpu_pool_alloc(g.p));  // 1 < low
-    EXPECT_EQ(pp::triggers(g.p), 1u);                                        // queued, blocked
+    EXPECT_EQ(pp::triggers(g.p), 1u);                                       // queued, blocked
     std::thread rel([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
       blk.release = true;
