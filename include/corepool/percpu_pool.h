@@ -1,0 +1,100 @@
+/* corepool/percpu_pool.h - a watermark-refilled pool of per-CPU areas (Tejun Heo's 2014
+ * percpu_pool patch): allocate per-CPU areas from contexts that must not take a lock or map
+ * memory (signal handlers, real-time threads, packet paths).
+ *
+ * Semantics (the patch's):
+ *  - The pool starts empty. Unless filled explicitly, the first alloc fails and triggers
+ *    filling.
+ *  - fill is synchronous. fill(pool, 0) fills up to `high`; fill(pool, n) up to n; if n is
+ *    non-zero and lower than `low`, automatic refilling is inhibited until the pool is
+ *    completely empty (boot-time pre-fill).
+ *  - alloc takes one area; when the pool is then empty, or below `low` and refilling is not
+ *    inhibited, it clears the inhibition and schedules asynchronous filling up to `high`
+ *    (on corepool's background worker, or on the user's executor). The pool may run empty
+ *    before the refill completes.
+ *  - empty cancels pending fill work and frees every cached area.
+ *  - Each area is a cp_alloc_percpu handle, zeroed on every CPU, freed with cp_free_percpu.
+ *
+ * Static pools: CP_DEFINE_PERCPU_POOL(name, type, low, high) and
+ * CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high) define `struct cp_percpu_pool
+ * name`, constant-initialised (no constructor). Its bookkeeping is created by the first
+ * cp_percpu_pool_fill (not async-signal-safe). Until then cp_percpu_pool_alloc returns NULL
+ * and cannot schedule a refill (a signal handler cannot start threads or allocate): prime a
+ * static pool once from normal context, e.g. cp_percpu_pool_fill(&name, 0) early in main,
+ * after which handlers may allocate and refills run automatically.
+ */
+#ifndef COREPOOL_PERCPU_POOL_H
+#define COREPOOL_PERCPU_POOL_H
+
+#include <stddef.h>
+
+#include <corepool/percpu.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Complete so that static pools can be defined; the fields are private (use the functions). */
+struct cp_percpu_pool {
+  size_t cp_priv_size;
+  size_t cp_priv_align;
+  int cp_priv_low;
+  int cp_priv_high;
+  int cp_priv_flags;  /* 1: created by cp_percpu_pool_create (destroy frees it) */
+  void *cp_priv_impl; /* bookkeeping, created by create or the first fill */
+};
+
+#define CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high) \
+  struct cp_percpu_pool name = {(size), (align), (low), (high), 0, NULL}
+#ifdef __cplusplus
+#define CP_PERCPU_POOL_ALIGNOF_(type) alignof(type)
+#else
+#define CP_PERCPU_POOL_ALIGNOF_(type) _Alignof(type)
+#endif
+#define CP_DEFINE_PERCPU_POOL(name, type, low, high) \
+  CP_DEFINE_PERCPU_POOL_SIZED(name, sizeof(type), CP_PERCPU_POOL_ALIGNOF_(type), low, high)
+
+/* Creates an empty pool of areas of `elem_size` bytes aligned to `elem_align` (as
+ * cp_alloc_percpu checks them) with watermarks 0 <= low <= high, high >= 1, and starts the
+ * background worker. Returns 0, -EINVAL (bad argument; cp_last_error() says which) or
+ * -ENOMEM. Not async-signal-safe; may block. */
+int cp_percpu_pool_create(struct cp_percpu_pool **pool, size_t elem_size, size_t elem_align,
+                          int low, int high);
+
+/* Empties the pool (see cp_percpu_pool_empty) and releases its bookkeeping; a pool from
+ * cp_percpu_pool_create is freed, a static one returns to its initial state. No other call
+ * on the pool may run concurrently or follow (except, for a static pool, starting over).
+ * May block; not async-signal-safe. NULL is a no-op. */
+void cp_percpu_pool_destroy(struct cp_percpu_pool *pool);
+
+/* Allocates areas synchronously until the pool holds target_nr (0: `high`) or allocation
+ * fails; target_nr in (0, low) inhibits automatic refill until the pool is empty. Creates
+ * a static pool's bookkeeping and starts the worker. May block; not async-signal-safe. */
+void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr);
+
+/* Cancels pending fill work (waiting for a running one) and frees every cached area.
+ * May block; not async-signal-safe; not from the executor's fill itself. */
+void cp_percpu_pool_empty(struct cp_percpu_pool *pool);
+
+/* Takes one cached area (a cp_alloc_percpu handle, zero on every CPU), or NULL when the
+ * pool is empty; schedules a refill as described above. Lock-free and async-signal-safe;
+ * never blocks, never maps memory. Free the area with cp_free_percpu (also signal-safe). */
+void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool);
+
+/* Number of cached areas now (a snapshot). Async-signal-safe. */
+int cp_percpu_pool_nr(const struct cp_percpu_pool *pool);
+
+/* corepool extension: run refills on the caller's executor instead of the background
+ * worker. When a refill is due, cp_percpu_pool_alloc calls exec(run, run_arg, user) from
+ * its own context (possibly a signal handler: exec must be async-signal-safe and must not
+ * run `run` itself there); the executor later calls run(run_arg) from a normal thread,
+ * which fills the pool to `high`. Pass exec = NULL to go back to the background worker.
+ * Not async-signal-safe; call it before the pool is used concurrently. */
+typedef void (*cp_percpu_pool_executor)(void (*run)(void *), void *run_arg, void *user);
+void cp_percpu_pool_set_executor(struct cp_percpu_pool *pool, cp_percpu_pool_executor exec,
+                                 void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COREPOOL_PERCPU_POOL_H */
