@@ -64,7 +64,8 @@ void reg() {
                           std::string("corepool-bench-") + h.name);
     else
       add_missing(h.name, "malloc", Kind::peer, kPoolWorkloads,
-                  std::string("not found at build time (install ") + h.pkg + ")");
+                  std::string("not found at build time (install ") + h.pkg +
+                      ") or disabled (COREPOOL_BENCH_MALLOC_PEERS=OFF, sanitizer builds)");
   }
 #endif
 }

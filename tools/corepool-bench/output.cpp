@@ -42,6 +42,12 @@ std::string fmt(double v) {
   return b;
 }
 
+std::string tick(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
 std::string jstr(const std::string &s) {
   std::string o = "\"";
   for (unsigned char c : s) {
@@ -279,7 +285,7 @@ void svg_bars(const Report &r, const Task &t, const std::string &path) {
         << top + int(v.size()) * rowh << "' stroke='" << (m == 1 ? "#bbb" : "#eee") << "'/>\n";
       if (m == 1 || m == 2 || m == 5)
         f << "<text x='" << x << "' y='" << top + int(v.size()) * rowh + 16
-          << "' text-anchor='middle' fill='#555'>" << fmt(val) << "</text>\n";
+          << "' text-anchor='middle' fill='#555'>" << tick(val) << "</text>\n";
     }
   }
   int y = top;
@@ -334,7 +340,7 @@ void svg_threads(const Report &r, const std::string &path) {
         << "' stroke='" << (m == 1 ? "#bbb" : "#eee") << "'/>\n";
       if (m == 1 || m == 2 || m == 5)
         f << "<text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end' fill='#555'>"
-          << fmt(val) << "</text>\n";
+          << tick(val) << "</text>\n";
     }
   for (size_t i = 0; i < nt; i++)
     f << "<text x='" << X(i) << "' y='" << top + ploth + 18 << "' text-anchor='middle'>T="
