@@ -254,11 +254,24 @@ Measurement burst(C &c, int threads, double dur) {
         uint64_t n = 0;
         while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
           unsigned got = 0;
+          bool stopped = false;
           for (; got < kBurst; got++) {
+            // Every 32 gets look at the stop flag too: a pool that stalls under
+            // oversubscription (a preempted lock holder or ring producer) must not stretch
+            // the run by whole bursts after stop. A cut burst counts the pairs it completed.
+            if ((got & 31) == 31 && n != 0 && h.stop.load(std::memory_order_relaxed)) {
+              stopped = true;
+              break;
+            }
             void *p = c.get();
             if (__builtin_expect(p == nullptr, 0)) break;
             touch<C>(p, got);
             objs[got] = p;
+          }
+          if (__builtin_expect(stopped, 0)) {
+            for (unsigned i = 0; i < got; i++) c.put(objs[i]);
+            n += got;
+            break;
           }
           if (__builtin_expect(got < kBurst, 0)) {
             o.failures++;
