@@ -75,6 +75,8 @@ std::atomic<unsigned> g_pool_seq{0};
 
 template <bool Ring, int Cache, bool UserCache>
 struct Dpdk {
+  // rte_mempool_free releases every object, outstanding or not (see burst() in bench.h).
+  static constexpr bool abandon_on_stop = true;
   rte_mempool *mp = nullptr;
   static thread_local rte_mempool_cache *t_cache;
   ~Dpdk() {
