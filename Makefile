@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 # benchmarks, DPDK, ...).
 DEPS := $(shell sed -e 's/\#.*//' deps/*.txt | tr -s ' \n' ' ')
 
-.PHONY: all deps test bench test-asan test-tsan test-clang build-% clean format
+.PHONY: all deps test bench bench-micro test-asan test-tsan test-clang build-% clean format
 
 all: test
 
@@ -42,7 +42,14 @@ test-tsan: build-tsan
 test-clang: build-clang
 	ctest --preset clang -j $(JOBS)
 
+# corepool-bench's default set: every pool beside every peer this machine has (see
+# docs/bench.md); BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS=--quick`.
 bench: build-release
+	@./build/release/tools/corepool-bench/corepool-bench $(BENCH_ARGS)
+	@echo "Tables and plots: results/latest/index.html (JSON, CSV and SVG files beside it)"
+
+# The per-pool Google Benchmark micro-benchmarks (bench/*).
+bench-micro: build-release
 	@set -e; for b in $$(cat build/release/benches.txt); do \
 	  echo "== $$b"; ./build/release/bench/$$b --benchmark_min_time=0.2 --benchmark_repetitions=5 \
 	    --benchmark_report_aggregates_only=true; \

@@ -1,0 +1,394 @@
+// Per-area rows: each corepool pool that is not an object pool, beside what it replaces.
+//   A1  gen_pool alloc+free of mixed sizes in an 8 MiB region at 64 B granularity, beside
+//       Boost.Interprocess rbtree_best_fit and simple_seq_fit in a heap buffer and a
+//       std::mutex-guarded first-fit bitmap.
+//   A2  per-CPU counter increment (cp_this_cpu_add_u64) beside a shared std::atomic
+//       fetch_add, a thread_local counter and a padded per-thread array; 1 and 2 threads;
+//       figure = ns per increment as one thread sees it (elapsed x threads / increments).
+//   A3  cp_percpu_pool_alloc + cp_free_percpu beside cp_alloc_percpu + cp_free_percpu.
+#include <corepool/error.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "bench.h"
+
+#if __has_include(<corepool/genpool.h>)
+#include <corepool/genpool.h>
+#define CPB_GENPOOL 1
+#endif
+#if __has_include(<corepool/percpu.h>)
+#include <corepool/percpu.h>
+#define CPB_PERCPU 1
+#endif
+#if __has_include(<corepool/percpu_pool.h>) && defined(CPB_PERCPU)
+#include <corepool/percpu_pool.h>
+#define CPB_PERCPU_POOL 1
+#endif
+#if defined(CPB_HAVE_BOOST) && __has_include(<boost/interprocess/managed_external_buffer.hpp>)
+#include <boost/interprocess/indexes/null_index.hpp>
+#include <boost/interprocess/managed_external_buffer.hpp>
+#include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
+#include <boost/interprocess/mem_algo/simple_seq_fit.hpp>
+#include <boost/interprocess/sync/mutex_family.hpp>
+#define CPB_BOOST_IPC 1
+#endif
+
+namespace cpb {
+namespace {
+
+constexpr size_t kRegion = 8u << 20;  // A1 region
+constexpr unsigned kLive = 256;       // A1 allocations kept live
+constexpr unsigned kGran = 64;        // A1 granularity (bytes)
+
+// Dummy object interface: area contenders only run their own tasks.
+struct AreaBase {
+  void *get() { return nullptr; }
+  void put(void *) {}
+};
+
+// ---- A1 --------------------------------------------------------------------------------------
+// Sizes 64 B .. 4 KiB, mostly small, from a fixed xorshift sequence (same for everyone).
+inline size_t mixed_size(uint64_t &s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  static const size_t sizes[8] = {64, 64, 128, 192, 256, 512, 1024, 4096};
+  return sizes[s & 7];
+}
+
+// Impl: uintptr_t alloc(size_t); void free(uintptr_t, size_t). Each step frees a random live
+// allocation and allocates a new random size in its place: ns per free+alloc pair.
+template <class Impl>
+bool run_mixed(Impl &impl, const Task &t, const Params &p, Measurement &m) {
+  if (t.workload != "A1") return false;
+  m = run_threads(
+      1, p.duration_s, [](int) {},
+      [&](int, Harness &h, ThreadOut &o) {
+        uintptr_t addr[kLive];
+        size_t size[kLive];
+        uint64_t rng = 0x9E3779B97F4A7C15ull;
+        for (unsigned i = 0; i < kLive; i++) {
+          size[i] = mixed_size(rng);
+          addr[i] = impl.alloc(size[i]);
+        }
+        uint64_t n = 0;
+        while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
+          for (int k = 0; k < 32; k++) {
+            unsigned i = unsigned(rng >> 20) % kLive;
+            if (addr[i]) impl.free(addr[i], size[i]);
+            size[i] = mixed_size(rng);
+            addr[i] = impl.alloc(size[i]);
+            if (!addr[i]) o.failures++;
+            n++;
+          }
+        }
+        for (unsigned i = 0; i < kLive; i++)
+          if (addr[i]) impl.free(addr[i], size[i]);
+        o.ops = n;
+      },
+      [](int) {});
+  return true;
+}
+
+struct Region {
+  std::unique_ptr<unsigned char[], void (*)(void *)> mem{nullptr, std::free};
+  bool init() {
+    void *m = nullptr;
+    if (posix_memalign(&m, 4096, kRegion) != 0) return false;
+    mem.reset(static_cast<unsigned char *>(m));
+    return true;
+  }
+};
+
+// First-fit bitmap under one std::mutex: one bit per 64 B granule, scanned from bit 0.
+struct BitmapFirstFit : AreaBase {
+  Region r;
+  std::mutex mu;
+  std::vector<uint64_t> bits = std::vector<uint64_t>(kRegion / kGran / 64, 0);
+  static std::unique_ptr<BitmapFirstFit> create(const Params &, std::string &err) {
+    auto c = std::make_unique<BitmapFirstFit>();
+    if (!c->r.init()) return err = "out of memory", nullptr;
+    return c;
+  }
+  bool test(size_t b) const { return bits[b / 64] >> (b % 64) & 1; }
+  void set_range(size_t b, size_t n, bool v) {
+    for (size_t i = b; i < b + n; i++) {
+      if (v) bits[i / 64] |= 1ull << (i % 64);
+      else bits[i / 64] &= ~(1ull << (i % 64));
+    }
+  }
+  uintptr_t alloc(size_t size) {
+    size_t need = (size + kGran - 1) / kGran, nbits = kRegion / kGran;
+    std::lock_guard<std::mutex> g(mu);
+    size_t run = 0;
+    for (size_t b = 0; b < nbits; b++) {
+      if (run == 0 && (b % 64) == 0 && bits[b / 64] == ~0ull) {
+        b += 63;  // skip full words
+        continue;
+      }
+      run = test(b) ? 0 : run + 1;
+      if (run == need) {
+        set_range(b + 1 - need, need, true);
+        return uintptr_t(r.mem.get()) + (b + 1 - need) * kGran;
+      }
+    }
+    return 0;
+  }
+  void free(uintptr_t a, size_t size) {
+    size_t need = (size + kGran - 1) / kGran;
+    std::lock_guard<std::mutex> g(mu);
+    set_range((a - uintptr_t(r.mem.get())) / kGran, need, false);
+  }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_mixed(*this, t, p, m); }
+};
+
+#ifdef CPB_BOOST_IPC
+namespace bi = boost::interprocess;
+template <class Algo>
+struct BoostIpc : AreaBase {
+  using Seg = bi::basic_managed_external_buffer<char, Algo, bi::null_index>;
+  Region r;
+  std::unique_ptr<Seg> seg;
+  static std::unique_ptr<BoostIpc> create(const Params &, std::string &err) {
+    auto c = std::make_unique<BoostIpc>();
+    if (!c->r.init()) return err = "out of memory", nullptr;
+    c->seg = std::make_unique<Seg>(bi::create_only, c->r.mem.get(), kRegion);
+    return c;
+  }
+  uintptr_t alloc(size_t size) { return uintptr_t(seg->allocate(size, std::nothrow)); }
+  void free(uintptr_t a, size_t) { seg->deallocate(reinterpret_cast<void *>(a)); }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_mixed(*this, t, p, m); }
+};
+using BoostRbtree = BoostIpc<bi::rbtree_best_fit<bi::mutex_family>>;
+using BoostSeqFit = BoostIpc<bi::simple_seq_fit<bi::mutex_family>>;
+#endif
+
+#ifdef CPB_GENPOOL
+struct GenPool : AreaBase {
+  Region r;
+  cp_gen_pool *pool = nullptr;
+  ~GenPool() {
+    if (pool) cp_gen_pool_destroy(pool);
+  }
+  static std::unique_ptr<GenPool> create(const Params &, std::string &err) {
+    auto c = std::make_unique<GenPool>();
+    if (!c->r.init()) return err = "out of memory", nullptr;
+    c->pool = cp_gen_pool_create(6, -1);
+    if (!c->pool) return err = std::string("cp_gen_pool_create: ") + cp_last_error(), nullptr;
+    int rc = cp_gen_pool_add(c->pool, uintptr_t(c->r.mem.get()), kRegion, -1);
+    if (rc != 0) return err = std::string("cp_gen_pool_add: ") + cp_last_error(), nullptr;
+    return c;
+  }
+  uintptr_t alloc(size_t size) { return cp_gen_pool_alloc(pool, size); }
+  void free(uintptr_t a, size_t size) { (void)cp_gen_pool_free(pool, a, size); }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_mixed(*this, t, p, m); }
+};
+#endif
+
+// ---- A2 --------------------------------------------------------------------------------------
+// Impl: void inc(int tid). 64 increments between polls of stop.
+template <class Impl>
+bool run_counter(Impl &impl, const Task &t, const Params &p, Measurement &m) {
+  if (t.workload != "A2") return false;
+  m = run_threads(
+      t.threads, p.duration_s, [&](int tid) { impl.init(tid); },
+      [&](int tid, Harness &h, ThreadOut &o) {
+        uint64_t n = 0;
+        while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
+          for (int k = 0; k < 64; k++) impl.inc(tid);
+          n += 64;
+        }
+        o.ops = n;
+      },
+      [](int) {});
+  if (m.ok) m.ns *= t.threads;  // per increment as each thread sees it
+  return true;
+}
+
+struct SharedAtomic : AreaBase {
+  alignas(64) std::atomic<uint64_t> v{0};
+  static std::unique_ptr<SharedAtomic> create(const Params &, std::string &) {
+    return std::make_unique<SharedAtomic>();
+  }
+  void init(int) {}
+  void inc(int) { v.fetch_add(1, std::memory_order_relaxed); }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+};
+
+// A thread_local counter that other threads may read: relaxed load + store, no RMW.
+thread_local std::atomic<uint64_t> t_count{0};
+struct ThreadLocal : AreaBase {
+  static std::unique_ptr<ThreadLocal> create(const Params &, std::string &) {
+    return std::make_unique<ThreadLocal>();
+  }
+  void init(int) {}
+  void inc(int) { t_count.store(t_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+};
+
+struct PaddedArray : AreaBase {
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> v{0};
+  };
+  Slot slots[64];
+  static std::unique_ptr<PaddedArray> create(const Params &, std::string &) {
+    return std::make_unique<PaddedArray>();
+  }
+  void init(int) {}
+  void inc(int tid) {
+    auto &s = slots[tid & 63].v;
+    s.store(s.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+};
+
+#ifdef CPB_PERCPU
+struct PerCpuCounter : AreaBase {
+  void *pcp = nullptr;
+  ~PerCpuCounter() { cp_free_percpu(pcp); }
+  static std::unique_ptr<PerCpuCounter> create(const Params &, std::string &err) {
+    auto c = std::make_unique<PerCpuCounter>();
+    c->pcp = cp_alloc_percpu(8, 8);
+    if (!c->pcp) return err = "cp_alloc_percpu failed", nullptr;
+    return c;
+  }
+  void init(int) {}
+  void inc(int) { cp_this_cpu_add_u64(pcp, 1); }
+  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+};
+
+// ---- A3 --------------------------------------------------------------------------------------
+struct PercpuDirect : AreaBase {
+  static std::unique_ptr<PercpuDirect> create(const Params &, std::string &) {
+    return std::make_unique<PercpuDirect>();
+  }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    if (t.workload != "A3") return false;
+    m = run_threads(
+        1, p.duration_s, [](int) {},
+        [&](int, Harness &h, ThreadOut &o) {
+          uint64_t n = 0;
+          while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
+            for (int k = 0; k < 16; k++) {
+              void *a = cp_alloc_percpu(64, 8);
+              if (!a) {
+                o.failures++;
+                continue;
+              }
+              cp_free_percpu(a);
+              n++;
+            }
+          }
+          o.ops = n;
+        },
+        [](int) {});
+    return true;
+  }
+};
+#endif
+
+#ifdef CPB_PERCPU_POOL
+// Watermarks low 64, high 256, filled to high before the run. An alloc that finds the pool
+// empty falls back to cp_alloc_percpu (counted: the "empty" fraction).
+struct PercpuPool : AreaBase {
+  cp_percpu_pool *pool = nullptr;
+  ~PercpuPool() {
+    if (pool) cp_percpu_pool_destroy(pool);
+  }
+  static std::unique_ptr<PercpuPool> create(const Params &, std::string &err) {
+    auto c = std::make_unique<PercpuPool>();
+    int rc = cp_percpu_pool_create(&c->pool, 64, 8, 64, 256);
+    if (rc != 0) return err = std::string("cp_percpu_pool_create: ") + cp_last_error(), nullptr;
+    cp_percpu_pool_fill(c->pool, 0);
+    return c;
+  }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    if (t.workload != "A3") return false;
+    uint64_t empty = 0;
+    m = run_threads(
+        1, p.duration_s, [](int) {},
+        [&](int, Harness &h, ThreadOut &o) {
+          uint64_t n = 0;
+          while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
+            for (int k = 0; k < 16; k++) {
+              void *a = cp_percpu_pool_alloc(pool);
+              if (!a) {
+                empty++;
+                a = cp_alloc_percpu(64, 8);
+              }
+              if (!a) {
+                o.failures++;
+                continue;
+              }
+              cp_free_percpu(a);
+              n++;
+            }
+          }
+          o.ops = n;
+        },
+        [](int) {});
+    if (m.ok && m.ops) m.extra = double(empty) / double(m.ops);
+    return true;
+  }
+};
+#endif
+
+void reg() {
+  const std::vector<std::string> a1 = {"A1"}, a2 = {"A2"}, a3 = {"A3"};
+#ifdef CPB_GENPOOL
+  add_inproc<GenPool>("genpool", "corepool", Kind::corepool,
+                      "cp_gen_pool_create(order 6 = 64 B), one 8 MiB chunk, first fit", a1);
+#else
+  add_missing("genpool", "corepool", Kind::corepool, a1, "<corepool/genpool.h> not in this build");
+#endif
+#ifdef CPB_BOOST_IPC
+  add_inproc<BoostRbtree>("boost-ipc-rbtree_best_fit", "area", Kind::peer,
+                          "Boost.Interprocess managed_external_buffer over an 8 MiB heap buffer, "
+                          "rbtree_best_fit<mutex_family>, null_index",
+                          a1);
+  add_inproc<BoostSeqFit>("boost-ipc-simple_seq_fit", "area", Kind::peer,
+                          "Boost.Interprocess managed_external_buffer over an 8 MiB heap buffer, "
+                          "simple_seq_fit<mutex_family>, null_index",
+                          a1);
+#else
+  add_missing("boost-ipc-rbtree_best_fit", "area", Kind::peer, a1,
+              "Boost.Interprocess headers not found at build time (install libboost-dev)");
+  add_missing("boost-ipc-simple_seq_fit", "area", Kind::peer, a1,
+              "Boost.Interprocess headers not found at build time (install libboost-dev)");
+#endif
+  add_inproc<BitmapFirstFit>("mutex-bitmap-firstfit", "area", Kind::peer,
+                             "std::mutex + one bit per 64 B granule, first fit from bit 0", a1);
+#ifdef CPB_PERCPU
+  add_inproc<PerCpuCounter>("counter-percpu", "corepool", Kind::corepool,
+                            "cp_alloc_percpu(8, 8) + cp_this_cpu_add_u64", a2);
+#else
+  add_missing("counter-percpu", "corepool", Kind::corepool, a2,
+              "<corepool/percpu.h> not in this build");
+#endif
+  add_inproc<SharedAtomic>("counter-shared-atomic", "area", Kind::peer,
+                           "one std::atomic<uint64_t>, fetch_add relaxed", a2);
+  add_inproc<ThreadLocal>("counter-thread_local", "area", Kind::peer,
+                          "thread_local std::atomic<uint64_t>, relaxed load + store", a2);
+  add_inproc<PaddedArray>("counter-padded-array", "area", Kind::peer,
+                          "array of 64 B-padded per-thread slots, relaxed load + store", a2);
+#ifdef CPB_PERCPU_POOL
+  add_inproc<PercpuPool>("percpu_pool", "corepool", Kind::corepool,
+                         "cp_percpu_pool(64 B, low 64, high 256) filled, alloc + cp_free_percpu",
+                         a3);
+#else
+  add_missing("percpu_pool", "corepool", Kind::corepool, a3,
+              "<corepool/percpu_pool.h> not in this build");
+#endif
+#ifdef CPB_PERCPU
+  add_inproc<PercpuDirect>("percpu-direct", "corepool", Kind::corepool,
+                           "cp_alloc_percpu(64, 8) + cp_free_percpu", a3);
+#else
+  add_missing("percpu-direct", "corepool", Kind::corepool, a3,
+              "<corepool/percpu.h> not in this build");
+#endif
+}
+Registrar r(reg);
+
+}  // namespace
+}  // namespace cpb

@@ -1,0 +1,193 @@
+// Lower bounds, measured in the same run as the contenders:
+//   bound-tl-array      thread-private array stack, no atomics (W1 W2 W4 W5)
+//   bound-cas-array     the same array whose top index moves by compare-and-swap: one
+//                       uncontended CAS per get and per put (W1 W2 W4 W5)
+//   bound-percpu-array  a per-CPU array indexed by the rseq CPU id with no restart protection:
+//                       the cost of finding this CPU's data and nothing more (W1 W2; it is not
+//                       correct with several threads, so it runs single-threaded only)
+//   bound-spsc-ring     W3 with no pool: the producer cycles through pre-made objects, the
+//                       consumer drops them (the shared SPSC ring alone)
+//   bound-line-roundtrip  W3 table: one cache line bounced between the two threads, ns per
+//                       round trip (the cross-core transfer any handoff pays)
+#include <corepool/cpu.h>
+
+#include "bench.h"
+#include "platform/rseq.h"
+
+namespace cpb {
+namespace {
+
+constexpr unsigned kPerThread = 2 * kBurst;
+
+struct TLState {
+  Slab slab;
+  void *slots[kPerThread];
+  long top = 0;
+  alignas(64) std::atomic<long> atop{0};
+};
+thread_local TLState *t_state;
+
+void tl_init(size_t size) {
+  t_state = new TLState;
+  t_state->slab.init(size, kPerThread);
+  for (unsigned i = 0; i < kPerThread; i++) t_state->slots[i] = t_state->slab.obj(i);
+  t_state->top = kPerThread;
+  t_state->atop.store(kPerThread);
+}
+void tl_fini() {
+  delete t_state;
+  t_state = nullptr;
+}
+
+struct TLArray {
+  size_t size;
+  static std::unique_ptr<TLArray> create(const Params &p, std::string &) {
+    auto c = std::make_unique<TLArray>();
+    c->size = p.size;
+    return c;
+  }
+  void thread_init() { tl_init(size); }
+  void thread_fini() { tl_fini(); }
+  void *get() {
+    TLState *s = t_state;
+    return s->top ? s->slots[--s->top] : nullptr;
+  }
+  void put(void *p) {
+    TLState *s = t_state;
+    s->slots[s->top++] = p;
+  }
+};
+
+struct CasArray {
+  size_t size;
+  static std::unique_ptr<CasArray> create(const Params &p, std::string &) {
+    auto c = std::make_unique<CasArray>();
+    c->size = p.size;
+    return c;
+  }
+  void thread_init() { tl_init(size); }
+  void thread_fini() { tl_fini(); }
+  void *get() {
+    TLState *s = t_state;
+    long t = s->atop.load(std::memory_order_relaxed);
+    if (t == 0 || !s->atop.compare_exchange_strong(t, t - 1, std::memory_order_acquire))
+      return nullptr;
+    return s->slots[t - 1];
+  }
+  void put(void *p) {
+    TLState *s = t_state;
+    long t = s->atop.load(std::memory_order_relaxed);
+    s->slots[t] = p;
+    while (!s->atop.compare_exchange_weak(t, t + 1, std::memory_order_release)) {
+    }
+  }
+};
+
+// One array per possible CPU; get takes from the current CPU's array (scanning the others
+// when it is empty), put pushes to the current CPU's. Plain loads and stores: only one
+// thread ever uses it.
+struct PerCpuArray {
+  struct alignas(64) Cpu {
+    long top = 0;
+    void **slots = nullptr;
+  };
+  Slab slab;
+  unsigned ncpu = 0, total = 0;
+  std::unique_ptr<Cpu[]> cpus;
+  std::unique_ptr<void *[]> store;
+  static std::unique_ptr<PerCpuArray> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<PerCpuArray>();
+    c->ncpu = cp_nr_cpu_ids();
+    c->total = 4 * kBurst;
+    if (!c->slab.init(p.size, c->total)) return err = "out of memory", nullptr;
+    c->cpus.reset(new Cpu[c->ncpu]);
+    c->store.reset(new void *[size_t(c->ncpu) * c->total]);
+    for (unsigned i = 0; i < c->ncpu; i++) c->cpus[i].slots = &c->store[size_t(i) * c->total];
+    for (unsigned i = 0; i < c->total; i++) {
+      Cpu &k = c->cpus[i % c->ncpu];
+      k.slots[k.top++] = c->slab.obj(i);
+    }
+    return c;
+  }
+  static unsigned cpu() {
+    int c = corepool::platform::rseq_cpu_start();
+    return c >= 0 ? unsigned(c) : cp_current_cpu();
+  }
+  void *get() {
+    Cpu &k = cpus[cpu()];
+    if (__builtin_expect(k.top > 0, 1)) return k.slots[--k.top];
+    for (unsigned i = 0; i < ncpu; i++)
+      if (cpus[i].top > 0) return cpus[i].slots[--cpus[i].top];
+    return nullptr;
+  }
+  void put(void *p) {
+    Cpu &k = cpus[cpu()];
+    k.slots[k.top++] = p;
+  }
+};
+
+struct SpscOnly {
+  Slab slab;
+  unsigned next = 0;
+  static std::unique_ptr<SpscOnly> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<SpscOnly>();
+    if (!c->slab.init(p.size, 2 * kRingSize)) return err = "out of memory", nullptr;
+    return c;
+  }
+  void *get() { return slab.obj(next++ & (2 * kRingSize - 1)); }  // producer thread only
+  void put(void *) {}
+};
+
+struct LineRoundTrip {
+  alignas(64) std::atomic<uint64_t> line{0};
+  static std::unique_ptr<LineRoundTrip> create(const Params &, std::string &) {
+    return std::make_unique<LineRoundTrip>();
+  }
+  void *get() { return nullptr; }
+  void put(void *) {}
+  bool custom(const Task &, const Params &p, Measurement &m) {
+    line.store(0);
+    // Thread 0 turns even values odd, thread 1 odd values even: each increment is one
+    // transfer of the line, two make a round trip. Both stop when the main thread says so.
+    m = run_threads(
+        2, p.duration_s, [](int) {},
+        [&](int tid, Harness &h, ThreadOut &o) {
+          uint64_t n = 0;
+          const uint64_t parity = uint64_t(tid);
+          Backoff b;
+          while ((tid == 0 && n == 0) || !h.stop.load(std::memory_order_relaxed)) {
+            uint64_t v = line.load(std::memory_order_acquire);
+            if ((v & 1) != parity) {
+              b.wait();
+              continue;
+            }
+            line.store(v + 1, std::memory_order_release);
+            n++;
+          }
+          o.ops = tid == 0 ? n : 0;  // one round trip per thread-0 step
+        },
+        [](int) {});
+    return true;
+  }
+};
+
+void reg() {
+  add_inproc<TLArray>("bound-tl-array", "bound", Kind::bound,
+                      "thread-private array stack, no atomics", {"W1", "W2", "W4", "W5"});
+  add_inproc<CasArray>("bound-cas-array", "bound", Kind::bound,
+                       "thread-private array stack, one uncontended CAS per get and per put",
+                       {"W1", "W2", "W4", "W5"});
+  add_inproc<PerCpuArray>("bound-percpu-array", "bound", Kind::bound,
+                          "per-CPU array indexed by the rseq CPU id, no restart protection "
+                          "(single thread only)",
+                          {"W1", "W2"});
+  add_inproc<SpscOnly>("bound-spsc-ring", "bound", Kind::bound,
+                       "the shared SPSC ring alone: pre-made objects, no pool", {"W3"});
+  add_inproc<LineRoundTrip>("bound-line-roundtrip", "bound", Kind::bound,
+                            "one cache line bounced between two threads; ns per round trip",
+                            {"W3"});
+}
+Registrar r(reg);
+
+}  // namespace
+}  // namespace cpb

@@ -1,0 +1,145 @@
+// corepool's own pools as contenders. Each adapter is written against the C API fixed by its
+// issue and compiled only when the header is part of this build, so the tool builds on any
+// subset of the pools; a pool whose header is absent is reported as missing.
+#include <corepool/error.h>
+
+#include "bench.h"
+
+#if __has_include(<corepool/objpool.h>)
+#include <corepool/objpool.h>
+#define CPB_OBJPOOL 1
+#endif
+#if __has_include(<corepool/alf_queue.h>)
+#include <corepool/alf_queue.h>
+#define CPB_ALFQ 1
+#endif
+#if __has_include(<corepool/qmempool.h>)
+#include <corepool/qmempool.h>
+#define CPB_QMEMPOOL 1
+#endif
+
+namespace cpb {
+namespace {
+
+[[maybe_unused]] std::string cp_err(const char *what, int rc) {
+  const char *m = cp_last_error();
+  return std::string(what) + " failed (" + std::to_string(rc) + ")" + (m && *m ? ": " : "") +
+         (m ? m : "");
+}
+
+[[maybe_unused]] unsigned pow2_at_least(unsigned n) {
+  unsigned p = 2;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+#ifdef CPB_OBJPOOL
+// objpool: capacity objects, no init callback; get = pop, put = push.
+struct Objpool {
+  cp_objpool *pool = nullptr;
+  ~Objpool() {
+    if (pool) cp_objpool_free(pool);
+  }
+  static std::unique_ptr<Objpool> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<Objpool>();
+    int rc = cp_objpool_init(&c->pool, int(p.capacity), int(p.size), nullptr, nullptr, nullptr);
+    if (rc != 0) return err = cp_err("cp_objpool_init", rc), nullptr;
+    return c;
+  }
+  void *get() { return cp_objpool_pop(pool); }
+  void put(void *p) { (void)cp_objpool_push(p, pool); }
+  unsigned get_bulk(void **v, unsigned n) { return cp_objpool_pop_bulk(pool, v, n); }
+  void put_bulk(void *const *v, unsigned n) { (void)cp_objpool_push_bulk(v, n, pool); }
+};
+#endif
+
+#ifdef CPB_ALFQ
+// The ALF queue used as a free list: a queue of 2^k >= capacity slots holding every object.
+struct AlfFreelist {
+  Slab slab;
+  cp_alf_queue *q = nullptr;
+  ~AlfFreelist() {
+    if (q) cp_alf_queue_free(q);
+  }
+  static std::unique_ptr<AlfFreelist> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<AlfFreelist>();
+    if (!c->slab.init(p.size, p.capacity)) return err = "out of memory", nullptr;
+    int rc = cp_alf_queue_alloc(&c->q, pow2_at_least(p.capacity));
+    if (rc != 0) return err = cp_err("cp_alf_queue_alloc", rc), nullptr;
+    for (unsigned i = 0; i < p.capacity; i++) {
+      void *o = c->slab.obj(i);
+      if (cp_alf_mp_enqueue(c->q, &o, 1) != 1) return err = "ALF prefill failed", nullptr;
+    }
+    return c;
+  }
+  void *get() {
+    void *p = nullptr;
+    return cp_alf_mc_dequeue(q, &p, 1) == 1 ? p : nullptr;
+  }
+  void put(void *p) {
+    while (cp_alf_mp_enqueue(q, &p, 1) != 1) cpu_relax();  // room for every object
+  }
+  unsigned get_bulk(void **v, unsigned n) {
+    int k = cp_alf_mc_dequeue(q, v, int(n));
+    return k > 0 ? unsigned(k) : 0;
+  }
+  void put_bulk(void *const *v, unsigned n) {
+    while (cp_alf_mp_enqueue(q, v, int(n)) != int(n)) cpu_relax();
+  }
+};
+#endif
+
+#ifdef CPB_QMEMPOOL
+// qmempool: per-CPU local queue of 256 (as DPDK's cache contender), shared queue 2^k >=
+// capacity, capacity objects pre-allocated, default backing (aligned malloc).
+struct Qmempool {
+  cp_qmempool *pool = nullptr;
+  ~Qmempool() {
+    if (pool) cp_qmempool_destroy(pool);
+  }
+  static std::unique_ptr<Qmempool> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<Qmempool>();
+    unsigned shared = pow2_at_least(p.capacity);
+    int rc = cp_qmempool_create(&c->pool, 256, shared, p.capacity, p.size, nullptr);
+    if (rc != 0) return err = cp_err("cp_qmempool_create", rc), nullptr;
+    return c;
+  }
+  void *get() { return cp_qmempool_alloc(pool); }
+  void put(void *p) { cp_qmempool_free(pool, p); }
+  unsigned get_bulk(void **v, unsigned n) {
+    int k = cp_qmempool_alloc_bulk(pool, v, int(n));
+    return k > 0 ? unsigned(k) : 0;
+  }
+  void put_bulk(void *const *v, unsigned n) { cp_qmempool_free_bulk(pool, v, int(n)); }
+};
+#endif
+
+void reg() {
+#ifdef CPB_OBJPOOL
+  add_inproc<Objpool>("objpool", "corepool", Kind::corepool,
+                      "cp_objpool_init(capacity, size), pop/push");
+#else
+  add_missing("objpool", "corepool", Kind::corepool, kPoolWorkloads,
+              "<corepool/objpool.h> not in this build");
+#endif
+#ifdef CPB_QMEMPOOL
+  add_inproc<Qmempool>("qmempool", "corepool", Kind::corepool,
+                       "cp_qmempool_create(localq 256, sharedq 2^k >= capacity, prealloc "
+                       "capacity, size, malloc backing), alloc/free");
+#else
+  add_missing("qmempool", "corepool", Kind::corepool, kPoolWorkloads,
+              "<corepool/qmempool.h> not in this build");
+#endif
+#ifdef CPB_ALFQ
+  add_inproc<AlfFreelist>("alf-queue-freelist", "corepool", Kind::corepool,
+                          "cp_alf_queue (2^k >= capacity) holding every object; get = "
+                          "mc_dequeue 1, put = mp_enqueue 1");
+#else
+  add_missing("alf-queue-freelist", "corepool", Kind::corepool, kPoolWorkloads,
+              "<corepool/alf_queue.h> not in this build");
+#endif
+}
+Registrar r(reg);
+
+}  // namespace
+}  // namespace cpb
