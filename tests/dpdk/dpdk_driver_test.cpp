@@ -187,7 +187,7 @@ std::atomic<int> g_park_worker{-1};               // chaos worker to park, or -2
 std::atomic<bool> g_parked{false}, g_release{false};
 thread_local bool t_may_park = false;
 
-void park_hook(const char *point) {
+[[maybe_unused]] void park_hook(const char *point) {
   const char *want = g_park_point.load(std::memory_order_relaxed);
   if (!want || std::strcmp(point, want) != 0) return;
   int w = g_park_worker.load(std::memory_order_relaxed);
