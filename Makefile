@@ -44,6 +44,10 @@ test-clang: build-clang
 
 # corepool-bench's default set: every pool beside every peer this machine has (see
 # docs/bench.md); BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS=--quick`.
+# The default set fits in about a minute on 2 cores: 5 repetitions of 0.03 s per figure, and
+# DPDK's rings without a cache are left out of the multi-thread rows (W4/W5), where every
+# thread spins on a preempted producer and one run takes tens of minutes (docs/bench.md).
+BENCH_ARGS ?= --duration 0.03 --filter '^(?!W[45]/[^/]+/dpdk-[a-z]+-nocache)'
 bench: build-release
 	@./build/release/tools/corepool-bench/corepool-bench $(BENCH_ARGS)
 	@echo "Tables and plots: results/latest/index.html (JSON, CSV and SVG files beside it)"
