@@ -17,17 +17,7 @@
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int kScale = 8;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int kScale = 8;
-#else
-constexpr int kScale = 1;
-#endif
-#else
-constexpr int kScale = 1;
-#endif
+constexpr int kScale = corepool::chaos::kTsanScale;
 
 struct queue_guard {
   cp_alf_queue *q = nullptr;

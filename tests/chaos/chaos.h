@@ -20,6 +20,21 @@
 
 namespace corepool::chaos {
 
+// True in ThreadSanitizer builds, which run stress loops about 10x slower: tests divide
+// their iteration counts by kTsanScale.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kUnderTsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kUnderTsan = true;
+#else
+inline constexpr bool kUnderTsan = false;
+#endif
+#else
+inline constexpr bool kUnderTsan = false;
+#endif
+inline constexpr int kTsanScale = kUnderTsan ? 8 : 1;
+
 struct options {
   int threads = 2;
   bool migrate = true;

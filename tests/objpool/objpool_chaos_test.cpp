@@ -43,17 +43,7 @@ const char *name(mode m) {
 constexpr int kTransit = -1;  // owner while in an async mailbox
 constexpr int kMailboxes = 16;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int kScale = 8;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int kScale = 8;
-#else
-constexpr int kScale = 1;
-#endif
-#else
-constexpr int kScale = 1;
-#endif
+constexpr int kScale = corepool::chaos::kTsanScale;
 
 struct ctx {
   cp_objpool *pool = nullptr;

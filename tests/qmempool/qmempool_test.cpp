@@ -24,17 +24,7 @@
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int kScale = 8;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr int kScale = 8;
-#else
-constexpr int kScale = 1;
-#endif
-#else
-constexpr int kScale = 1;
-#endif
+constexpr int kScale = corepool::chaos::kTsanScale;
 
 // ---- a counting backing allocator over a fixed arena (lock-free, async-signal-safe) --------
 // Each object records where it is: in the pool (0), held by a user (holder id), or returned
