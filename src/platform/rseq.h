@@ -81,9 +81,12 @@ inline rseq_abi *glibc_area() noexcept {
 // This thread's rseq area (glibc's, ours, or a constant one that reads as "unregistered").
 inline rseq_abi *rseq_area() noexcept {
   switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
-    case rseq_mode::glibc: return detail::glibc_area();
-    case rseq_mode::own: return &detail::g_own_area;
-    default: return const_cast<rseq_abi *>(&detail::g_off_area);
+    case rseq_mode::glibc:
+      return detail::glibc_area();
+    case rseq_mode::own:
+      return &detail::g_own_area;
+    default:
+      return const_cast<rseq_abi *>(&detail::g_off_area);
   }
 }
 
@@ -113,11 +116,11 @@ inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noex
 // push_bulk (all or nothing): if (*top + n > cap) FAIL;
 //           slots[*top .. *top+n) = items[0 .. n); *top += n.             commit: *top
 inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void *const *items,
-                         intptr_t n, int cpu) noexcept;
+                                intptr_t n, int cpu) noexcept;
 // pop_bulk (up to n, n >= 1): k = min(n, *top); if (k == 0) FAIL;
 //           out[0 .. k) = slots[*top-k .. *top); *top -= k; *popped = k.  commit: *top
-inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n, intptr_t *popped,
-                        int cpu) noexcept;
+inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
+                               intptr_t *popped, int cpu) noexcept;
 
 // Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
 // only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
@@ -128,8 +131,8 @@ inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, in
                           void *item, int cpu) noexcept;
 // ring_push_bulk (all or nothing): if (*tail + n - *head > mask + 1) FAIL;
 //                 slots[(*tail + i) & mask] = items[i] for i < n; *tail += n. commit: *tail
-inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
-                               intptr_t mask, void *const *items, intptr_t n, int cpu) noexcept;
+inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                               void *const *items, intptr_t n, int cpu) noexcept;
 
 }  // namespace corepool::platform
 

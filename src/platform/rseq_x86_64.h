@@ -15,31 +15,34 @@
 
 namespace corepool::platform {
 
-constexpr bool rseq_arch_supported() noexcept { return true; }
+constexpr bool rseq_arch_supported() noexcept {
+  return true;
+}
 
 #define CP_RSEQ_SIG_ASM "0x53053053"
 static_assert(detail::kRseqSig == 0x53053053, "abort signature must match registration");
 
-#define CP_RSEQ_PROLOGUE                                                                    \
-  ".pushsection __rseq_cs, \"aw\"\n\t"                                                      \
-  ".balign 32\n\t"                                                                          \
-  "3:\n\t"                                                                                  \
-  ".long 0x0, 0x0\n\t"                                                                      \
-  ".quad 1f, (2f - 1f), 4f\n\t"                                                             \
-  ".popsection\n\t"                                                                         \
-  "leaq 3b(%%rip), %%rax\n\t"                                                               \
-  "movq %%rax, %[rseq_cs]\n\t"                                                              \
-  "1:\n\t"                                                                                  \
-  "cmpl %[cpu], %[cur_cpu]\n\t"                                                             \
+#define CP_RSEQ_PROLOGUE               \
+  ".pushsection __rseq_cs, \"aw\"\n\t" \
+  ".balign 32\n\t"                     \
+  "3:\n\t"                             \
+  ".long 0x0, 0x0\n\t"                 \
+  ".quad 1f, (2f - 1f), 4f\n\t"        \
+  ".popsection\n\t"                    \
+  "leaq 3b(%%rip), %%rax\n\t"          \
+  "movq %%rax, %[rseq_cs]\n\t"         \
+  "1:\n\t"                             \
+  "cmpl %[cpu], %[cur_cpu]\n\t"        \
   "jnz 4f\n\t"
 
-#define CP_RSEQ_EPILOGUE                                                                    \
-  "2:\n\t"                                                                                  \
-  ".pushsection __rseq_failure, \"ax\"\n\t"                                                 \
-  ".byte 0x0f, 0xb9, 0x3d\n\t"                                                              \
-  ".long " CP_RSEQ_SIG_ASM "\n\t"                                                           \
-  "4:\n\t"                                                                                  \
-  "jmp %l[abort]\n\t"                                                                       \
+#define CP_RSEQ_EPILOGUE                    \
+  "2:\n\t"                                  \
+  ".pushsection __rseq_failure, \"ax\"\n\t" \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"              \
+  ".long " CP_RSEQ_SIG_ASM                  \
+  "\n\t"                                    \
+  "4:\n\t"                                  \
+  "jmp %l[abort]\n\t"                       \
   ".popsection\n\t"
 
 #define CP_RSEQ_AREA_OPERANDS(rs) \
@@ -163,7 +166,7 @@ inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t
            "cmpq %%rcx, %%rdx\n\t"
            "cmovg %%rcx, %%rdx\n\t"  // k = min(n, top)
            "testq %%rdx, %%rdx\n\t"
-           "jle %l[fail]\n\t"  // empty
+           "jle %l[fail]\n\t"       // empty
            "subq %%rdx, %%rcx\n\t"  // rcx = top - k
            "leaq (%[slots], %%rcx, 8), %%r9\n\t"
            "xorl %%eax, %%eax\n\t"
@@ -208,8 +211,8 @@ inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, in
            "movq %%rcx, %[tail]\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head),
-             [mask] "r"(mask), [slots] "r"(slots), [item] "r"(item)
+           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head), [mask] "r"(mask),
+             [slots] "r"(slots), [item] "r"(item)
            : "memory", "cc", "rax", "rcx", "rdx"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -219,8 +222,8 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
-                               intptr_t mask, void *const *items, intptr_t n, int cpu) noexcept {
+inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                               void *const *items, intptr_t n, int cpu) noexcept {
   rseq_abi *rs = rseq_area();
   asm goto(CP_RSEQ_PROLOGUE
            "movq %[tail], %%rcx\n\t"
@@ -244,8 +247,8 @@ inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slot
            "movq %%rdx, %[tail]\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head),
-             [mask] "r"(mask), [slots] "r"(slots), [items] "r"(items), [n] "r"(n)
+           : CP_RSEQ_AREA_OPERANDS(rs), [tail] "m"(*tail), [head] "m"(*head), [mask] "r"(mask),
+             [slots] "r"(slots), [items] "r"(items), [n] "r"(n)
            : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
            : abort, fail);
   return CP_RSEQ_OK;

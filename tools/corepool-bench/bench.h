@@ -42,8 +42,10 @@ inline void cpu_relax() noexcept {
 struct Backoff {
   unsigned n = 0;
   void wait() noexcept {
-    if (++n & 255) cpu_relax();
-    else sched_yield();
+    if (++n & 255)
+      cpu_relax();
+    else
+      sched_yield();
   }
 };
 
@@ -72,10 +74,10 @@ struct Task {
 
 struct Measurement {
   bool ok = false;
-  double ns = 0;           // ns per pair (per object for W3, per op for area rows)
-  uint64_t ops = 0;        // pairs counted
-  uint64_t failures = 0;   // get() returned nullptr and the burst was retried
-  double extra = -1;       // workload-specific (A3: fraction of allocs that found the pool empty)
+  double ns = 0;          // ns per pair (per object for W3, per op for area rows)
+  uint64_t ops = 0;       // pairs counted
+  uint64_t failures = 0;  // get() returned nullptr and the burst was retried
+  double extra = -1;      // workload-specific (A3: fraction of allocs that found the pool empty)
   std::string err;
 };
 
@@ -91,7 +93,7 @@ struct ContenderDesc {
   std::string name;    // unique, e.g. "dpdk-ring-c256-lcore"
   std::string family;  // e.g. "dpdk", "malloc", "freelist"
   Kind kind = Kind::peer;
-  std::string config;  // how it was configured (goes into JSON and the docs)
+  std::string config;                  // how it was configured (goes into JSON and the docs)
   std::vector<std::string> workloads;  // which workloads it runs
   bool available = true;
   std::string missing;  // why it is not available
@@ -345,7 +347,7 @@ Measurement w3(C &c, double dur) {
 
 template <class C>
 Measurement run_task(C &c, const Task &t, double dur, const Params &p) {
-  if constexpr (requires(Measurement &m) { c.custom(t, p, m); }) {
+  if constexpr (requires(Measurement & m) { c.custom(t, p, m); }) {
     Measurement m;
     if (c.custom(t, p, m)) {
       return m;

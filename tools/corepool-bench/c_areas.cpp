@@ -114,8 +114,10 @@ struct BitmapFirstFit : AreaBase {
   bool test(size_t b) const { return bits[b / 64] >> (b % 64) & 1; }
   void set_range(size_t b, size_t n, bool v) {
     for (size_t i = b; i < b + n; i++) {
-      if (v) bits[i / 64] |= 1ull << (i % 64);
-      else bits[i / 64] &= ~(1ull << (i % 64));
+      if (v)
+        bits[i / 64] |= 1ull << (i % 64);
+      else
+        bits[i / 64] &= ~(1ull << (i % 64));
     }
   }
   uintptr_t alloc(size_t size) {
@@ -213,7 +215,9 @@ struct SharedAtomic : AreaBase {
   }
   void init(int) {}
   void inc(int) { v.fetch_add(1, std::memory_order_relaxed); }
-  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    return run_counter(*this, t, p, m);
+  }
 };
 
 // A thread_local counter that other threads may read: relaxed load + store, no RMW.
@@ -223,8 +227,12 @@ struct ThreadLocal : AreaBase {
     return std::make_unique<ThreadLocal>();
   }
   void init(int) {}
-  void inc(int) { t_count.store(t_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+  void inc(int) {
+    t_count.store(t_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    return run_counter(*this, t, p, m);
+  }
 };
 
 struct PaddedArray : AreaBase {
@@ -240,7 +248,9 @@ struct PaddedArray : AreaBase {
     auto &s = slots[tid & 63].v;
     s.store(s.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    return run_counter(*this, t, p, m);
+  }
 };
 
 #ifdef CPB_PERCPU
@@ -255,7 +265,9 @@ struct PerCpuCounter : AreaBase {
   }
   void init(int) {}
   void inc(int) { cp_this_cpu_add_u64(pcp, 1); }
-  bool custom(const Task &t, const Params &p, Measurement &m) { return run_counter(*this, t, p, m); }
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    return run_counter(*this, t, p, m);
+  }
 };
 
 // ---- A3 --------------------------------------------------------------------------------------

@@ -12,13 +12,13 @@
 
 #ifdef CPB_HAVE_DPDK
 #include <pthread.h>
-#include <unistd.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
+#include <unistd.h>
 
 #include <mutex>
 #endif
@@ -26,9 +26,9 @@
 namespace cpb {
 namespace {
 
-const std::vector<std::string> kDpdkVariants = {
-    "dpdk-ring-c256-lcore",  "dpdk-ring-c256-ucache",  "dpdk-ring-nocache",
-    "dpdk-stack-c256-lcore", "dpdk-stack-c256-ucache", "dpdk-stack-nocache"};
+const std::vector<std::string> kDpdkVariants = {"dpdk-ring-c256-lcore",   "dpdk-ring-c256-ucache",
+                                                "dpdk-ring-nocache",      "dpdk-stack-c256-lcore",
+                                                "dpdk-stack-c256-ucache", "dpdk-stack-nocache"};
 
 #ifdef CPB_HAVE_DPDK
 
@@ -45,10 +45,17 @@ void eal_init() {
   cpu_set_t saved;
   CPU_ZERO(&saved);
   pthread_getaffinity_np(pthread_self(), sizeof saved, &saved);
-  std::vector<std::string> args = {"corepool-bench", "--no-huge",      "-m",
-                                   "512",            "--no-pci",       "--no-shconf",
-                                   "--no-telemetry", "-l",             "0",
-                                   "--log-level",    "*:error",
+  std::vector<std::string> args = {"corepool-bench",
+                                   "--no-huge",
+                                   "-m",
+                                   "512",
+                                   "--no-pci",
+                                   "--no-shconf",
+                                   "--no-telemetry",
+                                   "-l",
+                                   "0",
+                                   "--log-level",
+                                   "*:error",
                                    "--file-prefix=cpbench" + std::to_string(getpid())};
   std::string dir = CPB_DPDK_PMD_DIR;
   if (!dir.empty()) {
@@ -92,14 +99,16 @@ struct Dpdk {
     unsigned cache = (Cache > 0 && !UserCache) ? unsigned(Cache) : 0;
     c->mp = rte_mempool_create_empty(name.c_str(), p.capacity, unsigned(p.size), cache, 0,
                                      SOCKET_ID_ANY, 0);
-    if (!c->mp) return err = std::string("rte_mempool_create_empty: ") + rte_strerror(rte_errno), nullptr;
+    if (!c->mp)
+      return err = std::string("rte_mempool_create_empty: ") + rte_strerror(rte_errno), nullptr;
     int rc = rte_mempool_set_ops_byname(c->mp, Ring ? "ring_mp_mc" : "stack", nullptr);
     if (rc != 0)
       return err = std::string("rte_mempool_set_ops_byname(") + (Ring ? "ring_mp_mc" : "stack") +
                    "): " + rte_strerror(-rc) + " (mempool driver not loaded)",
              nullptr;
     rc = rte_mempool_populate_default(c->mp);
-    if (rc < 0) return err = std::string("rte_mempool_populate_default: ") + rte_strerror(-rc), nullptr;
+    if (rc < 0)
+      return err = std::string("rte_mempool_populate_default: ") + rte_strerror(-rc), nullptr;
     return c;
   }
   void thread_init() {
@@ -143,7 +152,8 @@ template <bool Ring, int Cache, bool UserCache>
 thread_local rte_mempool_cache *Dpdk<Ring, Cache, UserCache>::t_cache = nullptr;
 
 void reg() {
-  const std::string base = std::string(rte_version()) + ", EAL --no-huge -m 512 --no-pci "
+  const std::string base = std::string(rte_version()) +
+                           ", EAL --no-huge -m 512 --no-pci "
                            "--no-shconf -l 0, ";
   add_inproc<Dpdk<true, 256, false>>(kDpdkVariants[0], "dpdk", Kind::peer,
                                      base + "ring_mp_mc, cache 256, workers registered as lcores");

@@ -145,11 +145,16 @@ int child_main(int argc, char **argv) {
   std::vector<Task> tasks;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--child") name = v;
-    else if (k == "--size") p.size = std::stoul(v);
-    else if (k == "--capacity") p.capacity = unsigned(std::stoul(v));
-    else if (k == "--duration") p.duration_s = std::stod(v);
-    else if (k == "--warmup") p.warmup_s = std::stod(v);
+    if (k == "--child")
+      name = v;
+    else if (k == "--size")
+      p.size = std::stoul(v);
+    else if (k == "--capacity")
+      p.capacity = unsigned(std::stoul(v));
+    else if (k == "--duration")
+      p.duration_s = std::stod(v);
+    else if (k == "--warmup")
+      p.warmup_s = std::stod(v);
     else if (k == "--tasks") {
       std::istringstream s(v);
       std::string item;

@@ -85,11 +85,15 @@ bool parse(int argc, char **argv, Options &o) {
     };
     std::string v;
     try {
-      if (a == "--quick") o.quick = true;
-      else if (a == "--list") o.list = true;
-      else if (a == "--no-plots") o.no_plots = true;
-      else if (a == "--filter") { if (!val(o.filter)) return false; }
-      else if (a == "--threads") {
+      if (a == "--quick")
+        o.quick = true;
+      else if (a == "--list")
+        o.list = true;
+      else if (a == "--no-plots")
+        o.no_plots = true;
+      else if (a == "--filter") {
+        if (!val(o.filter)) return false;
+      } else if (a == "--threads") {
         if (!val(v)) return false;
         o.threads = parse_int_list(v);
         if (o.threads.empty()) return false;
@@ -107,10 +111,14 @@ bool parse(int argc, char **argv, Options &o) {
         if (!val(v)) return false;
         o.duration_s = std::stod(v);
         if (!(o.duration_s > 0 && o.duration_s < 60)) return false;
-      } else if (a == "--json") { if (!val(o.json_path)) return false; }
-      else if (a == "--out") { if (!val(o.out_dir)) return false; }
-      else if (a == "--help" || a == "-h") { usage(stdout); std::exit(0); }
-      else {
+      } else if (a == "--json") {
+        if (!val(o.json_path)) return false;
+      } else if (a == "--out") {
+        if (!val(o.out_dir)) return false;
+      } else if (a == "--help" || a == "-h") {
+        usage(stdout);
+        std::exit(0);
+      } else {
         std::fprintf(stderr, "corepool-bench: unknown option %s\n", a.c_str());
         return false;
       }
@@ -256,7 +264,8 @@ int run_main(int argc, char **argv) {
 
   if (o.list) {
     std::printf("Workloads (size %zu B):\n", p.size);
-    for (const Task &t : all_tasks) std::printf("  %-10s %s\n", t.id().c_str(), describe_task(t).c_str());
+    for (const Task &t : all_tasks)
+      std::printf("  %-10s %s\n", t.id().c_str(), describe_task(t).c_str());
     std::printf("\nContenders:\n");
     for (const ContenderDesc &d : reg) {
       std::string wl;
@@ -306,7 +315,8 @@ int run_main(int argc, char **argv) {
   }
   for (const Task &t : all_tasks)
     for (const Sel &s : sel)
-      if (std::any_of(s.tasks.begin(), s.tasks.end(), [&](const Task &x) { return x.id() == t.id(); })) {
+      if (std::any_of(s.tasks.begin(), s.tasks.end(),
+                      [&](const Task &x) { return x.id() == t.id(); })) {
         rep.tasks.push_back(t);
         break;
       }
@@ -328,8 +338,8 @@ int run_main(int argc, char **argv) {
       Sel &s = sel[(k + size_t(r)) % sel.size()];
       if (!s.error.empty()) continue;
       std::fprintf(stderr, "\r\033[K[rep %d/%d %3.0f%%] %s (%zu tasks)", r + 1, reps,
-                   100.0 * double(done) / double(total_runs ? total_runs : 1),
-                   s.d->name.c_str(), s.tasks.size());
+                   100.0 * double(done) / double(total_runs ? total_runs : 1), s.d->name.c_str(),
+                   s.tasks.size());
       std::fflush(stderr);
       std::vector<Measurement> out;
       std::string err;
@@ -433,7 +443,8 @@ int run_main(int argc, char **argv) {
               o.json_path.empty() ? "" : (", " + o.json_path).c_str());
   if (!plots.empty()) {
     std::printf("Plots:   %s/index.html (all plots), for example:\n", dir.c_str());
-    for (size_t i = 0; i < plots.size() && i < 3; i++) std::printf("         %s\n", plots[i].c_str());
+    for (size_t i = 0; i < plots.size() && i < 3; i++)
+      std::printf("         %s\n", plots[i].c_str());
   }
   if (!ok) {
     std::fprintf(stderr, "corepool-bench: could not write the results\n");

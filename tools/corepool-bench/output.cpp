@@ -35,10 +35,14 @@ namespace {
 
 std::string fmt(double v) {
   char b[32];
-  if (v >= 1000) std::snprintf(b, sizeof b, "%.0f", v);
-  else if (v >= 100) std::snprintf(b, sizeof b, "%.1f", v);
-  else if (v >= 10) std::snprintf(b, sizeof b, "%.2f", v);
-  else std::snprintf(b, sizeof b, "%.3f", v);
+  if (v >= 1000)
+    std::snprintf(b, sizeof b, "%.0f", v);
+  else if (v >= 100)
+    std::snprintf(b, sizeof b, "%.1f", v);
+  else if (v >= 10)
+    std::snprintf(b, sizeof b, "%.2f", v);
+  else
+    std::snprintf(b, sizeof b, "%.3f", v);
   return b;
 }
 
@@ -51,12 +55,14 @@ std::string tick(double v) {
 std::string jstr(const std::string &s) {
   std::string o = "\"";
   for (unsigned char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += char(c);
+    if (c == '"' || c == '\\')
+      o += '\\', o += char(c);
     else if (c < 0x20) {
       char b[8];
       std::snprintf(b, sizeof b, "\\u%04x", c);
       o += b;
-    } else o += char(c);
+    } else
+      o += char(c);
   }
   return o + "\"";
 }
@@ -71,10 +77,14 @@ std::string jnum(double v) {
 std::string xml(const std::string &s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
   }
   return o;
 }
@@ -83,15 +93,19 @@ std::vector<const Row *> rows_of(const Report &r, const std::string &task_id) {
   std::vector<const Row *> v;
   for (const Row &x : r.rows)
     if (x.task.id() == task_id) v.push_back(&x);
-  std::stable_sort(v.begin(), v.end(), [](const Row *a, const Row *b) { return a->median < b->median; });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const Row *a, const Row *b) { return a->median < b->median; });
   return v;
 }
 
 const char *color_of(Kind k) {
   switch (k) {
-    case Kind::corepool: return "#1f6fb4";
-    case Kind::peer: return "#e08a1e";
-    case Kind::bound: return "#3a9a3a";
+    case Kind::corepool:
+      return "#1f6fb4";
+    case Kind::peer:
+      return "#e08a1e";
+    case Kind::bound:
+      return "#3a9a3a";
   }
   return "#888";
 }
@@ -127,8 +141,9 @@ void print_tables(const Report &r, FILE *out) {
   std::fprintf(out, "object size %s B, median of %s repetitions (min-max shown), %s s per figure\n",
                r.params.at("size").c_str(), r.params.at("reps").c_str(),
                r.params.at("duration_s").c_str());
-  std::fprintf(out, "speedup = best peer's median / this median (> 1: faster than every peer);\n"
-                    "x bound = this median / the lower bound's median (1 = at the bound)\n");
+  std::fprintf(out,
+               "speedup = best peer's median / this median (> 1: faster than every peer);\n"
+               "x bound = this median / the lower bound's median (1 = at the bound)\n");
   for (const Task &t : r.tasks) {
     auto v = rows_of(r, t.id());
     if (v.empty()) continue;
@@ -145,7 +160,8 @@ void print_tables(const Report &r, FILE *out) {
                    kind_name(x->kind), fmt(x->median).c_str(), mm.c_str(), fmt(mops).c_str(),
                    sp.c_str(), lb.c_str());
       if (x->extra >= 0) std::fprintf(out, "  empty %.1f%%", 100 * x->extra);
-      if (x->failures) std::fprintf(out, "  (%llu retried bursts)", (unsigned long long)x->failures);
+      if (x->failures)
+        std::fprintf(out, "  (%llu retried bursts)", (unsigned long long)x->failures);
       std::fprintf(out, "\n");
     }
   }
@@ -164,13 +180,13 @@ void print_tables(const Report &r, FILE *out) {
     for (const std::string &n : s.names) {
       auto &m = s.ns[n];
       std::fprintf(out, "  %-26s", n.c_str());
-      for (int t : s.threads)
-        std::fprintf(out, " %8s", m.count(t) ? fmt(1e3 / m[t]).c_str() : "-");
+      for (int t : s.threads) std::fprintf(out, " %8s", m.count(t) ? fmt(1e3 / m[t]).c_str() : "-");
       if (has1 && has2)
         std::fprintf(out, " %8s", m.count(1) && m.count(2) ? fmt(m[1] / m[2]).c_str() : "-");
       if (has2)
         for (int t : s.threads)
-          if (t > 2) std::fprintf(out, " %8s", m.count(2) && m.count(t) ? fmt(m[2] / m[t]).c_str() : "-");
+          if (t > 2)
+            std::fprintf(out, " %8s", m.count(2) && m.count(t) ? fmt(m[2] / m[t]).c_str() : "-");
       std::fprintf(out, "\n");
     }
   }
@@ -190,15 +206,18 @@ bool write_json(const Report &r, const std::string &path) {
   for (size_t i = 0; i < r.argv.size(); i++) f << (i ? ", " : "") << jstr(r.argv[i]);
   f << "],\n  \"wall_s\": " << jnum(r.wall_s) << ",\n  \"machine\": {";
   bool first = true;
-  for (auto &[k, v] : r.machine) f << (first ? "" : ",") << "\n    " << jstr(k) << ": " << jstr(v), first = false;
+  for (auto &[k, v] : r.machine)
+    f << (first ? "" : ",") << "\n    " << jstr(k) << ": " << jstr(v), first = false;
   f << "\n  },\n  \"params\": {";
   first = true;
-  for (auto &[k, v] : r.params) f << (first ? "" : ",") << "\n    " << jstr(k) << ": " << jstr(v), first = false;
+  for (auto &[k, v] : r.params)
+    f << (first ? "" : ",") << "\n    " << jstr(k) << ": " << jstr(v), first = false;
   f << "\n  },\n  \"tasks\": [";
   for (size_t i = 0; i < r.tasks.size(); i++) {
     const Task &t = r.tasks[i];
-    f << (i ? "," : "") << "\n    {\"task\": " << jstr(t.id()) << ", \"workload\": " << jstr(t.workload)
-      << ", \"threads\": " << t.threads << ", \"unit\": " << jstr(unit_of(t.workload))
+    f << (i ? "," : "") << "\n    {\"task\": " << jstr(t.id())
+      << ", \"workload\": " << jstr(t.workload) << ", \"threads\": " << t.threads
+      << ", \"unit\": " << jstr(unit_of(t.workload))
       << ", \"description\": " << jstr(describe_task(t)) << "}";
   }
   f << "\n  ],\n  \"contenders\": [";
@@ -206,15 +225,16 @@ bool write_json(const Report &r, const std::string &path) {
     const ContenderStatus &c = r.contenders[i];
     f << (i ? "," : "") << "\n    {\"name\": " << jstr(c.name) << ", \"family\": " << jstr(c.family)
       << ", \"kind\": " << jstr(kind_name(c.kind)) << ", \"status\": " << jstr(c.status)
-      << ", \"reason\": " << jstr(c.reason) << ", \"config\": " << jstr(c.config) << ", \"workloads\": [";
+      << ", \"reason\": " << jstr(c.reason) << ", \"config\": " << jstr(c.config)
+      << ", \"workloads\": [";
     for (size_t k = 0; k < c.workloads.size(); k++) f << (k ? ", " : "") << jstr(c.workloads[k]);
     f << "]}";
   }
   f << "\n  ],\n  \"results\": [";
   for (size_t i = 0; i < r.rows.size(); i++) {
     const Row &x = r.rows[i];
-    f << (i ? "," : "") << "\n    {\"task\": " << jstr(x.task.id()) << ", \"workload\": "
-      << jstr(x.task.workload) << ", \"threads\": " << x.task.threads
+    f << (i ? "," : "") << "\n    {\"task\": " << jstr(x.task.id())
+      << ", \"workload\": " << jstr(x.task.workload) << ", \"threads\": " << x.task.threads
       << ", \"contender\": " << jstr(x.contender) << ", \"kind\": " << jstr(kind_name(x.kind))
       << ", \"unit\": " << jstr(unit_of(x.task.workload)) << ", \"median\": " << jnum(x.median)
       << ", \"min\": " << jnum(x.min) << ", \"max\": " << jnum(x.max)
@@ -224,8 +244,8 @@ bool write_json(const Report &r, const std::string &path) {
     if (x.extra >= 0) f << ", \"empty_fraction\": " << jnum(x.extra);
     f << ", \"best_peer\": " << jstr(x.best_peer) << ", \"speedup_vs_best_peer\": "
       << (x.speedup_vs_best_peer > 0 ? jnum(x.speedup_vs_best_peer) : "null")
-      << ", \"lower_bound\": " << jstr(x.lower_bound) << ", \"x_lower_bound\": "
-      << (x.x_lower_bound > 0 ? jnum(x.x_lower_bound) : "null") << "}";
+      << ", \"lower_bound\": " << jstr(x.lower_bound)
+      << ", \"x_lower_bound\": " << (x.x_lower_bound > 0 ? jnum(x.x_lower_bound) : "null") << "}";
   }
   f << "\n  ]\n}\n";
   return bool(f);
@@ -270,12 +290,13 @@ void svg_bars(const Report &r, const Task &t, const std::string &path) {
   auto X = [&](double val) { return left + (std::log10(val) - l0) / (l1 - l0) * plotw; };
   std::ofstream f(path);
   f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  f << "<text x='10' y='20' font-size='15' font-weight='bold'>" << xml(t.id() + ": " + describe_task(t))
-    << "</text>\n<text x='10' y='38' fill='#555'>" << unit_of(t.workload)
-    << ", log scale, lower is better; bar = median, whisker = min-max of " << r.params.at("reps")
-    << " repetitions; " << xml(r.machine.at("cpu_model")) << ", " << r.machine.at("cores_online")
-    << " cores</text>\n";
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  f << "<text x='10' y='20' font-size='15' font-weight='bold'>"
+    << xml(t.id() + ": " + describe_task(t)) << "</text>\n<text x='10' y='38' fill='#555'>"
+    << unit_of(t.workload) << ", log scale, lower is better; bar = median, whisker = min-max of "
+    << r.params.at("reps") << " repetitions; " << xml(r.machine.at("cpu_model")) << ", "
+    << r.machine.at("cores_online") << " cores</text>\n";
   for (double e = l0; e <= l1 + 1e-9; e++) {
     for (int m = 1; m < 10; m++) {
       double val = std::pow(10.0, e) * m;
@@ -326,7 +347,8 @@ void svg_threads(const Report &r, const std::string &path) {
   auto Y = [&](double mops) { return top + ploth - (std::log10(mops) - l0) / (l1 - l0) * ploth; };
   std::ofstream f(path);
   f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
   f << "<text x='10' y='20' font-size='15' font-weight='bold'>Throughput against threads (W2 burst "
        "of 256 on every thread)</text>\n<text x='10' y='38' fill='#555'>aggregate million "
        "get+put pairs per second, log scale, higher is better; "
@@ -343,8 +365,8 @@ void svg_threads(const Report &r, const std::string &path) {
           << tick(val) << "</text>\n";
     }
   for (size_t i = 0; i < nt; i++)
-    f << "<text x='" << X(i) << "' y='" << top + ploth + 18 << "' text-anchor='middle'>T="
-      << s.threads[i] << "</text>\n";
+    f << "<text x='" << X(i) << "' y='" << top + ploth + 18
+      << "' text-anchor='middle'>T=" << s.threads[i] << "</text>\n";
   static const char *pal[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
                               "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354"};
@@ -361,8 +383,8 @@ void svg_threads(const Report &r, const std::string &path) {
       << " points='" << pts.str() << "'/>\n";
     for (size_t i = 0; i < nt; i++)
       if (s.ns[n].count(s.threads[i]))
-        f << "<circle cx='" << X(i) << "' cy='" << Y(1e3 / s.ns[n][s.threads[i]]) << "' r='3' fill='"
-          << col << "'/>\n";
+        f << "<circle cx='" << X(i) << "' cy='" << Y(1e3 / s.ns[n][s.threads[i]])
+          << "' r='3' fill='" << col << "'/>\n";
     int ly = top + li * 18;
     f << "<line x1='" << left + plotw + 20 << "' y1='" << ly << "' x2='" << left + plotw + 44
       << "' y2='" << ly << "' stroke='" << col << "' stroke-width='" << sw << "'" << dash

@@ -7,9 +7,12 @@ namespace cpb {
 
 const char *kind_name(Kind k) {
   switch (k) {
-    case Kind::corepool: return "corepool";
-    case Kind::peer: return "peer";
-    case Kind::bound: return "bound";
+    case Kind::corepool:
+      return "corepool";
+    case Kind::peer:
+      return "peer";
+    case Kind::bound:
+      return "bound";
   }
   return "?";
 }
@@ -25,7 +28,9 @@ std::vector<ContenderDesc> &registry() {
   return r;
 }
 
-void add_contender(ContenderDesc d) { registry().push_back(std::move(d)); }
+void add_contender(ContenderDesc d) {
+  registry().push_back(std::move(d));
+}
 
 void add_missing(const std::string &name, const std::string &family, Kind kind,
                  const std::vector<std::string> &workloads, const std::string &why) {

@@ -15,11 +15,11 @@ struct Row {
   std::vector<double> samples;  // one per repetition (ns per pair/object/op)
   double median = 0, min = 0, max = 0;
   uint64_t failures = 0;
-  double extra = -1;            // A3: fraction of allocs that found the pool empty (median)
-  std::string best_peer;        // fastest peer in this task
+  double extra = -1;                // A3: fraction of allocs that found the pool empty (median)
+  std::string best_peer;            // fastest peer in this task
   double speedup_vs_best_peer = 0;  // best peer's median / this median (> 1: faster)
-  std::string lower_bound;      // the bound that applies to this task
-  double x_lower_bound = 0;     // this median / the bound's median (>= 1 normally)
+  std::string lower_bound;          // the bound that applies to this task
+  double x_lower_bound = 0;         // this median / the bound's median (>= 1 normally)
 };
 
 struct ContenderStatus {
