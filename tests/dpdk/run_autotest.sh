@@ -22,7 +22,16 @@ log=$(mktemp /tmp/cp-dpdk-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
 args=(--no-huge -m 512 --no-pci --no-shconf -l 0-1 --file-prefix=cpt$$)
-[ -n "$driver" ] && args+=(-d "$driver")
+if [ -n "$driver" ]; then
+  # EAL refuses to load a plugin from a path with a world-writable directory in it (a clone
+  # under /tmp, as CI may use): load a private copy from a directory only we can write.
+  safe=$(mktemp -d "${HOME:-/root}/.corepool-dpdk.XXXXXX")
+  chmod 700 "$safe"
+  cp "$driver" "$safe/"
+  driver=$safe/$(basename "$driver")
+  trap 'rm -f "$log"; rm -rf "$safe"' EXIT
+  args+=(-d "$driver")
+fi
 [ -n "$ops" ] && args+=(--mbuf-pool-ops-name="$ops")
 echo "+ DPDK_TEST=$test_name ${DPDK_TEST_PRELOAD:+LD_PRELOAD=\"$DPDK_TEST_PRELOAD\" }$dpdk_test ${args[*]}"
 # DPDK_TEST_PRELOAD: sanitizer runtimes, for a driver built with sanitizers (dpdk-test is not)
