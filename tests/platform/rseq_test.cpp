@@ -10,27 +10,12 @@
 
 #include "chaos.h"
 #include "platform/rseq.h"
+#include "rseq_test_util.h"
 
 namespace {
 using namespace corepool::platform;
 
-// Runs `op(cpu)` on the current CPU until it does not abort.
-template <class Op>
-int on_this_cpu(Op op) {
-  for (;;) {
-    int cpu = rseq_cpu_start();
-    if (cpu < 0) return -100;
-    int r = op(cpu);
-    if (r != CP_RSEQ_ABORT) return r;
-  }
-}
-
-#define REQUIRE_RSEQ()                                        \
-  if (rseq_cpu_start() < 0) {                                 \
-    /* Not a skip: rseq is off, so the source must say so. */ \
-    EXPECT_EQ(cp_cpu_id_source(), CP_CPU_ID_GETCPU);          \
-    return;                                                   \
-  }
+using corepool::platform::test::on_this_cpu;
 
 TEST(Rseq, CompareAndStore) {
   REQUIRE_RSEQ();
