@@ -50,18 +50,20 @@ typedef int (*cp_objpool_fini_cb)(struct cp_objpool *pool, void *context);
 int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void *context,
                     cp_objpool_init_cb objinit, cp_objpool_fini_cb release);
 
-/* Takes a free object, or returns NULL when none was found. Tries the calling CPU's ring,
- * then every other possible CPU's ring in order, then the overflow ring. Lock-free;
+/* Takes a free object, or returns NULL when none was found. Tries the calling CPU's cache
+ * and ring, then every other possible CPU's ring in order, then the overflow ring, then the
+ * other CPUs' caches (see CP_OBJPOOL_F_NOCACHE: a system call each). Lock-free;
  * async-signal-safe. NULL does not prove the pool was empty at one instant: a thread
  * stopped inside push on the multi-producer path (rseq off, or the overflow ring) hides the
- * objects pushed after it into that same ring until it resumes. */
+ * objects pushed after it into that same ring until it resumes, and a thread stopped while
+ * draining a CPU's cache hides that cache's objects until it resumes. */
 void *cp_objpool_pop(struct cp_objpool *pool);
 
-/* Gives `obj` back to the calling CPU's ring (to the overflow ring when that ring is full or
- * the thread cannot use rseq). 0, or -EINVAL when `obj` is not an object of this pool (an
- * O(1) range and stride check, always on; the pool is unchanged). Never fails otherwise: the
- * rings together can hold every object. Lock-free; async-signal-safe. Must not run
- * concurrently with cp_objpool_fini. */
+/* Gives `obj` back to the calling CPU's cache, or its ring when the cache is full (to the
+ * overflow ring when that ring is full too or the thread cannot use rseq). 0, or -EINVAL when `obj`
+ * is not an object of this pool (an O(1) range and stride check, always on; the pool is unchanged).
+ * Never fails otherwise: the rings together can hold every object. Lock-free; async-signal-safe.
+ * Must not run concurrently with cp_objpool_fini. */
 int cp_objpool_push(void *obj, struct cp_objpool *pool);
 
 /* Burst pop: takes up to `n` free objects into objs[0..k) and returns k (0 when none).
@@ -105,17 +107,27 @@ struct cp_objpool_attr {
    * nr_objs, so push still never fails for a valid object; memory per CPU drops from
    * 8 * nr_objs bytes to 8 * ring_capacity. */
   unsigned ring_capacity;
-  unsigned flags; /* reserved, must be 0 */
+  unsigned flags; /* 0, or CP_OBJPOOL_F_NOCACHE */
+  /* Objects one CPU's cache (see below) holds at most, up to CP_OBJPOOL_CACHE_CAPACITY_MAX.
+   * 0 (the default): min(256, nr_objs / (4 x possible CPUs)); a pool that small gets none. */
+  unsigned cache_capacity;
 };
+/* In front of each CPU's ring sits a small per-CPU cache (a LIFO stack) that push and pop
+ * reach with one restartable sequence and no atomic read-modify-write. Its objects stay
+ * reachable from every CPU: when every ring comes up short, pop fences the CPUs whose cache
+ * holds objects (membarrier(2), a system call of about 2 us) and takes them. Pools get the
+ * cache when rseq and that fence are available (x86-64, Linux 5.10+) unless this flag is set. */
+#define CP_OBJPOOL_F_NOCACHE 1u
+#define CP_OBJPOOL_CACHE_CAPACITY_MAX (1u << 16)
 
 /* cp_objpool_init with options (attr may be NULL: the defaults). Extra error: -EINVAL for
- * non-zero attr->flags or ring_capacity above 2^24. */
+ * an unknown bit in attr->flags, ring_capacity above 2^24 or cache_capacity above the max. */
 int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size, void *context,
                          cp_objpool_init_cb objinit, cp_objpool_fini_cb release,
                          const struct cp_objpool_attr *attr);
 
 /* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
- * ring: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
+ * ring and cache: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu);
 /* Free objects in the shared overflow ring. */
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool);
@@ -125,6 +137,8 @@ unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool);
 int cp_objpool_object_size(const struct cp_objpool *pool);
 int cp_objpool_object_stride(const struct cp_objpool *pool);
 int cp_objpool_nr_objs(const struct cp_objpool *pool);
+/* Objects per CPU cache at most; 0 when the pool has no cache. */
+unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool);
 /* True (1) when the per-CPU rings run as restartable sequences (chosen at init from
  * cp_rseq_enabled()); 0 when they use the multi-producer fallback. */
 int cp_objpool_uses_rseq(const struct cp_objpool *pool);

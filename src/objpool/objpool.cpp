@@ -56,6 +56,7 @@
 #include <cstring>
 #include <new>
 
+#include "ds/pcpu_cache.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/memory.h"
@@ -63,8 +64,10 @@
 
 namespace {
 using namespace corepool::platform;
+using namespace corepool::ds;
 
 constexpr size_t kLine = 64;
+constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
 
 // One ring: 64-byte header, then mask + 1 slots, then (multi-producer only) mask + 1
 // sequence words. Allocated on its CPU's node.
@@ -106,6 +109,10 @@ struct cp_objpool {
   unsigned ring_cap;  // slots per CPU ring (power of two)
   bool rseq;          // per-CPU rings are rseq rings
   ring *overflow;     // multi-producer ring with room for every object
+  // Per-CPU rseq stacks in front of the rings (disabled without rseq or the rseq fence, or
+  // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
+  // them (fence + drain) when every ring is empty.
+  corepool::ds::pcpu_cache cache;
   void *context;
   cp_objpool_fini_cb release;
   size_t self_bytes;
@@ -237,6 +244,7 @@ inline int start_cpu(const cp_objpool *p) noexcept {
 }
 
 inline void push_one(cp_objpool *p, void *obj) noexcept {
+  if (pcpu_cache_push(p->cache, obj)) return;  // the fast path: one rseq sequence, no atomic RMW
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -282,6 +290,77 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
   return got;
 }
 
+// Pushes n valid objects (all of them: push never fails). Cache, then the local ring in one
+// sequence, then one by one (each to its ring or the overflow ring).
+inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
+  if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
+  if (p->rseq) {
+    for (;;) {
+      int cpu = rseq_cpu_start();
+      if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus || !p->rings[cpu]) break;
+      ring *r = p->rings[cpu];
+      int rc = rseq_ring_push_bulk(
+          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
+          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), objs, n, cpu);
+      if (rc == CP_RSEQ_OK) return;
+      if (rc == CP_RSEQ_FAIL) break;  // does not fit in one go: one by one below
+    }
+    if (rseq_cpu_start() < 0) {
+      overflow_push_bulk(p, objs, n);
+      return;
+    }
+  } else {
+    unsigned cpu = cp_current_cpu();
+    ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
+    if (r && mp_ring_push_bulk(r, objs, n)) return;
+  }
+  for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
+}
+
+// The last resort, when every ring came up short: drain other CPUs' caches (a system call
+// per non-empty cache, see ds/pcpu_cache.h). A small request steals a batch and keeps the
+// surplus on this CPU, so a thread that keeps popping where objects are pushed elsewhere
+// pays one fence per batch, not per object.
+constexpr unsigned kStealBatch = 32;
+
+inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
+  if (!p->cache.enabled()) return 0;
+  unsigned got = 0;
+  unsigned start = static_cast<unsigned>(start_cpu(p));
+  for (unsigned i = 0; i < p->nr_cpus && got < n; i++) {
+    unsigned c = (start + i) % p->nr_cpus;
+    unsigned want = n - got;
+    if (want >= kStealBatch) {
+      got += p->cache.steal(c, out + got, want);
+      continue;
+    }
+    void *buf[kStealBatch];
+    unsigned k = p->cache.steal(c, buf, kStealBatch);
+    unsigned take = k < want ? k : want;
+    for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
+    got += take;
+    push_many(p, buf + take, k - take);  // surplus: ours now, so it goes where we run
+  }
+  return got;
+}
+
+// Cache, then the rings (local first), then other CPUs' caches.
+inline unsigned pop_many(cp_objpool *p, void **out, unsigned n) noexcept {
+  unsigned got = 0;
+  if (n == 1) {
+    if (void *o = pcpu_cache_pop(p->cache)) {
+      out[0] = o;
+      return 1;
+    }
+  } else {
+    got = pcpu_cache_pop_bulk(p->cache, out, n);
+    if (got == n) return got;
+  }
+  got += p->rseq ? pop_any<true>(p, out + got, n - got) : pop_any<false>(p, out + got, n - got);
+  if (got < n) got += steal_any(p, out + got, n - got);
+  return got;
+}
+
 // ---- setup and teardown ------------------------------------------------------------------
 
 uint64_t pow2_at_least(uint64_t v) {
@@ -321,6 +400,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 }
 
 void unmap_all(cp_objpool *p) noexcept {
+  p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
   if (p->overflow) os_release(p->overflow, p->overflow->bytes);
@@ -349,9 +429,12 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: object_size must be in [1, 65536]");
   cp_objpool_attr a{};
   if (attr) a = *attr;
-  if (a.flags != 0) return set_error(-EINVAL, "objpool: attr.flags must be 0");
+  if (a.flags & ~CP_OBJPOOL_F_NOCACHE)
+    return set_error(-EINVAL, "objpool: unknown bit in attr.flags");
   if (a.ring_capacity > static_cast<unsigned>(CP_OBJPOOL_NR_OBJS_MAX))
     return set_error(-EINVAL, "objpool: attr.ring_capacity above 2^24");
+  if (a.cache_capacity > CP_OBJPOOL_CACHE_CAPACITY_MAX)
+    return set_error(-EINVAL, "objpool: attr.cache_capacity above CP_OBJPOOL_CACHE_CAPACITY_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
   const size_t self_bytes = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), page_size());
@@ -439,6 +522,23 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       ring_fill(p->overflow, obj);
     }
   }
+  {
+    // Per-CPU caches: by default a quarter of a CPU's fair share, at most kDefaultCache, so
+    // that most objects stay in the rings where any CPU reaches them without a fence.
+    unsigned cache_cap = a.cache_capacity;
+    if (!cache_cap) {
+      unsigned quarter = static_cast<unsigned>(nr_objs) / (4 * npossible);
+      cache_cap = quarter < kDefaultCache ? quarter : kDefaultCache;
+    }
+    if (!(a.flags & CP_OBJPOOL_F_NOCACHE) && cache_cap && p->rseq) {
+      int crc = p->cache.init(ncpu, cache_cap);
+      if (crc == -ENOMEM) {
+        set_error(-ENOMEM, "objpool: out of memory (CPU caches)");
+        goto fail;
+      }
+      // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
+    }
+  }
   *pool = p;
   return 0;
 fail:
@@ -453,13 +553,12 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 
 void *cp_objpool_pop(struct cp_objpool *pool) {
   void *obj;
-  unsigned got = pool->rseq ? pop_any<true>(pool, &obj, 1) : pop_any<false>(pool, &obj, 1);
-  return got ? obj : nullptr;
+  return pop_many(pool, &obj, 1) ? obj : nullptr;
 }
 
 unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
   if (n == 0) return 0;
-  return pool->rseq ? pop_any<true>(pool, objs, n) : pop_any<false>(pool, objs, n);
+  return pop_many(pool, objs, n);
 }
 
 int cp_objpool_push(void *obj, struct cp_objpool *pool) {
@@ -475,28 +574,7 @@ int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool)
     if (!valid(pool, objs[i]))
       return corepool::set_error(-EINVAL,
                                  "objpool: push_bulk of a pointer that is not a pool object");
-  if (n == 0) return 0;
-  if (pool->rseq) {
-    for (;;) {
-      int cpu = rseq_cpu_start();
-      if (cpu < 0 || static_cast<unsigned>(cpu) >= pool->nr_cpus || !pool->rings[cpu]) break;
-      ring *r = pool->rings[cpu];
-      int rc = rseq_ring_push_bulk(
-          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
-          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), objs, n, cpu);
-      if (rc == CP_RSEQ_OK) return 0;
-      if (rc == CP_RSEQ_FAIL) break;  // does not fit in one go: one by one below
-    }
-    if (rseq_cpu_start() < 0) {
-      overflow_push_bulk(pool, objs, n);
-      return 0;
-    }
-  } else {
-    unsigned cpu = cp_current_cpu();
-    ring *r = cpu < pool->nr_cpus ? pool->rings[cpu] : nullptr;
-    if (r && mp_ring_push_bulk(r, objs, n)) return 0;
-  }
-  for (unsigned i = 0; i < n; i++) push_one(pool, objs[i]);
+  push_many(pool, objs, n);
   return 0;
 }
 
@@ -532,14 +610,14 @@ void cp_objpool_free(struct cp_objpool *pool) {
 unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
   uint64_t n = pool->overflow->nr_free();
   for (unsigned c = 0; c < pool->nr_cpus; c++)
-    if (pool->rings[c]) n += pool->rings[c]->nr_free();
+    if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
   return static_cast<unsigned>(n);
 }
 
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
   if (!pool || cpu >= pool->nr_cpus || !pool->rings[cpu])
     return corepool::set_error(-EINVAL, "objpool: no ring for this CPU");
-  return static_cast<int>(pool->rings[cpu]->nr_free());
+  return static_cast<int>(pool->rings[cpu]->nr_free() + pool->cache.count(cpu));
 }
 
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
@@ -557,6 +635,9 @@ int cp_objpool_object_stride(const struct cp_objpool *pool) {
 }
 int cp_objpool_nr_objs(const struct cp_objpool *pool) {
   return pool->nr_objs;
+}
+unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
+  return pool->cache.enabled() ? pool->cache.capacity() : 0;
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
   return pool->rseq ? 1 : 0;

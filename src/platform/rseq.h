@@ -31,6 +31,12 @@
 // rseq operations are NOT atomic with respect to other CPUs: a word also written from
 // another CPU (CAS, fetch_add) must not be updated with these plain commit stores.
 //
+// Linkage: every operation is `static inline`, and so must be every function an operation
+// is inlined into that can be emitted in more than one object file (an `inline` function or
+// a template): the sequence's descriptor in section __rseq_cs points into the code, and the
+// linker discards duplicate copies of inline functions, leaving descriptors that point into
+// discarded sections.
+//
 // When rseq_cpu_start() returns -1 the thread cannot use rseq (process mode getcpu, or a
 // thread whose registration failed); the algorithm must take its fallback path, and that
 // path must stay correct when other threads concurrently use the rseq path.
@@ -92,7 +98,7 @@ inline rseq_abi *rseq_area() noexcept {
 
 // The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
 // Registers corepool's own area on a thread's first call in mode `own`. Async-signal-safe.
-inline int rseq_cpu_start() noexcept {
+static inline int rseq_cpu_start() noexcept {
   int cpu = static_cast<int>(__atomic_load_n(&rseq_area()->cpu_id, __ATOMIC_RELAXED));
   if (__builtin_expect(cpu >= 0, 1)) return cpu;
   return detail::rseq_cpu_start_slow();
@@ -105,34 +111,41 @@ constexpr bool rseq_arch_supported() noexcept;
 // ---- operations: each is one restartable sequence on CPU `cpu` (see protocol above) -----
 
 // if (*v != expect) FAIL; *v = newv.                                       commit: *v
-inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept;
+static inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept;
 // *v += count.                                                             commit: *v
-inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
-// Per-CPU array stack of capacity `cap`; `*top` is its element count.
-// push: if (*top >= cap) FAIL; slots[*top] = item; *top += 1.             commit: *top
-inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item, int cpu) noexcept;
-// pop:  if (*top == 0) FAIL; *out = slots[*top - 1]; *top -= 1.           commit: *top
-inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept;
-// push_bulk (all or nothing): if (*top + n > cap) FAIL;
+static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
+// Per-CPU array stack of capacity `cap`; `*top` is its element count. The fenced forms also
+// FAIL, storing nothing, while `*fence` != 0: a remote thread has taken the stack over (see
+// platform/rseq_fence.h); the plain forms are the fenced ones with a fence that never rises.
+// push: if (*fence || *top >= cap) FAIL; slots[*top] = item; *top += 1.   commit: *top
+static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,
+                                         intptr_t cap, void *item, int cpu) noexcept;
+// pop:  if (*fence || *top == 0) FAIL; *out = slots[*top - 1]; *top -= 1. commit: *top
+static inline int rseq_fenced_stack_pop(intptr_t *top, const intptr_t *fence, void **slots,
+                                        void **out, int cpu) noexcept;
+// push_bulk (all or nothing): if (*fence || *top + n > cap) FAIL;
 //           slots[*top .. *top+n) = items[0 .. n); *top += n.             commit: *top
-inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void *const *items,
-                                intptr_t n, int cpu) noexcept;
-// pop_bulk (up to n, n >= 1): k = min(n, *top); if (k == 0) FAIL;
+static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fence, void **slots,
+                                              intptr_t cap, void *const *items, intptr_t n,
+                                              int cpu) noexcept;
+// pop_bulk (up to n, n >= 1): k = min(n, *top); if (*fence || k == 0) FAIL;
 //           out[0 .. k) = slots[*top-k .. *top); *top -= k; *popped = k.  commit: *top
-inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
-                               intptr_t *popped, int cpu) noexcept;
+static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fence, void **slots,
+                                             void **out, intptr_t n, intptr_t *popped,
+                                             int cpu) noexcept;
 
 // Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
 // only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
 // (by CAS, never past *tail). Indices are free-running; slot of index i is slots[i & mask].
 // ring_push:      if (*tail - *head > mask) FAIL;
 //                 slots[*tail & mask] = item; *tail += 1.                  commit: *tail
-inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
-                          void *item, int cpu) noexcept;
+static inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                                 void *item, int cpu) noexcept;
 // ring_push_bulk (all or nothing): if (*tail + n - *head > mask + 1) FAIL;
 //                 slots[(*tail + i) & mask] = items[i] for i < n; *tail += n. commit: *tail
-inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
-                               void *const *items, intptr_t n, int cpu) noexcept;
+static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
+                                      intptr_t mask, void *const *items, intptr_t n,
+                                      int cpu) noexcept;
 
 }  // namespace corepool::platform
 
@@ -141,3 +154,24 @@ inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slot
 #else
 #include "platform/rseq_unsupported.h"
 #endif
+
+namespace corepool::platform {
+namespace detail {
+inline constexpr intptr_t k_never_fenced = 0;
+}
+static inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item,
+                                  int cpu) noexcept {
+  return rseq_fenced_stack_push(top, &detail::k_never_fenced, slots, cap, item, cpu);
+}
+static inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept {
+  return rseq_fenced_stack_pop(top, &detail::k_never_fenced, slots, out, cpu);
+}
+static inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap,
+                                       void *const *items, intptr_t n, int cpu) noexcept {
+  return rseq_fenced_stack_push_bulk(top, &detail::k_never_fenced, slots, cap, items, n, cpu);
+}
+static inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
+                                      intptr_t *popped, int cpu) noexcept {
+  return rseq_fenced_stack_pop_bulk(top, &detail::k_never_fenced, slots, out, n, popped, cpu);
+}
+}  // namespace corepool::platform

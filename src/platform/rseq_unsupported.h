@@ -10,31 +10,35 @@ constexpr bool rseq_arch_supported() noexcept {
   return false;
 }
 
-inline int rseq_cmpeqv_storev(intptr_t *, intptr_t, intptr_t, int) noexcept {
+static inline int rseq_cmpeqv_storev(intptr_t *, intptr_t, intptr_t, int) noexcept {
   __builtin_trap();
 }
-inline int rseq_addv(intptr_t *, intptr_t, int) noexcept {
+static inline int rseq_addv(intptr_t *, intptr_t, int) noexcept {
   __builtin_trap();
 }
-inline int rseq_stack_push(intptr_t *, void **, intptr_t, void *, int) noexcept {
+static inline int rseq_fenced_stack_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
+                                         int) noexcept {
   __builtin_trap();
 }
-inline int rseq_stack_pop(intptr_t *, void **, void **, int) noexcept {
+static inline int rseq_fenced_stack_pop(intptr_t *, const intptr_t *, void **, void **,
+                                        int) noexcept {
   __builtin_trap();
 }
-inline int rseq_stack_push_bulk(intptr_t *, void **, intptr_t, void *const *, intptr_t,
-                                int) noexcept {
+static inline int rseq_fenced_stack_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t,
+                                              void *const *, intptr_t, int) noexcept {
   __builtin_trap();
 }
-inline int rseq_stack_pop_bulk(intptr_t *, void **, void **, intptr_t, intptr_t *, int) noexcept {
+static inline int rseq_fenced_stack_pop_bulk(intptr_t *, const intptr_t *, void **, void **,
+                                             intptr_t, intptr_t *, int) noexcept {
   __builtin_trap();
 }
 
-inline int rseq_ring_push(intptr_t *, const intptr_t *, void **, intptr_t, void *, int) noexcept {
+static inline int rseq_ring_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
+                                 int) noexcept {
   __builtin_trap();
 }
-inline int rseq_ring_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t, void *const *,
-                               intptr_t, int) noexcept {
+static inline int rseq_ring_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t,
+                                      void *const *, intptr_t, int) noexcept {
   __builtin_trap();
 }
 

@@ -45,10 +45,18 @@ static_assert(detail::kRseqSig == 0x53053053, "abort signature must match regist
   "jmp %l[abort]\n\t"                       \
   ".popsection\n\t"
 
+// Fenced operations: FAIL, storing nothing, while *fence != 0 (a remote thread owns the
+// structure, see rseq_fence.h). The check sits inside the sequence, so a fence raised after it
+// and followed by rseq_fence() aborts the sequence before its commit.
+#define CP_RSEQ_FENCE_CHECK \
+  "cmpq $0, %[fence]\n\t"   \
+  "jne %l[fail]\n\t"
+
 #define CP_RSEQ_AREA_OPERANDS(rs) \
   [cpu] "r"(cpu), [cur_cpu] "m"((rs)->cpu_id), [rseq_cs] "m"((rs)->rseq_cs)
 
-inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept {
+static inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv,
+                                     int cpu) noexcept {
   rseq_abi *rs = rseq_area();
   asm goto(CP_RSEQ_PROLOGUE
            "cmpq %[v], %[expect]\n\t"
@@ -66,7 +74,7 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
+static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
   rseq_abi *rs = rseq_area();
   asm goto(CP_RSEQ_PROLOGUE
            "addq %[count], %[v]\n\t"  // commit: one instruction, so preemption is before or after
@@ -80,10 +88,10 @@ abort:
   return CP_RSEQ_ABORT;
 }
 
-inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item,
-                           int cpu) noexcept {
+static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,
+                                         intptr_t cap, void *item, int cpu) noexcept {
   rseq_abi *rs = rseq_area();
-  asm goto(CP_RSEQ_PROLOGUE
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
            "movq %[top], %%rcx\n\t"
            "cmpq %[cap], %%rcx\n\t"
            "jge %l[fail]\n\t"                        // full
@@ -92,8 +100,8 @@ inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item
            "movq %%rcx, %[top]\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [cap] "r"(cap), [slots] "r"(slots),
-             [item] "r"(item)
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [cap] "r"(cap),
+             [slots] "r"(slots), [item] "r"(item)
            : "memory", "cc", "rax", "rcx"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -103,9 +111,10 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept {
+static inline int rseq_fenced_stack_pop(intptr_t *top, const intptr_t *fence, void **slots,
+                                        void **out, int cpu) noexcept {
   rseq_abi *rs = rseq_area();
-  asm goto(CP_RSEQ_PROLOGUE
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
            "movq %[top], %%rcx\n\t"
            "testq %%rcx, %%rcx\n\t"
            "jle %l[fail]\n\t"  // empty
@@ -115,7 +124,8 @@ inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noex
            "movq %%rcx, %[top]\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [slots] "r"(slots), [out] "r"(out)
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [slots] "r"(slots),
+             [out] "r"(out)
            : "memory", "cc", "rax", "rcx"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -125,10 +135,11 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void *const *items,
-                                intptr_t n, int cpu) noexcept {
+static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fence, void **slots,
+                                              intptr_t cap, void *const *items, intptr_t n,
+                                              int cpu) noexcept {
   rseq_abi *rs = rseq_area();
-  asm goto(CP_RSEQ_PROLOGUE
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
            "movq %[top], %%rcx\n\t"
            "leaq (%%rcx, %[n]), %%rdx\n\t"  // rdx = top + n
            "cmpq %[cap], %%rdx\n\t"
@@ -146,8 +157,8 @@ inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap, void 
            "movq %%rdx, %[top]\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [cap] "r"(cap), [slots] "r"(slots),
-             [items] "r"(items), [n] "r"(n)
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [cap] "r"(cap),
+             [slots] "r"(slots), [items] "r"(items), [n] "r"(n)
            : "memory", "cc", "rax", "rcx", "rdx", "r8"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -157,10 +168,11 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
-                               intptr_t *popped, int cpu) noexcept {
+static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fence, void **slots,
+                                             void **out, intptr_t n, intptr_t *popped,
+                                             int cpu) noexcept {
   rseq_abi *rs = rseq_area();
-  asm goto(CP_RSEQ_PROLOGUE
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
            "movq %[top], %%rcx\n\t"
            "movq %[n], %%rdx\n\t"
            "cmpq %%rcx, %%rdx\n\t"
@@ -180,8 +192,8 @@ inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t
            "movq %%rcx, %[top]\n\t"       // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [slots] "r"(slots), [out] "r"(out),
-             [n] "r"(n), [popped] "r"(popped)
+           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [slots] "r"(slots),
+             [out] "r"(out), [n] "r"(n), [popped] "r"(popped)
            : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -195,8 +207,8 @@ fail:
 // A ring of mask + 1 slots whose `tail` only committed sequences on `cpu` modify and whose
 // `head` other CPUs advance by CAS. head <= tail always and `tail` cannot change during the
 // sequence, so tail - head is read consistently enough: head only grows, which only frees room.
-inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
-                          void *item, int cpu) noexcept {
+static inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
+                                 void *item, int cpu) noexcept {
   rseq_abi *rs = rseq_area();
   asm goto(CP_RSEQ_PROLOGUE
            "movq %[tail], %%rcx\n\t"
@@ -222,8 +234,9 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
-                               void *const *items, intptr_t n, int cpu) noexcept {
+static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
+                                      intptr_t mask, void *const *items, intptr_t n,
+                                      int cpu) noexcept {
   rseq_abi *rs = rseq_area();
   asm goto(CP_RSEQ_PROLOGUE
            "movq %[tail], %%rcx\n\t"
@@ -259,6 +272,7 @@ fail:
 }
 
 #undef CP_RSEQ_AREA_OPERANDS
+#undef CP_RSEQ_FENCE_CHECK
 #undef CP_RSEQ_EPILOGUE
 #undef CP_RSEQ_PROLOGUE
 #undef CP_RSEQ_SIG_ASM

@@ -162,11 +162,13 @@ struct config {
   int threads;
   unsigned ring_capacity;  // 0: kernel sizing; else bounded (overflow ring in use)
   bool park;
+  unsigned cache = 0;  // per-CPU cache capacity: 0 the default (256 objects: 32 per CPU)
 };
 
 std::string config_name(const ::testing::TestParamInfo<config> &i) {
   return std::string(name(i.param.m)) + "_T" + std::to_string(i.param.threads) +
-         (i.param.ring_capacity ? "_bounded" : "") + (i.param.park ? "_park" : "");
+         (i.param.ring_capacity ? "_bounded" : "") + (i.param.park ? "_park" : "") +
+         (i.param.cache ? "_cache" + std::to_string(i.param.cache) : "");
 }
 
 class ObjpoolChaos : public ::testing::TestWithParam<config> {};
@@ -176,7 +178,7 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   ctx c;
   c.m = cfg.m;
   c.nr_objs = cfg.m == mode::overrun ? (cfg.threads * 3 + 1) / 2 : 256;
-  cp_objpool_attr attr{.ring_capacity = cfg.ring_capacity, .flags = 0};
+  cp_objpool_attr attr{.ring_capacity = cfg.ring_capacity, .flags = 0, .cache_capacity = cfg.cache};
   ASSERT_EQ(cp_objpool_init_attr(
                 &c.pool, c.nr_objs, sizeof(tobj), &c, obj_init,
                 [](cp_objpool *, void *a) {
@@ -252,6 +254,12 @@ std::vector<config> configs() {
   // Parked threads: stopped at any instruction, the others go on.
   v.push_back({.m = mode::async, .threads = 8, .ring_capacity = 0, .park = true});
   v.push_back({.m = mode::overrun, .threads = 8, .ring_capacity = 2, .park = true});
+  // Tiny per-CPU caches: most pops that miss the rings drain another CPU's cache (fence +
+  // steal), with stealers parked while they hold a cache.
+  v.push_back({.m = mode::sync, .threads = 8, .ring_capacity = 0, .park = false, .cache = 4});
+  v.push_back({.m = mode::bulk, .threads = 8, .ring_capacity = 4, .park = false, .cache = 8});
+  v.push_back({.m = mode::overrun, .threads = 8, .ring_capacity = 0, .park = true, .cache = 2});
+  v.push_back({.m = mode::async, .threads = 32, .ring_capacity = 2, .park = true, .cache = 4});
   return v;
 }
 

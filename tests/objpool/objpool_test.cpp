@@ -18,6 +18,7 @@
 
 #include "chaos.h"
 #include "inject.h"
+#include "platform/rseq_fence.h"
 
 namespace {
 
@@ -151,10 +152,12 @@ TEST(Objpool, InitRejectsBadSizes) {
     EXPECT_STRNE(cp_last_error(), "") << r.what;
   }
   EXPECT_EQ(cp_objpool_init(nullptr, 4, 8, nullptr, nullptr, nullptr), -EINVAL);
-  cp_objpool_attr bad{.ring_capacity = 0, .flags = 1};
+  cp_objpool_attr bad{.ring_capacity = 0, .flags = 2, .cache_capacity = 0};
   cp_objpool *p = nullptr;
   EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
-  bad = {.ring_capacity = (1u << 24) + 1, .flags = 0};
+  bad = {.ring_capacity = 0, .flags = 0, .cache_capacity = CP_OBJPOOL_CACHE_CAPACITY_MAX + 1};
+  EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
+  bad = {.ring_capacity = (1u << 24) + 1, .flags = 0, .cache_capacity = 0};
   EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
   // The limits themselves are accepted.
   ASSERT_EQ(cp_objpool_init(&p, 1, 1, nullptr, nullptr, nullptr), 0);
@@ -307,7 +310,8 @@ TEST(Objpool, PerCpuIntrospection) {
 }
 
 TEST(Objpool, BoundedRingsOverflowAndNeverFail) {
-  cp_objpool_attr attr{.ring_capacity = 3, .flags = 0};  // rounded up to 4
+  // No cache: this test counts what lands in the rings.
+  cp_objpool_attr attr{.ring_capacity = 3, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 200, 8, nullptr, nullptr, nullptr, &attr), 0);
   EXPECT_EQ(cp_objpool_ring_capacity(p), 4u);
@@ -327,7 +331,17 @@ TEST(Objpool, BoundedRingsOverflowAndNeverFail) {
   cp_objpool_free(p);
 }
 
-// push goes to the calling CPU's ring; pop tries the calling CPU's ring first.
+bool pin_to(unsigned cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  bool ok = pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
+  sched_yield();  // run there now
+  return ok;
+}
+
+// push goes to the calling CPU's ring; pop tries the calling CPU's ring first (no cache:
+// this test is about the rings' order).
 TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1)) {
     EXPECT_GE(cp_nr_cpu_ids(), 1u);  // single-CPU machine: nothing to distinguish
@@ -335,23 +349,17 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   }
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
-  auto pin = [](unsigned cpu) {
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    return pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
-  };
+  cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
   cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init(&p, 8, 16, nullptr, nullptr, nullptr), 0);
+  ASSERT_EQ(cp_objpool_init_attr(&p, 8, 16, nullptr, nullptr, nullptr, &nocache), 0);
+  EXPECT_EQ(cp_objpool_cache_capacity(p), 0u);
   void *objs[8];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 8), 8u);
-  if (pin(0)) {
-    sched_yield();  // run on CPU 0 now
+  if (pin_to(0)) {
     ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
     ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
     EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
-    ASSERT_TRUE(pin(1));
-    sched_yield();
+    ASSERT_TRUE(pin_to(1));
     ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
     EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
     EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
@@ -364,6 +372,56 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   for (int i = 3; i < 8; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
   EXPECT_EQ(count_unique(p), 8);
+  cp_objpool_free(p);
+}
+
+// The per-CPU cache: push lands in the calling CPU's cache (LIFO), and a pop on another CPU
+// whose rings are all empty drains it (fence + steal), keeping the surplus on its own CPU.
+TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
+  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 4};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, 64, 16, nullptr, nullptr, nullptr, &attr), 0);
+  if (cp_objpool_cache_capacity(p) == 0) {
+    // Only without rseq or without the rseq fence: then the pool runs on its rings.
+    EXPECT_FALSE(cp_rseq_enabled() && corepool::platform::rseq_fence_init());
+    cp_objpool_free(p);
+    return;
+  }
+  EXPECT_EQ(cp_objpool_cache_capacity(p), 4u);
+  EXPECT_EQ(cp_objpool_uses_rseq(p), 1);
+  void *objs[64];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 64), 64u);
+  EXPECT_EQ(cp_objpool_nr_free(p), 0u);
+  cpu_set_t saved;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+  if (cp_nr_cpu_ids() >= 2 && cp_cpu_possible(0) && cp_cpu_possible(1) && pin_to(0)) {
+    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 3);
+    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // the cache is a stack: last in, first out
+    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+    ASSERT_TRUE(pin_to(1));
+    // CPU 1's cache and every ring are empty: the pop drains CPU 0's cache.
+    void *got = cp_objpool_pop(p);
+    EXPECT_TRUE(got == objs[0] || got == objs[1] || got == objs[2]);
+    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 0) << "a small pop steals a batch";
+    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 2) << "the surplus stays on the thief's CPU";
+    void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
+    EXPECT_NE(a, nullptr);
+    EXPECT_NE(b, nullptr);
+    EXPECT_EQ(cp_objpool_pop(p), nullptr);
+    std::set<void *> three{got, a, b};
+    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
+  } else {
+    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+    std::set<void *> three;
+    for (int i = 0; i < 3; i++) three.insert(cp_objpool_pop(p));
+    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  // More than the caches hold: the rest goes to the rings; all come back exactly once.
+  ASSERT_EQ(cp_objpool_push_bulk(objs, 64, p), 0);
+  EXPECT_EQ(cp_objpool_nr_free(p), 64u);
+  EXPECT_EQ(count_unique(p), 64);
   cp_objpool_free(p);
 }
 
@@ -383,17 +441,10 @@ void park_hook(const char *point) {
   }
 }
 
-bool pin_to(unsigned cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
-}
-
 // A thread stopped between reserving and publishing a multi-producer slot (the overflow ring
 // here, forced by a ring capacity of 1) must not stop others popping from the CPU rings.
 TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
-  cp_objpool_attr attr{.ring_capacity = 1, .flags = 0};
+  cp_objpool_attr attr{.ring_capacity = 1, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 8, 16, nullptr, nullptr, nullptr, &attr), 0);
   void *objs[8];

@@ -1,0 +1,96 @@
+// pcpu_cache: setup, teardown and the remote drain. The protocol is in pcpu_cache.h.
+#include "ds/pcpu_cache.h"
+
+#include <corepool/cpu.h>
+
+#include <cerrno>
+#include <new>
+
+#include "inject.h"
+#include "platform/memory.h"
+#include "platform/rseq_fence.h"
+
+namespace corepool::ds {
+
+using namespace corepool::platform;
+
+namespace {
+size_t round_up(size_t v, size_t a) {
+  return (v + a - 1) / a * a;
+}
+}  // namespace
+
+int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
+  if (cap == 0 || nr_cpus == 0) return -EINVAL;
+  if (!cp_rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init()) return -ENOTSUP;
+  size_t arr = round_up(nr_cpus * sizeof(stack *), page_size());
+  auto **stacks = static_cast<stack **>(os_alloc(arr, page_size()));
+  if (!stacks) return -ENOMEM;
+  for (unsigned c = 0; c < nr_cpus; c++) {
+    stacks[c] = nullptr;
+    if (!cp_cpu_possible(c)) continue;
+    size_t bytes = round_up(sizeof(stack) + size_t{cap} * sizeof(void *), page_size());
+    void *mem = os_alloc(bytes, page_size());  // zeroed: top = 0, fence = 0
+    if (!mem) {
+      for (unsigned d = 0; d < c; d++)
+        if (stacks[d]) os_release(stacks[d], stacks[d]->bytes);
+      os_release(stacks, arr);
+      return -ENOMEM;
+    }
+    int node = cp_cpu_to_node(c);
+    if (node >= 0) (void)os_bind_node(mem, bytes, node);  // a preference
+    stack *s = new (mem) stack;
+    s->top = 0;
+    s->fence = 0;
+    s->cap = cap;
+    s->bytes = bytes;
+    stacks[c] = s;
+  }
+  nr_cpus_ = nr_cpus;
+  cap_ = cap;
+  stacks_ = stacks;
+  return 0;
+}
+
+void pcpu_cache::destroy() noexcept {
+  if (!stacks_) return;
+  for (unsigned c = 0; c < nr_cpus_; c++)
+    if (stacks_[c]) os_release(stacks_[c], stacks_[c]->bytes);
+  os_release(stacks_, round_up(nr_cpus_ * sizeof(stack *), page_size()));
+  stacks_ = nullptr;
+}
+
+unsigned pcpu_cache::steal(unsigned cpu, void **out, unsigned n) noexcept {
+  if (!stacks_ || cpu >= nr_cpus_ || n == 0) return 0;
+  stack *s = stacks_[cpu];
+  // Cheap look first: a fence costs a system call. A stale 0 only makes us skip c this time.
+  if (!s || __atomic_load_n(&s->top, __ATOMIC_RELAXED) == 0) return 0;
+  // S1: take the stack from other stealers. Acquire: the previous stealer's S3 stores.
+  intptr_t open = 0;
+  if (!__atomic_compare_exchange_n(&s->fence, &open, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return 0;
+  CP_INJECT("pcpu_cache.steal.fenced");  // a stealer stopped here holds c's stack
+  // S2: from the owner sequences. The raised fence (a locked instruction, so globally
+  // visible before the system call) is what every later owner sequence fails on.
+  if (rseq_fence(cpu) != 0) {
+    __atomic_store_n(&s->fence, 0, __ATOMIC_RELEASE);
+    return 0;
+  }
+  // S3: exclusive. The owners' committed stores are visible after the fence (membarrier
+  // orders them before its return).
+  intptr_t top = __atomic_load_n(&s->top, __ATOMIC_RELAXED);
+  intptr_t k = top < static_cast<intptr_t>(n) ? top : static_cast<intptr_t>(n);
+  for (intptr_t i = 0; i < k; i++) out[i] = s->slots()[top - k + i];
+  __atomic_store_n(&s->top, top - k, __ATOMIC_RELAXED);
+  // S4: release: the new top (and our slot reads) happen before an owner sees fence == 0.
+  __atomic_store_n(&s->fence, 0, __ATOMIC_RELEASE);
+  return static_cast<unsigned>(k);
+}
+
+unsigned pcpu_cache::count(unsigned cpu) const noexcept {
+  if (!stacks_ || cpu >= nr_cpus_ || !stacks_[cpu]) return 0;
+  intptr_t t = __atomic_load_n(&stacks_[cpu]->top, __ATOMIC_RELAXED);
+  return t > 0 ? static_cast<unsigned>(t) : 0;
+}
+
+}  // namespace corepool::ds
