@@ -78,7 +78,7 @@ BENCHMARK(BM_Inc_ThreadLocal)->Threads(1)->Threads(2);
 void BM_Stack_RseqPushPop(benchmark::State &s) {
   int obj;
   for (auto _ : s) {
-    void *out;
+    void *out = nullptr;
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0) break;

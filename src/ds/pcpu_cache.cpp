@@ -46,6 +46,7 @@ int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
     s->bytes = bytes;
     stacks[c] = s;
   }
+  area_offset_ = rseq_area_tp_offset();
   nr_cpus_ = nr_cpus;
   cap_ = cap;
   stacks_ = stacks;

@@ -69,14 +69,22 @@ class pcpu_cache {
   static_assert(sizeof(stack) == 64);
 
   // The calling CPU's stack and its id, or nullptr (no rseq for this thread, disabled).
-  stack *local(int &cpu) const noexcept {
+  // `rs` is the thread's rseq area, read once for both the CPU id and the sequence.
+  stack *local(int &cpu, platform::rseq_abi *&rs) const noexcept {
     if (!stacks_) return nullptr;
-    cpu = platform::rseq_cpu_start();
-    if (__builtin_expect(cpu < 0 || static_cast<unsigned>(cpu) >= nr_cpus_, 0)) return nullptr;
+    rs = platform::rseq_area_at(area_offset_);
+    cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
+    if (__builtin_expect(cpu < 0, 0)) {  // not registered yet (mode own) or cannot be
+      cpu = platform::rseq_cpu_start();
+      if (cpu < 0) return nullptr;
+      rs = platform::rseq_area();
+    }
+    if (__builtin_expect(static_cast<unsigned>(cpu) >= nr_cpus_, 0)) return nullptr;
     return stacks_[cpu];
   }
 
-  stack **stacks_ = nullptr;  // nr_cpus_ entries, nullptr for impossible CPUs
+  stack **stacks_ = nullptr;   // nr_cpus_ entries, nullptr for impossible CPUs
+  ptrdiff_t area_offset_ = 0;  // platform::rseq_area_tp_offset(), fixed while rseq is on
   unsigned nr_cpus_ = 0;
   unsigned cap_ = 0;
 };
@@ -90,9 +98,10 @@ class pcpu_cache {
 static inline bool pcpu_cache_push(pcpu_cache &c, void *obj) noexcept {
   for (;;) {
     int cpu;
-    pcpu_cache::stack *s = c.local(cpu);
+    platform::rseq_abi *rs;
+    pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return false;
-    int rc = platform::rseq_fenced_stack_push(&s->top, &s->fence, s->slots(), s->cap, obj, cpu);
+    int rc = platform::rseq_fenced_stack_push(&s->top, &s->fence, s->slots(), s->cap, obj, cpu, rs);
     if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return true;
     if (rc == platform::CP_RSEQ_FAIL) return false;
     // ABORT: preempted, migrated or signalled; nothing committed: retry on the new CPU.
@@ -102,10 +111,11 @@ static inline bool pcpu_cache_push(pcpu_cache &c, void *obj) noexcept {
 static inline void *pcpu_cache_pop(pcpu_cache &c) noexcept {
   for (;;) {
     int cpu;
-    pcpu_cache::stack *s = c.local(cpu);
+    platform::rseq_abi *rs;
+    pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return nullptr;
     void *obj;
-    int rc = platform::rseq_fenced_stack_pop(&s->top, &s->fence, s->slots(), &obj, cpu);
+    int rc = platform::rseq_fenced_stack_pop(&s->top, &s->fence, s->slots(), &obj, cpu, rs);
     if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return obj;
     if (rc == platform::CP_RSEQ_FAIL) return nullptr;
   }
@@ -115,10 +125,11 @@ static inline void *pcpu_cache_pop(pcpu_cache &c) noexcept {
 static inline bool pcpu_cache_push_bulk(pcpu_cache &c, void *const *objs, unsigned n) noexcept {
   for (;;) {
     int cpu;
-    pcpu_cache::stack *s = c.local(cpu);
+    platform::rseq_abi *rs;
+    pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return false;
-    int rc =
-        platform::rseq_fenced_stack_push_bulk(&s->top, &s->fence, s->slots(), s->cap, objs, n, cpu);
+    int rc = platform::rseq_fenced_stack_push_bulk(&s->top, &s->fence, s->slots(), s->cap, objs, n,
+                                                   cpu, rs);
     if (rc == platform::CP_RSEQ_OK) return true;
     if (rc == platform::CP_RSEQ_FAIL) return false;
   }
@@ -128,10 +139,12 @@ static inline bool pcpu_cache_push_bulk(pcpu_cache &c, void *const *objs, unsign
 static inline unsigned pcpu_cache_pop_bulk(pcpu_cache &c, void **out, unsigned n) noexcept {
   for (;;) {
     int cpu;
-    pcpu_cache::stack *s = c.local(cpu);
+    platform::rseq_abi *rs;
+    pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return 0;
     intptr_t k = 0;
-    int rc = platform::rseq_fenced_stack_pop_bulk(&s->top, &s->fence, s->slots(), out, n, &k, cpu);
+    int rc =
+        platform::rseq_fenced_stack_pop_bulk(&s->top, &s->fence, s->slots(), out, n, &k, cpu, rs);
     if (rc == platform::CP_RSEQ_OK) return static_cast<unsigned>(k);
     if (rc == platform::CP_RSEQ_FAIL) return 0;
   }

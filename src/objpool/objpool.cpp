@@ -243,8 +243,8 @@ inline int start_cpu(const cp_objpool *p) noexcept {
   return cpu;
 }
 
-inline void push_one(cp_objpool *p, void *obj) noexcept {
-  if (pcpu_cache_push(p->cache, obj)) return;  // the fast path: one rseq sequence, no atomic RMW
+// Below the cache: the local ring, else the overflow ring.
+__attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept {
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -264,6 +264,11 @@ inline void push_one(cp_objpool *p, void *obj) noexcept {
     if (r && mp_ring_push_bulk(r, &obj, 1)) return;
   }
   overflow_push_bulk(p, &obj, 1);
+}
+
+inline void push_one(cp_objpool *p, void *obj) noexcept {
+  if (pcpu_cache_push(p->cache, obj)) return;  // the fast path: one rseq sequence, no atomic RMW
+  push_to_rings(p, obj);
 }
 
 template <bool Rseq>
@@ -344,19 +349,9 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
   return got;
 }
 
-// Cache, then the rings (local first), then other CPUs' caches.
-inline unsigned pop_many(cp_objpool *p, void **out, unsigned n) noexcept {
-  unsigned got = 0;
-  if (n == 1) {
-    if (void *o = pcpu_cache_pop(p->cache)) {
-      out[0] = o;
-      return 1;
-    }
-  } else {
-    got = pcpu_cache_pop_bulk(p->cache, out, n);
-    if (got == n) return got;
-  }
-  got += p->rseq ? pop_any<true>(p, out + got, n - got) : pop_any<false>(p, out + got, n - got);
+// Below the cache: the rings (local first), then other CPUs' caches.
+__attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
+  unsigned got = p->rseq ? pop_any<true>(p, out, n) : pop_any<false>(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
 }
@@ -551,21 +546,35 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
   return cp_objpool_init_attr(pool, nr_objs, object_size, context, objinit, release, nullptr);
 }
 
-void *cp_objpool_pop(struct cp_objpool *pool) {
+// The fast paths below need no stack frame: the slow paths are tail calls.
+__attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   void *obj;
-  return pop_many(pool, &obj, 1) ? obj : nullptr;
+  return pop_slow(pool, &obj, 1) ? obj : nullptr;
+}
+
+__attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) noexcept {
+  if (!pool || !valid(pool, obj))
+    return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
+  push_to_rings(pool, obj);
+  return 0;
+}
+
+void *cp_objpool_pop(struct cp_objpool *pool) {
+  void *o = pcpu_cache_pop(pool->cache);
+  if (__builtin_expect(o != nullptr, 1)) return o;  // the fast path
+  return pop_one_slow(pool);
 }
 
 unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
   if (n == 0) return 0;
-  return pop_many(pool, objs, n);
+  unsigned got = pcpu_cache_pop_bulk(pool->cache, objs, n);
+  return got == n ? got : got + pop_slow(pool, objs + got, n - got);
 }
 
 int cp_objpool_push(void *obj, struct cp_objpool *pool) {
-  if (__builtin_expect(!pool || !valid(pool, obj), 0))
-    return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
-  push_one(pool, obj);
-  return 0;
+  if (__builtin_expect(pool && valid(pool, obj) && pcpu_cache_push(pool->cache, obj), 1))
+    return 0;                       // the fast path
+  return push_one_slow(obj, pool);  // checks again, then the rings
 }
 
 int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool) {

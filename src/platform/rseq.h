@@ -73,14 +73,18 @@ extern __thread rseq_abi g_own_area __attribute__((tls_model("initial-exec")));
 extern const rseq_abi g_off_area;  // cpu_id = -1 forever
 int rseq_cpu_start_slow() noexcept;
 
-inline rseq_abi *glibc_area() noexcept {
+inline char *thread_pointer() noexcept {
 #if defined(__x86_64__)
   char *tp;
   asm("movq %%fs:0, %0" : "=r"(tp));
 #else
   char *tp = static_cast<char *>(__builtin_thread_pointer());
 #endif
-  return reinterpret_cast<rseq_abi *>(tp + glibc_rseq_offset());
+  return tp;
+}
+
+inline rseq_abi *glibc_area() noexcept {
+  return reinterpret_cast<rseq_abi *>(thread_pointer() + glibc_rseq_offset());
 }
 }  // namespace detail
 
@@ -94,6 +98,17 @@ inline rseq_abi *rseq_area() noexcept {
     default:
       return const_cast<rseq_abi *>(&detail::g_off_area);
   }
+}
+
+// Where every thread's rseq area sits relative to its thread pointer: the same offset in all
+// threads in modes glibc (glibc's __rseq_offset) and own (an initial-exec TLS variable), so a
+// hot path may keep it and skip the mode switch of rseq_area(). Only meaningful while
+// cp_rseq_enabled(); then rseq_area_at(rseq_area_tp_offset()) == rseq_area().
+inline ptrdiff_t rseq_area_tp_offset() noexcept {
+  return reinterpret_cast<char *>(rseq_area()) - detail::thread_pointer();
+}
+inline rseq_abi *rseq_area_at(ptrdiff_t tp_offset) noexcept {
+  return reinterpret_cast<rseq_abi *>(detail::thread_pointer() + tp_offset);
 }
 
 // The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
@@ -117,22 +132,24 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
 // Per-CPU array stack of capacity `cap`; `*top` is its element count. The fenced forms also
 // FAIL, storing nothing, while `*fence` != 0: a remote thread has taken the stack over (see
 // platform/rseq_fence.h); the plain forms are the fenced ones with a fence that never rises.
+// The fenced forms take the thread's rseq area (rseq_area(), which must be the area
+// rseq_cpu_start() read `cpu` from) so that a caller reads it once.
 // push: if (*fence || *top >= cap) FAIL; slots[*top] = item; *top += 1.   commit: *top
 static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,
-                                         intptr_t cap, void *item, int cpu) noexcept;
+                                         intptr_t cap, void *item, int cpu, rseq_abi *rs) noexcept;
 // pop:  if (*fence || *top == 0) FAIL; *out = slots[*top - 1]; *top -= 1. commit: *top
 static inline int rseq_fenced_stack_pop(intptr_t *top, const intptr_t *fence, void **slots,
-                                        void **out, int cpu) noexcept;
+                                        void **out, int cpu, rseq_abi *rs) noexcept;
 // push_bulk (all or nothing): if (*fence || *top + n > cap) FAIL;
 //           slots[*top .. *top+n) = items[0 .. n); *top += n.             commit: *top
 static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                              intptr_t cap, void *const *items, intptr_t n,
-                                              int cpu) noexcept;
+                                              intptr_t cap, void *const *items, intptr_t n, int cpu,
+                                              rseq_abi *rs) noexcept;
 // pop_bulk (up to n, n >= 1): k = min(n, *top); if (*fence || k == 0) FAIL;
 //           out[0 .. k) = slots[*top-k .. *top); *top -= k; *popped = k.  commit: *top
 static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                             void **out, intptr_t n, intptr_t *popped,
-                                             int cpu) noexcept;
+                                             void **out, intptr_t n, intptr_t *popped, int cpu,
+                                             rseq_abi *rs) noexcept;
 
 // Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
 // only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
@@ -161,17 +178,19 @@ inline constexpr intptr_t k_never_fenced = 0;
 }
 static inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item,
                                   int cpu) noexcept {
-  return rseq_fenced_stack_push(top, &detail::k_never_fenced, slots, cap, item, cpu);
+  return rseq_fenced_stack_push(top, &detail::k_never_fenced, slots, cap, item, cpu, rseq_area());
 }
 static inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept {
-  return rseq_fenced_stack_pop(top, &detail::k_never_fenced, slots, out, cpu);
+  return rseq_fenced_stack_pop(top, &detail::k_never_fenced, slots, out, cpu, rseq_area());
 }
 static inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap,
                                        void *const *items, intptr_t n, int cpu) noexcept {
-  return rseq_fenced_stack_push_bulk(top, &detail::k_never_fenced, slots, cap, items, n, cpu);
+  return rseq_fenced_stack_push_bulk(top, &detail::k_never_fenced, slots, cap, items, n, cpu,
+                                     rseq_area());
 }
 static inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
                                       intptr_t *popped, int cpu) noexcept {
-  return rseq_fenced_stack_pop_bulk(top, &detail::k_never_fenced, slots, out, n, popped, cpu);
+  return rseq_fenced_stack_pop_bulk(top, &detail::k_never_fenced, slots, out, n, popped, cpu,
+                                    rseq_area());
 }
 }  // namespace corepool::platform

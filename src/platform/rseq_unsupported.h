@@ -17,19 +17,19 @@ static inline int rseq_addv(intptr_t *, intptr_t, int) noexcept {
   __builtin_trap();
 }
 static inline int rseq_fenced_stack_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
-                                         int) noexcept {
+                                         int, rseq_abi *) noexcept {
   __builtin_trap();
 }
-static inline int rseq_fenced_stack_pop(intptr_t *, const intptr_t *, void **, void **,
-                                        int) noexcept {
+static inline int rseq_fenced_stack_pop(intptr_t *, const intptr_t *, void **, void **, int,
+                                        rseq_abi *) noexcept {
   __builtin_trap();
 }
 static inline int rseq_fenced_stack_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t,
-                                              void *const *, intptr_t, int) noexcept {
+                                              void *const *, intptr_t, int, rseq_abi *) noexcept {
   __builtin_trap();
 }
 static inline int rseq_fenced_stack_pop_bulk(intptr_t *, const intptr_t *, void **, void **,
-                                             intptr_t, intptr_t *, int) noexcept {
+                                             intptr_t, intptr_t *, int, rseq_abi *) noexcept {
   __builtin_trap();
 }
 
