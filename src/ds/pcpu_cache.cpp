@@ -23,49 +23,37 @@ size_t round_up(size_t v, size_t a) {
 int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
   if (cap == 0 || nr_cpus == 0) return -EINVAL;
   if (!cp_rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init()) return -ENOTSUP;
-  size_t arr = round_up(nr_cpus * sizeof(stack *), page_size());
-  auto **stacks = static_cast<stack **>(os_alloc(arr, page_size()));
-  if (!stacks) return -ENOMEM;
+  const size_t stride = round_up(sizeof(stack) + size_t{cap} * sizeof(void *), page_size());
+  char *mem = static_cast<char *>(os_alloc(stride * nr_cpus, page_size()));  // zeroed
+  if (!mem) return -ENOMEM;
   for (unsigned c = 0; c < nr_cpus; c++) {
-    stacks[c] = nullptr;
-    if (!cp_cpu_possible(c)) continue;
-    size_t bytes = round_up(sizeof(stack) + size_t{cap} * sizeof(void *), page_size());
-    void *mem = os_alloc(bytes, page_size());  // zeroed: top = 0, fence = 0
-    if (!mem) {
-      for (unsigned d = 0; d < c; d++)
-        if (stacks[d]) os_release(stacks[d], stacks[d]->bytes);
-      os_release(stacks, arr);
-      return -ENOMEM;
-    }
-    int node = cp_cpu_to_node(c);
-    if (node >= 0) (void)os_bind_node(mem, bytes, node);  // a preference
-    stack *s = new (mem) stack;
+    int node = cp_cpu_possible(c) ? cp_cpu_to_node(c) : -1;
+    if (node >= 0) (void)os_bind_node(mem + c * stride, stride, node);  // a preference
+    stack *s = new (mem + c * stride) stack;
     s->top = 0;
-    s->fence = 0;
+    // A CPU that is not possible never runs a thread; keep its stack fenced for good.
+    s->fence = cp_cpu_possible(c) ? 0 : 1;
     s->cap = cap;
-    s->bytes = bytes;
-    stacks[c] = s;
   }
   area_offset_ = rseq_area_tp_offset();
   nr_cpus_ = nr_cpus;
   cap_ = cap;
-  stacks_ = stacks;
+  stride_ = stride;
+  stacks_ = reinterpret_cast<stack *>(mem);
   return 0;
 }
 
 void pcpu_cache::destroy() noexcept {
   if (!stacks_) return;
-  for (unsigned c = 0; c < nr_cpus_; c++)
-    if (stacks_[c]) os_release(stacks_[c], stacks_[c]->bytes);
-  os_release(stacks_, round_up(nr_cpus_ * sizeof(stack *), page_size()));
+  os_release(stacks_, stride_ * nr_cpus_);
   stacks_ = nullptr;
 }
 
 unsigned pcpu_cache::steal(unsigned cpu, void **out, unsigned n) noexcept {
   if (!stacks_ || cpu >= nr_cpus_ || n == 0) return 0;
-  stack *s = stacks_[cpu];
+  stack *s = at(cpu);
   // Cheap look first: a fence costs a system call. A stale 0 only makes us skip c this time.
-  if (!s || __atomic_load_n(&s->top, __ATOMIC_RELAXED) == 0) return 0;
+  if (__atomic_load_n(&s->top, __ATOMIC_RELAXED) == 0) return 0;
   // S1: take the stack from other stealers. Acquire: the previous stealer's S3 stores.
   intptr_t open = 0;
   if (!__atomic_compare_exchange_n(&s->fence, &open, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
@@ -89,8 +77,8 @@ unsigned pcpu_cache::steal(unsigned cpu, void **out, unsigned n) noexcept {
 }
 
 unsigned pcpu_cache::count(unsigned cpu) const noexcept {
-  if (!stacks_ || cpu >= nr_cpus_ || !stacks_[cpu]) return 0;
-  intptr_t t = __atomic_load_n(&stacks_[cpu]->top, __ATOMIC_RELAXED);
+  if (!stacks_ || cpu >= nr_cpus_) return 0;
+  intptr_t t = __atomic_load_n(&at(cpu)->top, __ATOMIC_RELAXED);
   return t > 0 ? static_cast<unsigned>(t) : 0;
 }
 

@@ -63,7 +63,7 @@ class pcpu_cache {
     intptr_t top;    // element count: owner sequences' commit word (stealers: S3 only)
     intptr_t fence;  // 0 open, 1 held by a stealer (S1 / S4)
     intptr_t cap;
-    size_t bytes;  // this mapping
+    intptr_t pad[5];
     void **slots() noexcept { return reinterpret_cast<void **>(this + 1); }
   };
   static_assert(sizeof(stack) == 64);
@@ -80,10 +80,14 @@ class pcpu_cache {
       rs = platform::rseq_area();
     }
     if (__builtin_expect(static_cast<unsigned>(cpu) >= nr_cpus_, 0)) return nullptr;
-    return stacks_[cpu];
+    return at(static_cast<unsigned>(cpu));
+  }
+  stack *at(unsigned cpu) const noexcept {
+    return reinterpret_cast<stack *>(reinterpret_cast<char *>(stacks_) + cpu * stride_);
   }
 
-  stack **stacks_ = nullptr;   // nr_cpus_ entries, nullptr for impossible CPUs
+  stack *stacks_ = nullptr;    // CPU c's stack at stacks_ + c * stride_ bytes (one mapping)
+  size_t stride_ = 0;          // page multiple; each CPU's pages bound to its node
   ptrdiff_t area_offset_ = 0;  // platform::rseq_area_tp_offset(), fixed while rseq is on
   unsigned nr_cpus_ = 0;
   unsigned cap_ = 0;
