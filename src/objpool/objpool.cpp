@@ -282,16 +282,18 @@ inline unsigned pop_from(ring *r, void **out, unsigned n) noexcept {
   return Rseq ? rseq_ring_pop_bulk(r, out, n) : mp_ring_pop_bulk(r, out, n);
 }
 
-// Local ring, then the others in CPU order, then overflow; up to n objects.
+// Local ring, then the others in CPU order, then overflow; up to n objects (`any`: stop at
+// the first ring that gives something).
 template <bool Rseq>
-inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
+inline unsigned pop_any(cp_objpool *p, void **out, unsigned n, bool any = false) noexcept {
+  const unsigned need = any ? 1 : n;
   unsigned got = 0;
   unsigned start = static_cast<unsigned>(start_cpu(p));
-  for (unsigned i = start; i < p->nr_cpus && got < n; i++)
+  for (unsigned i = start; i < p->nr_cpus && got < need; i++)
     if (ring *r = p->rings[i]) got += pop_from<Rseq>(r, out + got, n - got);
-  for (unsigned i = 0; i < start && got < n; i++)
+  for (unsigned i = 0; i < start && got < need; i++)
     if (ring *r = p->rings[i]) got += pop_from<Rseq>(r, out + got, n - got);
-  if (got < n) got += pop_from<false>(p->overflow, out + got, n - got);
+  if (got < need) got += pop_from<false>(p->overflow, out + got, n - got);
   return got;
 }
 
@@ -547,9 +549,18 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 }
 
 // The fast paths below need no stack frame: the slow paths are tail calls.
+// A cache miss: refill from the rings in one CAS where possible (kRefill objects, the
+// surplus goes to this CPU's cache), so a thread that pops where others push pays one
+// cross-CPU CAS per batch. Steal only when the rings had nothing at all.
+constexpr unsigned kRefill = 16;
+
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
-  void *obj;
-  return pop_slow(pool, &obj, 1) ? obj : nullptr;
+  void *buf[kRefill];
+  unsigned want = pool->cache.enabled() ? kRefill : 1;
+  unsigned got = pool->rseq ? pop_any<true>(pool, buf, want) : pop_any<false>(pool, buf, want);
+  if (got == 0) return steal_any(pool, buf, 1) ? buf[0] : nullptr;
+  push_many(pool, buf + 1, got - 1);
+  return buf[0];
 }
 
 __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) noexcept {
