@@ -1,8 +1,9 @@
 // qmempool: per-CPU caches -> shared ALF queue -> backing allocator (see corepool/qmempool.h).
 //
 // Synchronization protocol
-//   rseq cache of CPU c  {top, slots[localq_sz]}: modified only by rseq sequences running on
-//       CPU c (rseq_stack_push/pop and their bulk forms). The commit store is `top`; the
+//   rseq cache of CPU c  {top, cap, slots[cap]}: modified only by rseq sequences running on
+//       CPU c (cache_pop/cache_push of qmempool/cache_rseq.h on the fast path,
+//       rseq_stack_push_bulk/pop_bulk on the slow path). The commit store is `top`; the
 //       kernel restarts a sequence that was preempted, migrated or interrupted by a signal,
 //       so two modifications never interleave. Never touched by fallback threads.
 //   fallback cache of CPU c {lock, top, slots}: modified only by a thread that won the
@@ -31,19 +32,25 @@
 #include "error.h"
 #include "inject.h"
 #include "platform/rseq.h"
+#include "qmempool/cache_rseq.h"
 
 namespace {
 using namespace corepool::platform;
 using corepool::set_error;
 using ring = corepool::alf::ring;
+using rhead = corepool::qmempool_detail::cache_head;
+using corepool::qmempool_detail::cache_pop;
+using corepool::qmempool_detail::cache_push;
 
-constexpr int kBulk = 16;           // refill / spill unit (the RFC's QMEMPOOL_BULK)
+// Refill / spill unit between a CPU cache and the shared queue: half the cache (so a cache
+// that just overflowed or ran dry is half full and the next few thousand operations stay on
+// the fast path), at most kMaxBulk (it is copied through an array on the stack, and alloc
+// and free may run in signal handlers). The bulk API and trimming move kBulk at a time.
+constexpr int kBulk = 16;
+constexpr int kMaxBulk = 128;
 constexpr uint32_t kTrimAfter = 8;  // consecutive spills above the high watermark
 constexpr std::size_t kLine = 64;
 
-struct alignas(kLine) rhead {
-  intptr_t top;  // element count; commit word of the rseq stack operations
-};
 struct alignas(kLine) fhead {
   std::atomic<uint32_t> lock;
   uint32_t top;
@@ -51,14 +58,17 @@ struct alignas(kLine) fhead {
 }  // namespace
 
 struct cp_qmempool {
+  // First line: everything alloc and free read on the fast path (and on a refill / spill).
+  alignas(kLine) char *rcaches = nullptr;
+  std::size_t stride = 0;  // bytes per CPU cache: one header line + localq_sz slots
+  unsigned ncpu = 0;
+  int bulk = 0;  // refill / spill unit: min(localq_sz / 2, kMaxBulk)
   ring *shared = nullptr;
+  uint32_t localq_sz = 0, sharedq_sz = 0, high_wm = 0, low_wm = 0;
+  // Colder: slow paths, create / destroy.
+  char *fcaches = nullptr;
   cp_qmempool_backing backing{};
   std::size_t obj_size = 0;
-  uint32_t localq_sz = 0, sharedq_sz = 0, high_wm = 0, low_wm = 0;
-  unsigned ncpu = 0;
-  std::size_t stride = 0;  // bytes per CPU cache: one header line + localq_sz slots
-  char *rcaches = nullptr;
-  char *fcaches = nullptr;
   alignas(kLine) std::atomic<uint32_t> above_high{0};
 };
 
@@ -92,14 +102,12 @@ struct rseq_cache {
     }
   }
   bool pop(void **out) const noexcept {
-    return run([&](rhead *h, int cpu) { return rseq_stack_pop(&h->top, slots_of(h), out, cpu); }) ==
-           CP_RSEQ_OK;
+    rseq_abi *rs = rseq_area();
+    return run([&](rhead *h, int cpu) { return cache_pop(rs, h, out, cpu); }) == CP_RSEQ_OK;
   }
   bool push(void *obj) const noexcept {
-    const intptr_t cap = p->localq_sz;
-    return run([&](rhead *h, int cpu) {
-             return rseq_stack_push(&h->top, slots_of(h), cap, obj, cpu);
-           }) == CP_RSEQ_OK;
+    rseq_abi *rs = rseq_area();
+    return run([&](rhead *h, int cpu) { return cache_push(rs, h, obj, cpu); }) == CP_RSEQ_OK;
   }
   int pop_bulk(void **out, int n) const noexcept {
     intptr_t got = 0;
@@ -242,12 +250,14 @@ void stash(cp_qmempool *p, const Cache &c, void *const *objs, int n) noexcept {
   spill(p, objs, n);
 }
 
+// The cache was empty: take half a cache from the shared queue (one CAS), else from the
+// backing allocator; keep one, cache the rest.
 template <class Cache>
-void *alloc_slow(cp_qmempool *p, const Cache &c) noexcept {
-  void *elems[kBulk];
-  int k = p->shared->dequeue<true>(elems, kBulk);  // one CAS for the bulk
+__attribute__((noinline)) void *alloc_slow(cp_qmempool *p, const Cache &c) noexcept {
+  void *elems[kMaxBulk];
+  int k = p->shared->dequeue<true>(elems, p->bulk);  // one CAS for the bulk
   if (k == 0) {
-    k = backing_alloc(p, elems, kBulk);
+    k = backing_alloc(p, elems, p->bulk);
     if (k == 0) {
       set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");
       return nullptr;
@@ -258,10 +268,11 @@ void *alloc_slow(cp_qmempool *p, const Cache &c) noexcept {
   return obj;
 }
 
+// The cache was full: move half of it to the shared queue (one CAS), then cache obj.
 template <class Cache>
-void free_slow(cp_qmempool *p, const Cache &c, void *obj) noexcept {
-  void *elems[kBulk + 1];
-  int k = c.pop_bulk(elems, kBulk);  // make room (0 if a concurrent pop emptied it, or busy)
+__attribute__((noinline)) void free_slow(cp_qmempool *p, const Cache &c, void *obj) noexcept {
+  void *elems[kMaxBulk + 1];
+  int k = c.pop_bulk(elems, p->bulk);  // make room (0 if a concurrent pop emptied it, or busy)
   if (!c.push(obj)) elems[k++] = obj;
   spill(p, elems, k);
 }
@@ -306,6 +317,49 @@ void release_pool(cp_qmempool *p) noexcept {
   delete p;
 }
 
+// This thread's rseq area once it is known to be registered (cpu_id >= 0), else NULL. The
+// rseq mode is fixed at load time, so the area of a thread never changes. Initial-exec: one
+// load from the thread pointer, async-signal-safe.
+__thread rseq_abi *t_rs __attribute__((tls_model("initial-exec"))) = nullptr;
+
+__attribute__((noinline, cold)) void *alloc_null() noexcept {
+  set_error(-EINVAL, "cp_qmempool_alloc: pool is NULL");
+  return nullptr;
+}
+__attribute__((noinline, cold)) void free_null() noexcept {
+  set_error(-EINVAL, "cp_qmempool_free: pool is NULL");
+}
+
+// Threads whose rseq area is not cached yet (first call, or a thread without rseq: then
+// every call comes here and uses the try-lock caches).
+__attribute__((noinline)) void *alloc_cold(cp_qmempool *p) noexcept {
+  const int cpu = rseq_cpu_start();  // registers the thread's own area in mode `own`
+  if (cpu >= 0) {
+    t_rs = rseq_area();
+    const rseq_cache c{p};
+    void *obj;
+    if (c.pop(&obj)) return obj;
+    return alloc_slow(p, c);
+  }
+  const locked_cache c{p};
+  void *obj;
+  if (c.pop(&obj)) return obj;
+  return alloc_slow(p, c);
+}
+
+__attribute__((noinline)) void free_cold(cp_qmempool *p, void *elem) noexcept {
+  const int cpu = rseq_cpu_start();
+  if (cpu >= 0) {
+    t_rs = rseq_area();
+    const rseq_cache c{p};
+    if (!c.push(elem)) free_slow(p, c, elem);
+    return;
+  }
+  const locked_cache c{p};
+  if (c.push(elem)) return;
+  free_slow(p, c, elem);
+}
+
 }  // namespace
 
 extern "C" {
@@ -337,6 +391,7 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   p->obj_size = obj_size;
   p->localq_sz = localq_sz;
   p->sharedq_sz = sharedq_sz;
+  p->bulk = static_cast<int>(localq_sz / 2 < kMaxBulk ? localq_sz / 2 : kMaxBulk);
   p->high_wm = sharedq_sz / 4 * 3;
   p->low_wm = sharedq_sz / 2;
   p->backing = backing ? *backing : cp_qmempool_backing{default_alloc, default_free, p};
@@ -351,7 +406,7 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
   }
   for (unsigned c = 0; c < p->ncpu; c++) {
-    ::new (rc(p, c)) rhead{0};
+    ::new (rc(p, c)) rhead{0, static_cast<intptr_t>(localq_sz)};
     fhead *f = ::new (fc(p, c)) fhead;
     f->lock.store(0, std::memory_order_relaxed);
     f->top = 0;
@@ -374,43 +429,34 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
 }
 
 void *cp_qmempool_alloc(cp_qmempool *p) {
-  if (!p) {
-    set_error(-EINVAL, "cp_qmempool_alloc: pool is NULL");
-    return nullptr;
+  if (__builtin_expect(p == nullptr, 0)) return alloc_null();
+  if (rseq_abi *rs = t_rs; __builtin_expect(rs != nullptr, 1)) {
+    for (;;) {
+      const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
+      if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
+      void *obj;
+      const int r = cache_pop(rs, rc(p, static_cast<unsigned>(cpu)), &obj, cpu);
+      if (__builtin_expect(r == CP_RSEQ_OK, 1)) return obj;
+      if (r == CP_RSEQ_FAIL) return alloc_slow(p, rseq_cache{p});
+      // CP_RSEQ_ABORT: preempted, migrated or signalled before the commit; nothing taken
+    }
   }
-  for (;;) {
-    const int cpu = rseq_cpu_start();
-    if (cpu < 0) break;
-    rhead *h = rc(p, static_cast<unsigned>(cpu));
-    void *obj;
-    const int r = rseq_stack_pop(&h->top, slots_of(h), &obj, cpu);
-    if (r == CP_RSEQ_OK) return obj;
-    if (r == CP_RSEQ_FAIL) return alloc_slow(p, rseq_cache{p});
-    // CP_RSEQ_ABORT: preempted, migrated or signalled before the commit; nothing taken
-  }
-  const locked_cache c{p};
-  void *obj;
-  if (c.pop(&obj)) return obj;
-  return alloc_slow(p, c);
+  return alloc_cold(p);
 }
 
 void cp_qmempool_free(cp_qmempool *p, void *elem) {
-  if (!p) {
-    set_error(-EINVAL, "cp_qmempool_free: pool is NULL");
-    return;
+  if (__builtin_expect(p == nullptr, 0)) return free_null();
+  if (__builtin_expect(elem == nullptr, 0)) return;
+  if (rseq_abi *rs = t_rs; __builtin_expect(rs != nullptr, 1)) {
+    for (;;) {
+      const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
+      if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
+      const int r = cache_push(rs, rc(p, static_cast<unsigned>(cpu)), elem, cpu);
+      if (__builtin_expect(r == CP_RSEQ_OK, 1)) return;
+      if (r == CP_RSEQ_FAIL) return free_slow(p, rseq_cache{p}, elem);
+    }
   }
-  if (!elem) return;
-  for (;;) {
-    const int cpu = rseq_cpu_start();
-    if (cpu < 0) break;
-    rhead *h = rc(p, static_cast<unsigned>(cpu));
-    const int r = rseq_stack_push(&h->top, slots_of(h), p->localq_sz, elem, cpu);
-    if (r == CP_RSEQ_OK) return;
-    if (r == CP_RSEQ_FAIL) return free_slow(p, rseq_cache{p}, elem);
-  }
-  const locked_cache c{p};
-  if (c.push(elem)) return;
-  free_slow(p, c, elem);
+  free_cold(p, elem);
 }
 
 int cp_qmempool_alloc_bulk(cp_qmempool *p, void **elems, int n) {
