@@ -2,6 +2,7 @@
 // accounting under the chaos harness with a counting backing allocator, and progress while
 // a thread is parked inside the pool.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -315,6 +316,47 @@ TEST(Qmempool, BackingNullMidBulkLosesNothing) {
   EXPECT_EQ(b.violations.load(), 0);
   EXPECT_EQ(b.allocs.load(), 9);
   EXPECT_EQ(b.frees.load(), 9);
+}
+
+// Refill and spill move half a cache (at most 128) at a time: a cache that just ran dry or
+// overflowed is left half full. The thread is pinned so that every step uses one cache.
+TEST(Qmempool, RefillAndSpillHalfACache) {
+  struct kase {
+    uint32_t localq;
+    int64_t bulk;
+  };
+  const kase cases[] = {{.localq = 16, .bulk = 8}, {.localq = 64, .bulk = 32},
+                        {.localq = 1024, .bulk = 128}};
+  cpu_set_t old_set, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(old_set), &old_set), 0);
+  CPU_ZERO(&one);
+  CPU_SET(cp_current_cpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  for (const kase &k : cases) {
+    SCOPED_TRACE(k.localq);
+    counting_backing b(8192);
+    {
+      pool_guard g(k.localq, 4096, 0, &b.ops);
+      std::vector<void *> held;
+      held.push_back(cp_qmempool_alloc(g.p));  // empty cache, empty shared queue
+      EXPECT_EQ(b.allocs.load(), k.bulk);        // refill: one bulk from the backing
+      const int64_t n = k.localq + k.bulk;        // cache now empty again after n - 1 more
+      while (static_cast<int64_t>(held.size()) < n) held.push_back(cp_qmempool_alloc(g.p));
+      EXPECT_EQ(b.allocs.load(), n);
+      for (void *p : held) cp_qmempool_free(g.p, p);  // fills the cache, spills one bulk
+      EXPECT_EQ(b.frees.load(), 0);
+      held.clear();
+      // The cache holds localq, the shared queue the spilled bulk: n allocs need no backing.
+      for (int64_t i = 0; i < n; i++) held.push_back(cp_qmempool_alloc(g.p));
+      EXPECT_EQ(b.allocs.load(), n);
+      held.push_back(cp_qmempool_alloc(g.p));
+      EXPECT_EQ(b.allocs.load(), n + k.bulk);
+      for (void *p : held) cp_qmempool_free(g.p, p);
+    }
+    EXPECT_EQ(b.violations.load(), 0);
+    EXPECT_EQ(b.frees.load(), b.allocs.load());
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(old_set), &old_set), 0);
 }
 
 // RFC FIXME: several CPUs filling a full shared queue. Here: the caches and the shared queue
