@@ -3,12 +3,15 @@
  * of a backing allocator.
  *
  *   alloc: pop from this CPU's cache;
- *          empty -> take a bulk of 16 from the shared queue, keep one, cache the rest;
- *          empty -> allocate a bulk of up to 16 from the backing allocator (stops at the
- *                   first NULL and uses what it got).
+ *          empty -> take a bulk (half a cache: min(localq_sz / 2, 128) objects) from the
+ *                   shared queue, keep one, cache the rest;
+ *          empty -> allocate up to a bulk from the backing allocator (stops at the first
+ *                   NULL and uses what it got).
  *   free:  push onto this CPU's cache;
- *          full  -> move a bulk of 16 from the cache to the shared queue;
+ *          full  -> move a bulk from the cache to the shared queue;
  *          full  -> give them to the backing allocator.
+ * A cache that just ran dry or overflowed is left about half full, so the next operations
+ * stay on the fast path (one restartable sequence, no atomic instruction).
  *
  * Per-CPU caches: on threads with restartable sequences (rseq) the cache of CPU c is a
  * stack changed only by rseq sequences on CPU c, so preemption, migration and signals
@@ -31,7 +34,8 @@
  * ever tried). They are async-signal-safe as long as they do not reach the backing
  * allocator: that is, unless both the CPU cache and the shared queue are empty (alloc) or
  * full (free), or the memory-return above triggers. The default backing allocator (malloc)
- * is not async-signal-safe.
+ * is not async-signal-safe. A refill or spill copies up to 128 pointers through the stack
+ * (about 1.1 KiB of stack in all), which a signal handler's stack must allow.
  *
  * Concurrency: alloc, free, alloc_bulk and free_bulk may run concurrently from any threads
  * and signal handlers; create and destroy may not run concurrently with anything on the
@@ -59,7 +63,7 @@ struct cp_qmempool_backing {
 };
 
 /* Creates a pool into *pool.
- *   localq_sz   per-CPU cache capacity: a power of two >= 16 (the bulk size), <= 65536;
+ *   localq_sz   per-CPU cache capacity: a power of two >= 16, <= 65536;
  *   sharedq_sz  shared queue size: a power of two >= 32 (two bulks), <= 2^24;
  *   prealloc    objects allocated now into the shared queue, <= sharedq_sz;
  *   obj_size    object size in bytes, >= 1 (used by the default backing allocator);

@@ -6,8 +6,10 @@
 //     rseq mode is not looked up again inside the sequence;
 //   - the cache header {top, cap} and the slots that follow it are addressed from one
 //     pointer, and the popped object comes back in a register.
-// Candidates for src/platform/ (rseq_stack_pop/push taking the area); until then they live
-// here, and other architectures use the platform operations.
+// Candidates for src/platform/ (platform/rseq.h now has rseq_fenced_stack_pop/push taking
+// the area; these differ in addressing everything from the header and returning the object
+// in a register). Until then they live here; other architectures use the platform
+// operations. `static inline`, as platform/rseq.h requires of anything holding a sequence.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,7 @@ struct alignas(64) cache_head {
 };
 static_assert(sizeof(cache_head) == 64);
 
-inline void **cache_slots(cache_head *h) noexcept {
+static inline void **cache_slots(cache_head *h) noexcept {
   return reinterpret_cast<void **>(h + 1);
 }
 
@@ -36,11 +38,11 @@ inline void **cache_slots(cache_head *h) noexcept {
 namespace corepool::qmempool_detail {
 using platform::rseq_abi;
 // pop:  if (h->top == 0) FAIL; *out = slots[top - 1]; h->top -= 1.       commit: h->top
-inline int cache_pop(rseq_abi *, cache_head *h, void **out, int cpu) noexcept {
+static inline int cache_pop(rseq_abi *, cache_head *h, void **out, int cpu) noexcept {
   return platform::rseq_stack_pop(&h->top, cache_slots(h), out, cpu);
 }
 // push: if (h->top >= h->cap) FAIL; slots[top] = obj; h->top += 1.       commit: h->top
-inline int cache_push(rseq_abi *, cache_head *h, void *obj, int cpu) noexcept {
+static inline int cache_push(rseq_abi *, cache_head *h, void *obj, int cpu) noexcept {
   return platform::rseq_stack_push(&h->top, cache_slots(h), h->cap, obj, cpu);
 }
 }  // namespace corepool::qmempool_detail

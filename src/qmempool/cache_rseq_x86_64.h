@@ -35,7 +35,7 @@ static_assert(platform::detail::kRseqSig == 0x53053053, "abort signature must ma
   ".popsection\n\t"
 
 // pop:  if (h->top == 0) FAIL; *out = slots[top - 1]; h->top -= 1.       commit: h->top
-inline int cache_pop(rseq_abi *rs, cache_head *h, void **out, int cpu) noexcept {
+static inline int cache_pop(rseq_abi *rs, cache_head *h, void **out, int cpu) noexcept {
   void *obj;
   asm goto(CP_QM_RSEQ_BEGIN
            "movq (%[h]), %%rcx\n\t"
@@ -58,7 +58,7 @@ fail:
 }
 
 // push: if (h->top >= h->cap) FAIL; slots[top] = obj; h->top += 1.       commit: h->top
-inline int cache_push(rseq_abi *rs, cache_head *h, void *obj, int cpu) noexcept {
+static inline int cache_push(rseq_abi *rs, cache_head *h, void *obj, int cpu) noexcept {
   asm goto(CP_QM_RSEQ_BEGIN
            "movq (%[h]), %%rcx\n\t"
            "cmpq 8(%[h]), %%rcx\n\t"

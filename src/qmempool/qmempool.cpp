@@ -369,13 +369,13 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   if (!pool) return set_error(-EINVAL, "cp_qmempool_create: pool is NULL");
   *pool = nullptr;
   if (localq_sz < kBulk)
-    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16 (the bulk size)");
+    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16");
   if (!pow2(localq_sz))
     return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be a power of two");
   if (localq_sz > 65536)
     return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be <= 65536");
   if (sharedq_sz < 2 * kBulk)
-    return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be >= 32 (two bulks)");
+    return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be >= 32");
   if (!pow2(sharedq_sz))
     return set_error(-EINVAL, "cp_qmempool_create: sharedq_sz must be a power of two");
   if (sharedq_sz > (1u << 24))
