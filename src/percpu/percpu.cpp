@@ -513,6 +513,37 @@ void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept {
 using namespace corepool::pcpu;
 namespace pf = corepool::platform;
 
+// Exactness argument. Process mode rseq on: a thread with rseq adds to its CPU's word with
+// one restartable sequence (plain `addq` commit; only rseq sequences of the same CPU ever
+// write that word, and the kernel never lets two of them interleave). A thread that cannot
+// register (rseq_cpu_start() < 0) must not touch those words (its atomic add could be lost
+// under a concurrent plain commit), so it adds atomically to the chunk's fallback unit (unit
+// nr_cpus, same offset), which only atomic adds write. Process mode off (fixed at load):
+// every thread adds atomically to its CPU's word; nobody uses plain commits. Sum = all units.
+namespace {
+// cp_this_cpu_add_u64 for threads that did not take the fast path.
+__attribute__((noinline)) void add_u64_slow(void *pcp, chunk *c, uint64_t v) noexcept {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
+  const size_t stride = g_cfg.stride;
+  if (g_cfg.rseq) {
+    (void)pf::rseq_registered_area();  // the next call of this thread takes the fast path
+    for (;;) {
+      int cpu = pf::rseq_cpu_start();
+      if (cpu < 0) break;
+      mark_touched(c, static_cast<unsigned>(cpu));
+      if (pf::rseq_addv(reinterpret_cast<intptr_t *>(u + static_cast<unsigned>(cpu) * stride),
+                        static_cast<intptr_t>(v), cpu) == CP_RSEQ_OK)
+        return;
+    }
+    corepool::pcpu::add_u64_no_rseq_thread(pcp, v);
+    return;
+  }
+  unsigned cpu = cp_current_cpu();
+  mark_touched(c, cpu);
+  __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + cpu * stride), v, __ATOMIC_RELAXED);
+}
+}  // namespace
+
 extern "C" {
 
 void *cp_alloc_percpu(size_t size, size_t align) {
@@ -596,33 +627,28 @@ void *cp_this_cpu_ptr(void *pcp) {
   return cp_per_cpu_ptr(pcp, cp_current_cpu());
 }
 
-// Exactness argument. Process mode rseq on: a thread with rseq adds to its CPU's word with
-// one restartable sequence (plain `addq` commit; only rseq sequences of the same CPU ever
-// write that word, and the kernel never lets two of them interleave). A thread that cannot
-// register (rseq_cpu_start() < 0) must not touch those words (its atomic add could be lost
-// under a concurrent plain commit), so it adds atomically to the chunk's fallback unit (unit
-// nr_cpus, same offset), which only atomic adds write. Process mode off (fixed at load):
-// every thread adds atomically to its CPU's word; nobody uses plain commits. Sum = all units.
 void cp_this_cpu_add_u64(void *pcp, uint64_t v) {
   const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
   chunk *c = chunk_of(u);
   const size_t stride = g_cfg.stride;
-  if (g_cfg.rseq) {
+  // Fast path: a thread that can run sequences (then the process mode is rseq, g_cfg.rseq).
+  // The area is one TLS load; cpu_id is re-read on every try because an abort means the
+  // thread may have migrated. cpu >= nr_cpus cannot happen for a registered thread but is
+  // left to the slow path rather than trusted.
+  if (pf::rseq_abi *rs = pf::rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
     for (;;) {
-      int cpu = pf::rseq_cpu_start();
-      if (cpu < 0) break;
-      mark_touched(c, static_cast<unsigned>(cpu));
-      if (pf::rseq_addv(reinterpret_cast<intptr_t *>(u + static_cast<unsigned>(cpu) * stride),
-                        static_cast<intptr_t>(v), cpu) == CP_RSEQ_OK)
+      const unsigned cpu = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+      if (__builtin_expect(cpu >= g_cfg.nr_cpus, 0)) break;
+      mark_touched(c, cpu);  // before the add can make the copy non-zero (sum skips untouched)
+      if (__builtin_expect(pf::rseq_addv(reinterpret_cast<intptr_t *>(u + cpu * stride),
+                                         static_cast<intptr_t>(v), static_cast<int>(cpu),
+                                         rs) == CP_RSEQ_OK,
+                           1))
         return;
       // aborted (preempted, migrated, signalled): nothing was added; retry on the new CPU
     }
-    corepool::pcpu::add_u64_no_rseq_thread(pcp, v);
-    return;
   }
-  unsigned cpu = cp_current_cpu();
-  mark_touched(c, cpu);
-  __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + cpu * stride), v, __ATOMIC_RELAXED);
+  add_u64_slow(pcp, c, v);
 }
 
 uint64_t cp_percpu_sum_u64(void *pcp) {

@@ -22,6 +22,7 @@ static int g_chosen = 0;  // 0 no, 1 choosing, 2 yes (accessed with __atomic bui
 __thread rseq_abi g_own_area
     __attribute__((tls_model("initial-exec"))) = {0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
 const rseq_abi g_off_area = {0, static_cast<uint32_t>(-1), 0, 0, 0, 0, 0};
+__thread rseq_abi *t_registered_area __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 
@@ -87,6 +88,15 @@ int rseq_cpu_start_slow() noexcept {
     return c >= 0 ? c : -1;
   }
   return -1;
+}
+
+// A signal handler may run this between the outer call's check and store: both store the
+// same pointer, so the race is harmless.
+rseq_abi *rseq_registered_area_slow() noexcept {
+  if (rseq_cpu_start() < 0) return nullptr;
+  rseq_abi *rs = rseq_area();
+  t_registered_area = rs;
+  return rs;
 }
 
 }  // namespace corepool::platform::detail

@@ -72,6 +72,9 @@ extern int g_mode;
 extern __thread rseq_abi g_own_area __attribute__((tls_model("initial-exec")));
 extern const rseq_abi g_off_area;  // cpu_id = -1 forever
 int rseq_cpu_start_slow() noexcept;
+// This thread's rseq area once the thread was seen registered (cpu_id >= 0), else NULL.
+extern __thread rseq_abi *t_registered_area __attribute__((tls_model("initial-exec")));
+rseq_abi *rseq_registered_area_slow() noexcept;
 
 inline char *thread_pointer() noexcept {
 #if defined(__x86_64__)
@@ -119,6 +122,23 @@ static inline int rseq_cpu_start() noexcept {
   return detail::rseq_cpu_start_slow();
 }
 
+// This thread's rseq area if the thread can run sequences, else NULL (process mode off, or
+// this thread's registration failed). One initial-exec TLS load once the thread was seen
+// registered: the rseq mode is fixed at load time, so a registered thread's area never
+// changes. Registers corepool's own area on a thread's first call in mode `own`.
+// Async-signal-safe. Callers still read area->cpu_id and pass it to the sequence.
+static inline rseq_abi *rseq_registered_area() noexcept {
+  rseq_abi *rs = detail::t_registered_area;
+  if (__builtin_expect(rs != nullptr, 1)) return rs;
+  return detail::rseq_registered_area_slow();
+}
+// The same without the slow path: NULL until rseq_registered_area() (or the slow path of a
+// caller) saw this thread registered. For fast paths that want no call in them; their slow
+// path must call rseq_registered_area() so that the next call finds the area.
+static inline rseq_abi *rseq_registered_area_if_known() noexcept {
+  return detail::t_registered_area;
+}
+
 // True when this build can run the sequences below on this architecture (defined by the
 // architecture header: x86-64 yes; others no, until they get their own sequences).
 constexpr bool rseq_arch_supported() noexcept;
@@ -128,7 +148,9 @@ constexpr bool rseq_arch_supported() noexcept;
 // if (*v != expect) FAIL; *v = newv.                                       commit: *v
 static inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu) noexcept;
 // *v += count.                                                             commit: *v
+// The second form takes the thread's rseq area (the one `cpu` was read from).
 static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
+static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu, rseq_abi *rs) noexcept;
 // Per-CPU array stack of capacity `cap`; `*top` is its element count. The fenced forms also
 // FAIL, storing nothing, while `*fence` != 0: a remote thread has taken the stack over (see
 // platform/rseq_fence.h); the plain forms are the fenced ones with a fence that never rises.

@@ -16,6 +16,9 @@ static inline int rseq_cmpeqv_storev(intptr_t *, intptr_t, intptr_t, int) noexce
 static inline int rseq_addv(intptr_t *, intptr_t, int) noexcept {
   __builtin_trap();
 }
+static inline int rseq_addv(intptr_t *, intptr_t, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
 static inline int rseq_fenced_stack_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
                                          int, rseq_abi *) noexcept {
   __builtin_trap();

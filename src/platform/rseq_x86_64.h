@@ -74,8 +74,7 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
-  rseq_abi *rs = rseq_area();
+static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu, rseq_abi *rs) noexcept {
   asm goto(CP_RSEQ_PROLOGUE
            "addq %[count], %[v]\n\t"  // commit: one instruction, so preemption is before or after
            CP_RSEQ_EPILOGUE
@@ -86,6 +85,9 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
   return CP_RSEQ_OK;
 abort:
   return CP_RSEQ_ABORT;
+}
+static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
+  return rseq_addv(v, count, cpu, rseq_area());
 }
 
 static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,

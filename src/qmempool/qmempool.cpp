@@ -317,11 +317,6 @@ void release_pool(cp_qmempool *p) noexcept {
   delete p;
 }
 
-// This thread's rseq area once it is known to be registered (cpu_id >= 0), else NULL. The
-// rseq mode is fixed at load time, so the area of a thread never changes. Initial-exec: one
-// load from the thread pointer, async-signal-safe.
-__thread rseq_abi *t_rs __attribute__((tls_model("initial-exec"))) = nullptr;
-
 __attribute__((noinline, cold)) void *alloc_null() noexcept {
   set_error(-EINVAL, "cp_qmempool_alloc: pool is NULL");
   return nullptr;
@@ -330,12 +325,10 @@ __attribute__((noinline, cold)) void free_null() noexcept {
   set_error(-EINVAL, "cp_qmempool_free: pool is NULL");
 }
 
-// Threads whose rseq area is not cached yet (first call, or a thread without rseq: then
-// every call comes here and uses the try-lock caches).
+// Threads without rseq (every call comes here and uses the try-lock caches), and the rare
+// rseq thread whose cpu_id is out of range.
 __attribute__((noinline)) void *alloc_cold(cp_qmempool *p) noexcept {
-  const int cpu = rseq_cpu_start();  // registers the thread's own area in mode `own`
-  if (cpu >= 0) {
-    t_rs = rseq_area();
+  if (rseq_registered_area() != nullptr) {  // registers the thread (own area in mode `own`)
     const rseq_cache c{p};
     void *obj;
     if (c.pop(&obj)) return obj;
@@ -348,9 +341,7 @@ __attribute__((noinline)) void *alloc_cold(cp_qmempool *p) noexcept {
 }
 
 __attribute__((noinline)) void free_cold(cp_qmempool *p, void *elem) noexcept {
-  const int cpu = rseq_cpu_start();
-  if (cpu >= 0) {
-    t_rs = rseq_area();
+  if (rseq_registered_area() != nullptr) {
     const rseq_cache c{p};
     if (!c.push(elem)) free_slow(p, c, elem);
     return;
@@ -430,7 +421,7 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
 
 void *cp_qmempool_alloc(cp_qmempool *p) {
   if (__builtin_expect(p == nullptr, 0)) return alloc_null();
-  if (rseq_abi *rs = t_rs; __builtin_expect(rs != nullptr, 1)) {
+  if (rseq_abi *rs = rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
     for (;;) {
       const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
       if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
@@ -447,7 +438,7 @@ void *cp_qmempool_alloc(cp_qmempool *p) {
 void cp_qmempool_free(cp_qmempool *p, void *elem) {
   if (__builtin_expect(p == nullptr, 0)) return free_null();
   if (__builtin_expect(elem == nullptr, 0)) return;
-  if (rseq_abi *rs = t_rs; __builtin_expect(rs != nullptr, 1)) {
+  if (rseq_abi *rs = rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
     for (;;) {
       const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
       if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
