@@ -14,16 +14,12 @@ namespace corepool::ds {
 
 using namespace corepool::platform;
 
-namespace {
-size_t round_up(size_t v, size_t a) {
-  return (v + a - 1) / a * a;
-}
-}  // namespace
-
 int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
   if (cap == 0 || nr_cpus == 0) return -EINVAL;
   if (!cp_rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init()) return -ENOTSUP;
-  const size_t stride = round_up(sizeof(stack) + size_t{cap} * sizeof(void *), page_size());
+  size_t stride = page_size();
+  unsigned shift = static_cast<unsigned>(__builtin_ctzl(stride));  // page sizes are powers of two
+  for (; stride < sizeof(stack) + size_t{cap} * sizeof(void *); stride <<= 1) shift++;
   char *mem = static_cast<char *>(os_alloc(stride * nr_cpus, page_size()));  // zeroed
   if (!mem) return -ENOMEM;
   for (unsigned c = 0; c < nr_cpus; c++) {
@@ -35,10 +31,10 @@ int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
     s->fence = cp_cpu_possible(c) ? 0 : 1;
     s->cap = cap;
   }
-  area_offset_ = rseq_area_tp_offset();
   nr_cpus_ = nr_cpus;
   cap_ = cap;
   stride_ = stride;
+  stride_shift_ = shift;
   stacks_ = reinterpret_cast<stack *>(mem);
   return 0;
 }
@@ -47,6 +43,11 @@ void pcpu_cache::destroy() noexcept {
   if (!stacks_) return;
   os_release(stacks_, stride_ * nr_cpus_);
   stacks_ = nullptr;
+  nr_cpus_ = 0;
+}
+
+__attribute__((noinline)) void pcpu_cache::prime_thread() noexcept {
+  (void)rseq_registered_area();
 }
 
 unsigned pcpu_cache::steal(unsigned cpu, void **out, unsigned n) noexcept {

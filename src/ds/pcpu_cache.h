@@ -71,30 +71,36 @@ class pcpu_cache {
   // The calling CPU's stack and its id, or nullptr (no rseq for this thread, disabled).
   // `rs` is the thread's rseq area, read once for both the CPU id and the sequence.
   stack *local(int &cpu, platform::rseq_abi *&rs) const noexcept {
-    if (!stacks_) return nullptr;
-    rs = platform::rseq_area_at(area_offset_);
+    rs = platform::rseq_registered_area_if_known();
+    // NULL: no rseq for this thread, or its area is not known yet (see prime_thread()).
+    if (__builtin_expect(rs == nullptr, 0)) return nullptr;
     cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
-    if (__builtin_expect(cpu < 0, 0)) {  // not registered yet (mode own) or cannot be
-      cpu = platform::rseq_cpu_start();
-      if (cpu < 0) return nullptr;
-      rs = platform::rseq_area();
-    }
+    // nr_cpus_ is 0 while the cache is disabled: every call misses here.
     if (__builtin_expect(static_cast<unsigned>(cpu) >= nr_cpus_, 0)) return nullptr;
     return at(static_cast<unsigned>(cpu));
   }
   stack *at(unsigned cpu) const noexcept {
-    return reinterpret_cast<stack *>(reinterpret_cast<char *>(stacks_) + cpu * stride_);
+    char *p = reinterpret_cast<char *>(stacks_) + (size_t{cpu} << stride_shift_);
+    if (p == nullptr) __builtin_unreachable();  // only called while enabled (stacks_ != NULL)
+    return reinterpret_cast<stack *>(p);
   }
 
-  stack *stacks_ = nullptr;    // CPU c's stack at stacks_ + c * stride_ bytes (one mapping)
-  size_t stride_ = 0;          // page multiple; each CPU's pages bound to its node
-  ptrdiff_t area_offset_ = 0;  // platform::rseq_area_tp_offset(), fixed while rseq is on
-  unsigned nr_cpus_ = 0;
+  // Makes the calling thread's rseq area known to the fast paths (registering it in mode
+  // `own`). The fast paths miss until a thread's first call of this, so callers run it on
+  // their miss path; it stays out of line so that the fast paths need no stack frame.
+  // Async-signal-safe.
+  static void prime_thread() noexcept;
+
+  stack *stacks_ = nullptr;   // CPU c's stack at stacks_ + (c << stride_shift_) (one mapping)
+  size_t stride_ = 0;         // a power of two >= the page size; each CPU's pages on its node
+  unsigned stride_shift_ = 0;  // log2(stride_): a shift, not a multiply, on the fast path
+  unsigned nr_cpus_ = 0;      // 0 while disabled
   unsigned cap_ = 0;
 };
 
 // Fast paths: true / the object / the count on a hit; false / nullptr / 0 on a miss (no rseq
-// for this thread, stack full or empty, stack fenced). Lock-free, async-signal-safe.
+// for this thread or not primed yet, stack full or empty, stack fenced). Lock-free,
+// async-signal-safe. Objects are non-NULL pointers: never push NULL.
 // `static inline`, not members: a function with a restartable sequence inlined into it must
 // not be emitted as a mergeable inline copy (see the linkage note in platform/rseq.h); the
 // callers' own functions must follow the same rule.
@@ -120,7 +126,12 @@ static inline void *pcpu_cache_pop(pcpu_cache &c) noexcept {
     if (!s) return nullptr;
     void *obj;
     int rc = platform::rseq_fenced_stack_pop(&s->top, &s->fence, s->slots(), &obj, cpu, rs);
-    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return obj;
+    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) {
+      // Stacks hold only what callers pushed, and callers never push NULL (pcpu_cache's
+      // contract): telling the compiler lets a caller's "NULL = miss" test fold away.
+      if (obj == nullptr) __builtin_unreachable();
+      return obj;
+    }
     if (rc == platform::CP_RSEQ_FAIL) return nullptr;
   }
 }

@@ -301,6 +301,7 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n, bool any = false)
 // sequence, then one by one (each to its ring or the overflow ring).
 inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
   if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -353,6 +354,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   unsigned got = p->rseq ? pop_any<true>(p, out, n) : pop_any<false>(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
@@ -555,6 +557,7 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 constexpr unsigned kRefill = 16;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   void *buf[kRefill];
   unsigned want = pool->cache.enabled() ? kRefill : 1;
   unsigned got = pool->rseq ? pop_any<true>(pool, buf, want) : pop_any<false>(pool, buf, want);
@@ -566,6 +569,7 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
 __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) noexcept {
   if (!pool || !valid(pool, obj))
     return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   push_to_rings(pool, obj);
   return 0;
 }
