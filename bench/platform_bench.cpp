@@ -17,8 +17,9 @@ using namespace corepool::platform;
 struct alignas(64) slot {
   intptr_t v;
   std::atomic<int64_t> a;
-  intptr_t top;
-  void *stack[64];
+  rseq_stack stack;  // header line, then its 64 slots
+  void *slots[64];
+  slot() : v(0), a(0), stack{}, slots{} { stack.cap = 64; }
 };
 std::unique_ptr<slot[]> g_slots(new slot[cp_nr_cpu_ids()]());
 alignas(64) std::atomic<uint64_t> g_shared{0};
@@ -82,13 +83,13 @@ void BM_Stack_RseqPushPop(benchmark::State &s) {
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0) break;
-      if (rseq_stack_push(&g_slots[cpu].top, g_slots[cpu].stack, 64, &obj, cpu) != CP_RSEQ_ABORT)
+      if (rseq_stack_push(&g_slots[cpu].stack, &obj, cpu, rseq_area()) != CP_RSEQ_ABORT)
         break;
     }
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0) break;
-      if (rseq_stack_pop(&g_slots[cpu].top, g_slots[cpu].stack, &out, cpu) != CP_RSEQ_ABORT) break;
+      if (rseq_stack_pop(&g_slots[cpu].stack, &out, cpu, rseq_area()) != CP_RSEQ_ABORT) break;
     }
     benchmark::DoNotOptimize(out);
   }

@@ -7,7 +7,7 @@
 // because a pool may be empty everywhere else (the thread that filled c's stack migrated,
 // or stopped). So any thread may take objects out of c's stack:
 //
-//   Owner side (any thread while it runs on CPU c): rseq_fenced_stack_* sequences on
+//   Owner side (any thread while it runs on CPU c): rseq_stack_* sequences on
 //     c's stack. Each reads `fence` inside the sequence and fails if it is raised.
 //   Remote side (steal; any thread, any CPU, signal handlers included):
 //     S1  CAS fence 0 -> 1. Fails when another stealer holds c: skip c, never wait.
@@ -58,15 +58,10 @@ class pcpu_cache {
   unsigned count(unsigned cpu) const noexcept;
 
   // Internals, public for the fast paths below (free functions, see there).
-  // One per possible CPU, on its node: header line, then cap slots.
-  struct alignas(64) stack {
-    intptr_t top;    // element count: owner sequences' commit word (stealers: S3 only)
-    intptr_t fence;  // 0 open, 1 held by a stealer (S1 / S4)
-    intptr_t cap;
-    intptr_t pad[5];
-    void **slots() noexcept { return reinterpret_cast<void **>(this + 1); }
-  };
-  static_assert(sizeof(stack) == 64);
+  // One per possible CPU, on its node: header line {top, fence, cap}, then cap slots.
+  // top: owner sequences' commit word (stealers: S3 only); fence: 0 open, 1 held by a
+  // stealer (S1 / S4).
+  using stack = platform::rseq_stack;
 
   // The calling CPU's stack and its id, or nullptr (no rseq for this thread, disabled).
   // `rs` is the thread's rseq area, read once for both the CPU id and the sequence.
@@ -111,7 +106,7 @@ static inline bool pcpu_cache_push(pcpu_cache &c, void *obj) noexcept {
     platform::rseq_abi *rs;
     pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return false;
-    int rc = platform::rseq_fenced_stack_push(&s->top, &s->fence, s->slots(), s->cap, obj, cpu, rs);
+    int rc = platform::rseq_stack_push(s, obj, cpu, rs);
     if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return true;
     if (rc == platform::CP_RSEQ_FAIL) return false;
     // ABORT: preempted, migrated or signalled; nothing committed: retry on the new CPU.
@@ -125,7 +120,7 @@ static inline void *pcpu_cache_pop(pcpu_cache &c) noexcept {
     pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return nullptr;
     void *obj;
-    int rc = platform::rseq_fenced_stack_pop(&s->top, &s->fence, s->slots(), &obj, cpu, rs);
+    int rc = platform::rseq_stack_pop(s, &obj, cpu, rs);
     if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) {
       // Stacks hold only what callers pushed, and callers never push NULL (pcpu_cache's
       // contract): telling the compiler lets a caller's "NULL = miss" test fold away.
@@ -143,8 +138,7 @@ static inline bool pcpu_cache_push_bulk(pcpu_cache &c, void *const *objs, unsign
     platform::rseq_abi *rs;
     pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return false;
-    int rc = platform::rseq_fenced_stack_push_bulk(&s->top, &s->fence, s->slots(), s->cap, objs, n,
-                                                   cpu, rs);
+    int rc = platform::rseq_stack_push_bulk(s, objs, n, cpu, rs);
     if (rc == platform::CP_RSEQ_OK) return true;
     if (rc == platform::CP_RSEQ_FAIL) return false;
   }
@@ -158,8 +152,7 @@ static inline unsigned pcpu_cache_pop_bulk(pcpu_cache &c, void **out, unsigned n
     pcpu_cache::stack *s = c.local(cpu, rs);
     if (!s) return 0;
     intptr_t k = 0;
-    int rc =
-        platform::rseq_fenced_stack_pop_bulk(&s->top, &s->fence, s->slots(), out, n, &k, cpu, rs);
+    int rc = platform::rseq_stack_pop_bulk(s, out, n, &k, cpu, rs);
     if (rc == platform::CP_RSEQ_OK) return static_cast<unsigned>(k);
     if (rc == platform::CP_RSEQ_FAIL) return 0;
   }

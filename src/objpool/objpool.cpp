@@ -266,6 +266,11 @@ __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept 
   overflow_push_bulk(p, &obj, 1);
 }
 
+inline void push_one(cp_objpool *p, void *obj) noexcept {
+  if (pcpu_cache_push(p->cache, obj)) return;  // the fast path: one rseq sequence, no atomic RMW
+  push_to_rings(p, obj);
+}
+
 template <bool Rseq>
 inline unsigned pop_from(ring *r, void **out, unsigned n) noexcept {
   if (n == 1) {
@@ -292,9 +297,11 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n, bool any = false)
   return got;
 }
 
-// Pushes n valid objects below the cache (all of them: push never fails): the local ring in
-// one sequence, else one by one (each to its ring or the overflow ring).
-inline void push_rings_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
+// Pushes n valid objects (all of them: push never fails). Cache, then the local ring in one
+// sequence, then one by one (each to its ring or the overflow ring).
+inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
+  if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -315,14 +322,7 @@ inline void push_rings_many(cp_objpool *p, void *const *objs, unsigned n) noexce
     ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
     if (r && mp_ring_push_bulk(r, objs, n)) return;
   }
-  for (unsigned i = 0; i < n; i++) push_to_rings(p, objs[i]);
-}
-
-// Pushes n valid objects: the cache in one sequence, else below it.
-inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
-  if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
-  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  push_rings_many(p, objs, n);
+  for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
 }
 
 // The last resort, when every ring came up short: drain other CPUs' caches (a system call
@@ -566,25 +566,11 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   return buf[0];
 }
 
-// A push that missed the cache. When the cache was full, a batch of it moves to this CPU's
-// ring in one sequence: the next kSpill pushes hit the cache again, and a thread popping on
-// another CPU takes them kRefill at a time (one CAS), instead of every push below a full
-// cache paying a ring sequence. The batch is only in `buf` between two committed steps (the
-// cache's pop_bulk, the ring push), so each object is in exactly one place throughout.
-constexpr unsigned kSpill = 32;
-
 __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) noexcept {
   if (!pool || !valid(pool, obj))
     return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  void *buf[kSpill + 1];
-  unsigned k = pcpu_cache_pop_bulk(pool->cache, buf, kSpill);  // 0: no usable cache / fenced
-  if (k == 0) {
-    push_to_rings(pool, obj);
-    return 0;
-  }
-  if (!pcpu_cache_push(pool->cache, obj)) buf[k++] = obj;  // keep the newest one cached
-  push_rings_many(pool, buf, k);
+  push_to_rings(pool, obj);
   return 0;
 }
 

@@ -151,27 +151,35 @@ static inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv
 // The second form takes the thread's rseq area (the one `cpu` was read from).
 static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept;
 static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu, rseq_abi *rs) noexcept;
-// Per-CPU array stack of capacity `cap`; `*top` is its element count. The fenced forms also
-// FAIL, storing nothing, while `*fence` != 0: a remote thread has taken the stack over (see
-// platform/rseq_fence.h); the plain forms are the fenced ones with a fence that never rises.
-// The fenced forms take the thread's rseq area (rseq_area(), which must be the area
-// rseq_cpu_start() read `cpu` from) so that a caller reads it once.
-// push: if (*fence || *top >= cap) FAIL; slots[*top] = item; *top += 1.   commit: *top
-static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,
-                                         intptr_t cap, void *item, int cpu, rseq_abi *rs) noexcept;
-// pop:  if (*fence || *top == 0) FAIL; *out = slots[*top - 1]; *top -= 1. commit: *top
-static inline int rseq_fenced_stack_pop(intptr_t *top, const intptr_t *fence, void **slots,
-                                        void **out, int cpu, rseq_abi *rs) noexcept;
-// push_bulk (all or nothing): if (*fence || *top + n > cap) FAIL;
-//           slots[*top .. *top+n) = items[0 .. n); *top += n.             commit: *top
-static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                              intptr_t cap, void *const *items, intptr_t n, int cpu,
-                                              rseq_abi *rs) noexcept;
-// pop_bulk (up to n, n >= 1): k = min(n, *top); if (*fence || k == 0) FAIL;
-//           out[0 .. k) = slots[*top-k .. *top); *top -= k; *popped = k.  commit: *top
-static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                             void **out, intptr_t n, intptr_t *popped, int cpu,
-                                             rseq_abi *rs) noexcept;
+// Per-CPU array stack as the stack sequences address it: one header line, then `cap` slots.
+// `top` (the element count) is the commit word of every sequence; `cap` is written before
+// first use. `fence` is 0 while the stack is open; while it is non-zero a remote thread owns
+// the stack (see platform/rseq_fence.h) and every sequence FAILs, storing nothing. A stack
+// that no remote thread ever takes over keeps fence == 0 (one compare on the header line).
+// Every header field sits at a fixed offset from one pointer, so a sequence needs no more
+// registers than the header, the item and a scratch register: the callers' fast paths stay
+// frame-free. The operations take the thread's rseq area (the one `cpu` was read from), so
+// that a caller reads it once.
+struct alignas(64) rseq_stack {
+  intptr_t top;
+  intptr_t fence;
+  intptr_t cap;
+  intptr_t pad[5];
+  void **slots() noexcept { return reinterpret_cast<void **>(this + 1); }
+};
+static_assert(sizeof(rseq_stack) == 64, "the sequences address the slots at header + 64");
+// push: if (fence || top >= cap) FAIL; slots[top] = item; top += 1.         commit: top
+static inline int rseq_stack_push(rseq_stack *s, void *item, int cpu, rseq_abi *rs) noexcept;
+// pop:  if (fence || top == 0) FAIL; *out = slots[top - 1]; top -= 1.       commit: top
+static inline int rseq_stack_pop(rseq_stack *s, void **out, int cpu, rseq_abi *rs) noexcept;
+// push_bulk (all or nothing): if (fence || top + n > cap) FAIL;
+//           slots[top .. top+n) = items[0 .. n); top += n.                  commit: top
+static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr_t n, int cpu,
+                                       rseq_abi *rs) noexcept;
+// pop_bulk (up to n, n >= 1): k = min(n, top); if (fence || k == 0) FAIL;
+//           out[0 .. k) = slots[top-k .. top); top -= k; *popped = k.       commit: top
+static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, intptr_t *popped,
+                                      int cpu, rseq_abi *rs) noexcept;
 
 // Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
 // only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
@@ -194,25 +202,3 @@ static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void
 #include "platform/rseq_unsupported.h"
 #endif
 
-namespace corepool::platform {
-namespace detail {
-inline constexpr intptr_t k_never_fenced = 0;
-}
-static inline int rseq_stack_push(intptr_t *top, void **slots, intptr_t cap, void *item,
-                                  int cpu) noexcept {
-  return rseq_fenced_stack_push(top, &detail::k_never_fenced, slots, cap, item, cpu, rseq_area());
-}
-static inline int rseq_stack_pop(intptr_t *top, void **slots, void **out, int cpu) noexcept {
-  return rseq_fenced_stack_pop(top, &detail::k_never_fenced, slots, out, cpu, rseq_area());
-}
-static inline int rseq_stack_push_bulk(intptr_t *top, void **slots, intptr_t cap,
-                                       void *const *items, intptr_t n, int cpu) noexcept {
-  return rseq_fenced_stack_push_bulk(top, &detail::k_never_fenced, slots, cap, items, n, cpu,
-                                     rseq_area());
-}
-static inline int rseq_stack_pop_bulk(intptr_t *top, void **slots, void **out, intptr_t n,
-                                      intptr_t *popped, int cpu) noexcept {
-  return rseq_fenced_stack_pop_bulk(top, &detail::k_never_fenced, slots, out, n, popped, cpu,
-                                    rseq_area());
-}
-}  // namespace corepool::platform

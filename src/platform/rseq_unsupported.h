@@ -19,20 +19,18 @@ static inline int rseq_addv(intptr_t *, intptr_t, int) noexcept {
 static inline int rseq_addv(intptr_t *, intptr_t, int, rseq_abi *) noexcept {
   __builtin_trap();
 }
-static inline int rseq_fenced_stack_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
-                                         int, rseq_abi *) noexcept {
+static inline int rseq_stack_push(rseq_stack *, void *, int, rseq_abi *) noexcept {
   __builtin_trap();
 }
-static inline int rseq_fenced_stack_pop(intptr_t *, const intptr_t *, void **, void **, int,
-                                        rseq_abi *) noexcept {
+static inline int rseq_stack_pop(rseq_stack *, void **, int, rseq_abi *) noexcept {
   __builtin_trap();
 }
-static inline int rseq_fenced_stack_push_bulk(intptr_t *, const intptr_t *, void **, intptr_t,
-                                              void *const *, intptr_t, int, rseq_abi *) noexcept {
+static inline int rseq_stack_push_bulk(rseq_stack *, void *const *, intptr_t, int,
+                                       rseq_abi *) noexcept {
   __builtin_trap();
 }
-static inline int rseq_fenced_stack_pop_bulk(intptr_t *, const intptr_t *, void **, void **,
-                                             intptr_t, intptr_t *, int, rseq_abi *) noexcept {
+static inline int rseq_stack_pop_bulk(rseq_stack *, void **, intptr_t, intptr_t *, int,
+                                      rseq_abi *) noexcept {
   __builtin_trap();
 }
 

@@ -45,13 +45,6 @@ static_assert(detail::kRseqSig == 0x53053053, "abort signature must match regist
   "jmp %l[abort]\n\t"                       \
   ".popsection\n\t"
 
-// Fenced operations: FAIL, storing nothing, while *fence != 0 (a remote thread owns the
-// structure, see rseq_fence.h). The check sits inside the sequence, so a fence raised after it
-// and followed by rseq_fence() aborts the sequence before its commit.
-#define CP_RSEQ_FENCE_CHECK \
-  "cmpq $0, %[fence]\n\t"   \
-  "jne %l[fail]\n\t"
-
 #define CP_RSEQ_AREA_OPERANDS(rs) \
   [cpu] "r"(cpu), [cur_cpu] "m"((rs)->cpu_id), [rseq_cs] "m"((rs)->rseq_cs)
 
@@ -90,19 +83,23 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
   return rseq_addv(v, count, cpu, rseq_area());
 }
 
-static inline int rseq_fenced_stack_push(intptr_t *top, const intptr_t *fence, void **slots,
-                                         intptr_t cap, void *item, int cpu, rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
-           "movq %[top], %%rcx\n\t"
-           "cmpq %[cap], %%rcx\n\t"
-           "jge %l[fail]\n\t"                        // full
-           "movq %[item], (%[slots], %%rcx, 8)\n\t"  // speculative: slot above top
+// The stack sequences address the rseq_stack header through one register:
+// top at 0, fence at 8, cap at 16, slots from 64.
+#define CP_RSEQ_STACK_OPEN_CHECK \
+  "cmpq $0, 8(%[s])\n\t"       \
+  "jne %l[fail]\n\t"
+
+static inline int rseq_stack_push(rseq_stack *s, void *item, int cpu, rseq_abi *rs) noexcept {
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
+           "movq (%[s]), %%rcx\n\t"
+           "cmpq 16(%[s]), %%rcx\n\t"
+           "jge %l[fail]\n\t"                     // full
+           "movq %[item], 64(%[s], %%rcx, 8)\n\t"  // speculative: the slot above top
            "addq $1, %%rcx\n\t"
-           "movq %%rcx, %[top]\n\t"  // commit
+           "movq %%rcx, (%[s])\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [cap] "r"(cap),
-             [slots] "r"(slots), [item] "r"(item)
+           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [item] "r"(item)
            : "memory", "cc", "rax", "rcx"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -112,19 +109,18 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-static inline int rseq_fenced_stack_pop(intptr_t *top, const intptr_t *fence, void **slots,
-                                        void **out, int cpu, rseq_abi *rs) noexcept {
+static inline int rseq_stack_pop(rseq_stack *s, void **out, int cpu, rseq_abi *rs) noexcept {
   void *item;  // a register output (asm goto outputs: GCC 11, clang 11): no store + reload
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
-           "movq %[top], %%rcx\n\t"
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
+           "movq (%[s]), %%rcx\n\t"
            "testq %%rcx, %%rcx\n\t"
-           "jle %l[fail]\n\t"  // empty
-           "movq -8(%[slots], %%rcx, 8), %[item]\n\t"
+           "jle %l[fail]\n\t"                       // empty
+           "movq 56(%[s], %%rcx, 8), %[item]\n\t"   // slots[top - 1]
            "subq $1, %%rcx\n\t"
-           "movq %%rcx, %[top]\n\t"  // commit
+           "movq %%rcx, (%[s])\n\t"  // commit
            CP_RSEQ_EPILOGUE
            : [item] "=&r"(item)
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [slots] "r"(slots)
+           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s)
            : "memory", "cc", "rax", "rcx"
            : abort, fail);
   *out = item;
@@ -135,15 +131,14 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                              intptr_t cap, void *const *items, intptr_t n, int cpu,
-                                              rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
-           "movq %[top], %%rcx\n\t"
+static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr_t n, int cpu,
+                                       rseq_abi *rs) noexcept {
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
+           "movq (%[s]), %%rcx\n\t"
            "leaq (%%rcx, %[n]), %%rdx\n\t"  // rdx = top + n
-           "cmpq %[cap], %%rdx\n\t"
+           "cmpq 16(%[s]), %%rdx\n\t"
            "jg %l[fail]\n\t"  // does not fit: all or nothing
-           "leaq (%[slots], %%rcx, 8), %%rcx\n\t"
+           "leaq 64(%[s], %%rcx, 8), %%rcx\n\t"
            "xorl %%eax, %%eax\n\t"
            "5:\n\t"
            "cmpq %[n], %%rax\n\t"
@@ -153,11 +148,10 @@ static inline int rseq_fenced_stack_push_bulk(intptr_t *top, const intptr_t *fen
            "addq $1, %%rax\n\t"
            "jmp 5b\n\t"
            "6:\n\t"
-           "movq %%rdx, %[top]\n\t"  // commit
+           "movq %%rdx, (%[s])\n\t"  // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [cap] "r"(cap),
-             [slots] "r"(slots), [items] "r"(items), [n] "r"(n)
+           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [items] "r"(items), [n] "r"(n)
            : "memory", "cc", "rax", "rcx", "rdx", "r8"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -167,18 +161,17 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fence, void **slots,
-                                             void **out, intptr_t n, intptr_t *popped, int cpu,
-                                             rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_FENCE_CHECK
-           "movq %[top], %%rcx\n\t"
+static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, intptr_t *popped,
+                                      int cpu, rseq_abi *rs) noexcept {
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
+           "movq (%[s]), %%rcx\n\t"
            "movq %[n], %%rdx\n\t"
            "cmpq %%rcx, %%rdx\n\t"
            "cmovg %%rcx, %%rdx\n\t"  // k = min(n, top)
            "testq %%rdx, %%rdx\n\t"
            "jle %l[fail]\n\t"       // empty
            "subq %%rdx, %%rcx\n\t"  // rcx = top - k
-           "leaq (%[slots], %%rcx, 8), %%r9\n\t"
+           "leaq 64(%[s], %%rcx, 8), %%r9\n\t"
            "xorl %%eax, %%eax\n\t"
            "5:\n\t"
            "movq (%%r9, %%rax, 8), %%r8\n\t"
@@ -187,11 +180,11 @@ static inline int rseq_fenced_stack_pop_bulk(intptr_t *top, const intptr_t *fenc
            "cmpq %%rdx, %%rax\n\t"
            "jl 5b\n\t"
            "movq %%rdx, (%[popped])\n\t"  // speculative: caller's variable
-           "movq %%rcx, %[top]\n\t"       // commit
+           "movq %%rcx, (%[s])\n\t"       // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [top] "m"(*top), [fence] "m"(*fence), [slots] "r"(slots),
-             [out] "r"(out), [n] "r"(n), [popped] "r"(popped)
+           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n),
+             [popped] "r"(popped)
            : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
            : abort, fail);
   return CP_RSEQ_OK;
@@ -200,6 +193,8 @@ abort:
 fail:
   return CP_RSEQ_FAIL;
 }
+
+#undef CP_RSEQ_STACK_OPEN_CHECK
 
 // ---- ring push (appended for objpool) ---------------------------------------------------
 // A ring of mask + 1 slots whose `tail` only committed sequences on `cpu` modify and whose
@@ -270,7 +265,6 @@ fail:
 }
 
 #undef CP_RSEQ_AREA_OPERANDS
-#undef CP_RSEQ_FENCE_CHECK
 #undef CP_RSEQ_EPILOGUE
 #undef CP_RSEQ_PROLOGUE
 #undef CP_RSEQ_SIG_ASM

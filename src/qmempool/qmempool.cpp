@@ -2,8 +2,8 @@
 //
 // Synchronization protocol
 //   rseq cache of CPU c  {top, cap, slots[cap]}: modified only by rseq sequences running on
-//       CPU c (cache_pop/cache_push of qmempool/cache_rseq.h on the fast path,
-//       rseq_stack_push_bulk/pop_bulk on the slow path). The commit store is `top`; the
+//       CPU c (the platform's rseq_stack_pop/push on the fast path, their bulk forms on the
+//       slow path). The commit store is `top`; the
 //       kernel restarts a sequence that was preempted, migrated or interrupted by a signal,
 //       so two modifications never interleave. Never touched by fallback threads.
 //   fallback cache of CPU c {lock, top, slots}: modified only by a thread that won the
@@ -32,15 +32,14 @@
 #include "error.h"
 #include "inject.h"
 #include "platform/rseq.h"
-#include "qmempool/cache_rseq.h"
 
 namespace {
 using namespace corepool::platform;
 using corepool::set_error;
 using ring = corepool::alf::ring;
-using rhead = corepool::qmempool_detail::cache_head;
-using corepool::qmempool_detail::cache_pop;
-using corepool::qmempool_detail::cache_push;
+// One CPU's rseq cache: the platform's stack header line {top, fence, cap}, then localq_sz
+// slots. Nothing takes a qmempool cache over from another CPU, so fence stays 0.
+using rhead = rseq_stack;
 
 // Refill / spill unit between a CPU cache and the shared queue: half the cache (so a cache
 // that just overflowed or ran dry is half full and the next few thousand operations stay on
@@ -103,26 +102,25 @@ struct rseq_cache {
   }
   bool pop(void **out) const noexcept {
     rseq_abi *rs = rseq_area();
-    return run([&](rhead *h, int cpu) { return cache_pop(rs, h, out, cpu); }) == CP_RSEQ_OK;
+    return run([&](rhead *h, int cpu) { return rseq_stack_pop(h, out, cpu, rs); }) == CP_RSEQ_OK;
   }
   bool push(void *obj) const noexcept {
     rseq_abi *rs = rseq_area();
-    return run([&](rhead *h, int cpu) { return cache_push(rs, h, obj, cpu); }) == CP_RSEQ_OK;
+    return run([&](rhead *h, int cpu) { return rseq_stack_push(h, obj, cpu, rs); }) == CP_RSEQ_OK;
   }
   int pop_bulk(void **out, int n) const noexcept {
     intptr_t got = 0;
     if (n <= 0) return 0;
-    const int r = run([&](rhead *h, int cpu) {
-      return rseq_stack_pop_bulk(&h->top, slots_of(h), out, n, &got, cpu);
-    });
+    rseq_abi *rs = rseq_area();
+    const int r =
+        run([&](rhead *h, int cpu) { return rseq_stack_pop_bulk(h, out, n, &got, cpu, rs); });
     return r == CP_RSEQ_OK ? static_cast<int>(got) : 0;
   }
   bool push_bulk(void *const *in, int n) const noexcept {
     if (n <= 0) return true;
-    const intptr_t cap = p->localq_sz;
-    return run([&](rhead *h, int cpu) {
-             return rseq_stack_push_bulk(&h->top, slots_of(h), cap, in, n, cpu);
-           }) == CP_RSEQ_OK;
+    rseq_abi *rs = rseq_area();
+    return run([&](rhead *h, int cpu) { return rseq_stack_push_bulk(h, in, n, cpu, rs); }) ==
+           CP_RSEQ_OK;
   }
 };
 
@@ -397,7 +395,8 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
   }
   for (unsigned c = 0; c < p->ncpu; c++) {
-    ::new (rc(p, c)) rhead{0, static_cast<intptr_t>(localq_sz)};
+    rhead *h = ::new (rc(p, c)) rhead{};
+    h->cap = static_cast<intptr_t>(localq_sz);
     fhead *f = ::new (fc(p, c)) fhead;
     f->lock.store(0, std::memory_order_relaxed);
     f->top = 0;
@@ -426,7 +425,7 @@ void *cp_qmempool_alloc(cp_qmempool *p) {
       const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
       if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
       void *obj;
-      const int r = cache_pop(rs, rc(p, static_cast<unsigned>(cpu)), &obj, cpu);
+      const int r = rseq_stack_pop(rc(p, static_cast<unsigned>(cpu)), &obj, cpu, rs);
       if (__builtin_expect(r == CP_RSEQ_OK, 1)) return obj;
       if (r == CP_RSEQ_FAIL) return alloc_slow(p, rseq_cache{p});
       // CP_RSEQ_ABORT: preempted, migrated or signalled before the commit; nothing taken
@@ -442,7 +441,7 @@ void cp_qmempool_free(cp_qmempool *p, void *elem) {
     for (;;) {
       const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
       if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
-      const int r = cache_push(rs, rc(p, static_cast<unsigned>(cpu)), elem, cpu);
+      const int r = rseq_stack_push(rc(p, static_cast<unsigned>(cpu)), elem, cpu, rs);
       if (__builtin_expect(r == CP_RSEQ_OK, 1)) return;
       if (r == CP_RSEQ_FAIL) return free_slow(p, rseq_cache{p}, elem);
     }

@@ -425,42 +425,6 @@ TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
   cp_objpool_free(p);
 }
 
-// A push onto a full cache moves the cache's newest 32 objects to the CPU's ring in one
-// sequence and caches the pushed object: the cache is a stack (last in, first out), the ring
-// a queue (first in, first out), so the order of pops shows where each object went.
-TEST(Objpool, FullCacheSpillsABatchToTheRing) {
-  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 64};
-  cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init_attr(&p, 200, 16, nullptr, nullptr, nullptr, &attr), 0);
-  void *objs[200];
-  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 200), 200u);
-  cpu_set_t saved;
-  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
-  if (cp_objpool_cache_capacity(p) == 64 && cp_cpu_possible(0) && pin_to(0)) {
-    for (int i = 0; i <= 64; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);  // 65 > 64
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 65);
-    EXPECT_EQ(cp_objpool_pop(p), objs[64]) << "the pushed object stays cached";
-    for (int i = 31; i >= 0; i--)
-      ASSERT_EQ(cp_objpool_pop(p), objs[i]) << "objects 32..63 should have left the cache";
-    // The cache is empty: a refill takes a batch from the ring, oldest first, returns the
-    // first and caches the rest.
-    EXPECT_EQ(cp_objpool_pop(p), objs[32]);
-    std::set<void *> rest;
-    for (int i = 33; i < 64; i++) rest.insert(cp_objpool_pop(p));
-    EXPECT_EQ(rest, std::set<void *>(objs + 33, objs + 64));
-    EXPECT_EQ(cp_objpool_pop(p), nullptr);
-  } else {
-    for (int i = 0; i <= 64; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-    std::set<void *> got;
-    for (int i = 0; i <= 64; i++) got.insert(cp_objpool_pop(p));
-    EXPECT_EQ(got, std::set<void *>(objs, objs + 65));
-  }
-  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
-  ASSERT_EQ(cp_objpool_push_bulk(objs, 200, p), 0);
-  EXPECT_EQ(count_unique(p), 200);
-  cp_objpool_free(p);
-}
-
 // ---- stop safety: a thread stopped inside push or pop --------------------------------------
 
 // Only where the build has injection points (debug, asan, tsan, clang presets).

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -17,6 +18,15 @@ using namespace corepool::platform;
 
 using corepool::platform::test::on_this_cpu;
 
+// A stack as the sequences address it: the header line, then N slots right after it.
+template <int N>
+struct test_stack {
+  rseq_stack h{};
+  void *slots[N] = {};
+  test_stack() { h.cap = N; }
+};
+static_assert(offsetof(test_stack<1>, slots) == sizeof(rseq_stack));
+
 TEST(Rseq, CompareAndStore) {
   REQUIRE_RSEQ();
   intptr_t v = 5;
@@ -28,14 +38,14 @@ TEST(Rseq, CompareAndStore) {
 
 TEST(Rseq, WrongCpuAborts) {
   REQUIRE_RSEQ();
-  intptr_t v = 1, top = 0;
-  void *slots[4];
+  intptr_t v = 1;
+  test_stack<4> st;
   int wrong = rseq_cpu_start() + 1;  // never the current CPU
   EXPECT_EQ(rseq_addv(&v, 5, wrong), CP_RSEQ_ABORT);
   EXPECT_EQ(rseq_cmpeqv_storev(&v, 1, 7, wrong), CP_RSEQ_ABORT);
-  EXPECT_EQ(rseq_stack_push(&top, slots, 4, &v, wrong), CP_RSEQ_ABORT);
+  EXPECT_EQ(rseq_stack_push(&st.h, &v, wrong, rseq_area()), CP_RSEQ_ABORT);
   EXPECT_EQ(v, 1);
-  EXPECT_EQ(top, 0);
+  EXPECT_EQ(st.h.top, 0);
 }
 
 TEST(Rseq, Add) {
@@ -47,57 +57,78 @@ TEST(Rseq, Add) {
 
 TEST(Rseq, StackPushPop) {
   REQUIRE_RSEQ();
-  void *slots[3] = {};
-  intptr_t top = 0;
+  test_stack<3> st;
+  rseq_abi *rs = rseq_area();
   int a, b, c, d;
   void *out = nullptr;
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }), CP_RSEQ_FAIL);
+  auto push = [&](void *p) { return on_this_cpu([&](int k) { return rseq_stack_push(&st.h, p, k, rs); }); };
+  auto pop = [&] { return on_this_cpu([&](int k) { return rseq_stack_pop(&st.h, &out, k, rs); }); };
+  EXPECT_EQ(pop(), CP_RSEQ_FAIL);
   for (void *p : {static_cast<void *>(&a), static_cast<void *>(&b), static_cast<void *>(&c)})
-    EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, p, k); }),
-              CP_RSEQ_OK);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push(&top, slots, 3, &d, k); }),
-            CP_RSEQ_FAIL);
-  EXPECT_EQ(top, 3);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop(&top, slots, &out, k); }), CP_RSEQ_OK);
+    EXPECT_EQ(push(p), CP_RSEQ_OK);
+  EXPECT_EQ(push(&d), CP_RSEQ_FAIL);
+  EXPECT_EQ(st.h.top, 3);
+  EXPECT_EQ(pop(), CP_RSEQ_OK);
   EXPECT_EQ(out, &c);
-  EXPECT_EQ(top, 2);
+  EXPECT_EQ(st.h.top, 2);
+  // A raised fence (a remote owner) fails both, storing nothing.
+  st.h.fence = 1;
+  out = nullptr;
+  EXPECT_EQ(pop(), CP_RSEQ_FAIL);
+  EXPECT_EQ(push(&d), CP_RSEQ_FAIL);
+  EXPECT_EQ(out, nullptr);
+  EXPECT_EQ(st.h.top, 2);
+  st.h.fence = 0;
+  EXPECT_EQ(pop(), CP_RSEQ_OK);
+  EXPECT_EQ(out, &b);
 }
 
 TEST(Rseq, StackBulk) {
   REQUIRE_RSEQ();
-  void *slots[8] = {};
-  intptr_t top = 0;
+  test_stack<8> st;
+  rseq_abi *rs = rseq_area();
+  intptr_t &top = st.h.top;
+  void **slots = st.slots;
   int obj[10];
   void *in[10];
   for (int i = 0; i < 10; i++) in[i] = &obj[i];
   // all or nothing
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 9, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 9, k, rs); }),
             CP_RSEQ_FAIL);
   EXPECT_EQ(top, 0);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 6, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 6, k, rs); }),
             CP_RSEQ_OK);
   EXPECT_EQ(top, 6);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 3, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 3, k, rs); }),
             CP_RSEQ_FAIL);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&top, slots, 8, in, 0, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 0, k, rs); }),
             CP_RSEQ_OK);
   for (int i = 0; i < 6; i++) EXPECT_EQ(slots[i], in[i]);
   // up to n
   void *out[10] = {};
   intptr_t got = 0;
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 4, &got, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&st.h, out, 4, &got, k, rs); }),
             CP_RSEQ_OK);
   EXPECT_EQ(got, 4);
   EXPECT_EQ(top, 2);
   for (int i = 0; i < 4; i++) EXPECT_EQ(out[i], in[2 + i]);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 9, &got, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&st.h, out, 9, &got, k, rs); }),
             CP_RSEQ_OK);
   EXPECT_EQ(got, 2);
   EXPECT_EQ(top, 0);
   EXPECT_EQ(out[0], in[0]);
   EXPECT_EQ(out[1], in[1]);
-  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&top, slots, out, 9, &got, k); }),
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&st.h, out, 9, &got, k, rs); }),
             CP_RSEQ_FAIL);
+  // A raised fence fails the bulk forms too.
+  st.h.fence = 1;
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 2, k, rs); }),
+            CP_RSEQ_FAIL);
+  EXPECT_EQ(top, 0);
+  top = 2;
+  EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&st.h, out, 1, &got, k, rs); }),
+            CP_RSEQ_FAIL);
+  EXPECT_EQ(top, 2);
 }
 
 // ---- the foundation's acceptance test: an exact per-CPU counter under chaos -------------
@@ -174,11 +205,7 @@ constexpr int kObjs = 64;
 constexpr int kCap = kObjs;  // one stack can hold every object, so a push never finds it full
 
 struct stack_ctx {
-  struct alignas(64) cpu_stack {
-    intptr_t top = 0;
-    void *slots[kCap];
-  };
-  std::unique_ptr<cpu_stack[]> stacks{new cpu_stack[cp_nr_cpu_ids()]()};
+  std::unique_ptr<test_stack<kCap>[]> stacks{new test_stack<kCap>[cp_nr_cpu_ids()]()};
   std::atomic<int> owner[kObjs];  // 0 = in a stack, else holder id
   int ids[kObjs];
   std::atomic<int> violations{0};
@@ -191,8 +218,8 @@ struct stack_ctx {
     }
     for (int i = 0; i < kObjs; i++) {
       unsigned c = static_cast<unsigned>(i) % cp_nr_cpu_ids();
-      if (!cp_cpu_possible(c) || stacks[c].top == kCap) c = 0;
-      stacks[c].slots[stacks[c].top++] = &ids[i];
+      if (!cp_cpu_possible(c) || stacks[c].h.top == kCap) c = 0;
+      stacks[c].slots[stacks[c].h.top++] = &ids[i];
     }
   }
   void take(void *p, int who) {
@@ -206,14 +233,14 @@ struct stack_ctx {
   bool pop(void **out) {
     for (;;) {
       int cpu = rseq_cpu_start();
-      int r = rseq_stack_pop(&stacks[cpu].top, stacks[cpu].slots, out, cpu);
+      int r = rseq_stack_pop(&stacks[cpu].h, out, cpu, rseq_area());
       if (r != CP_RSEQ_ABORT) return r == CP_RSEQ_OK;
     }
   }
   bool push(void *p) {
     for (;;) {
       int cpu = rseq_cpu_start();
-      int r = rseq_stack_push(&stacks[cpu].top, stacks[cpu].slots, kCap, p, cpu);
+      int r = rseq_stack_push(&stacks[cpu].h, p, cpu, rseq_area());
       if (r != CP_RSEQ_ABORT) return r == CP_RSEQ_OK;
     }
   }
@@ -252,8 +279,7 @@ TEST_P(StackChaos, NoLossNoDuplicate) {
             intptr_t got = 0;
             for (;;) {
               int cpu = rseq_cpu_start();
-              int rc =
-                  rseq_stack_pop_bulk(&s.stacks[cpu].top, s.stacks[cpu].slots, batch, n, &got, cpu);
+              int rc = rseq_stack_pop_bulk(&s.stacks[cpu].h, batch, n, &got, cpu, rseq_area());
               if (rc == CP_RSEQ_ABORT) continue;
               if (rc == CP_RSEQ_FAIL) got = 0;
               break;
@@ -276,9 +302,9 @@ TEST_P(StackChaos, NoLossNoDuplicate) {
   // Every object is now either in exactly one stack slot or held by exactly one worker.
   std::vector<int> seen(kObjs, 0);
   for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) {
-    ASSERT_GE(s.stacks[c].top, 0);
-    ASSERT_LE(s.stacks[c].top, kCap);
-    for (intptr_t k = 0; k < s.stacks[c].top; k++)
+    ASSERT_GE(s.stacks[c].h.top, 0);
+    ASSERT_LE(s.stacks[c].h.top, kCap);
+    for (intptr_t k = 0; k < s.stacks[c].h.top; k++)
       seen[*static_cast<int *>(s.stacks[c].slots[k])]++;
   }
   for (auto &m : held)
