@@ -90,8 +90,12 @@ struct AlfFreelist {
 #endif
 
 #ifdef CPB_QMEMPOOL
-// qmempool: per-CPU local queue of 256 (as DPDK's cache contender), shared queue 2^k >=
-// capacity, capacity objects pre-allocated, default backing (aligned malloc).
+// qmempool: per-CPU local queue of LocalQ (256 as DPDK's cache contender), shared queue
+// 2^k >= capacity, capacity objects pre-allocated, default backing (aligned malloc).
+// qmempool-localq1024 runs W4/W5 only: a per-CPU cache that holds several bursts, to show
+// what oversubscription does to the shared queue when the cache cannot absorb it
+// (docs/qmempool.md, "Oversubscription").
+template <uint32_t LocalQ>
 struct Qmempool {
   cp_qmempool *pool = nullptr;
   ~Qmempool() {
@@ -100,7 +104,7 @@ struct Qmempool {
   static std::unique_ptr<Qmempool> create(const Params &p, std::string &err) {
     auto c = std::make_unique<Qmempool>();
     unsigned shared = pow2_at_least(p.capacity);
-    int rc = cp_qmempool_create(&c->pool, 256, shared, p.capacity, p.size, nullptr);
+    int rc = cp_qmempool_create(&c->pool, LocalQ, shared, p.capacity, p.size, nullptr);
     if (rc != 0) return err = cp_err("cp_qmempool_create", rc), nullptr;
     return c;
   }
@@ -123,9 +127,12 @@ void reg() {
               "<corepool/objpool.h> not in this build");
 #endif
 #ifdef CPB_QMEMPOOL
-  add_inproc<Qmempool>("qmempool", "corepool", Kind::corepool,
-                       "cp_qmempool_create(localq 256, sharedq 2^k >= capacity, prealloc "
-                       "capacity, size, malloc backing), alloc/free");
+  add_inproc<Qmempool<256>>("qmempool", "corepool", Kind::corepool,
+                            "cp_qmempool_create(localq 256, sharedq 2^k >= capacity, prealloc "
+                            "capacity, size, malloc backing), alloc/free");
+  add_inproc<Qmempool<1024>>("qmempool-localq1024", "corepool", Kind::corepool,
+                             "as qmempool with localq 1024 (several bursts per CPU cache)",
+                             {"W4", "W5"});
 #else
   add_missing("qmempool", "corepool", Kind::corepool, kPoolWorkloads,
               "<corepool/qmempool.h> not in this build");
