@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -215,6 +216,32 @@ TEST(Objpool, PushRejectsForeignAndMisalignedPointers) {
   EXPECT_EQ(cp_objpool_push(foreign_obj, other), 0);
   cp_objpool_free(p);
   cp_objpool_free(other);
+}
+
+// The validity check is a divisibility test on the offset from the first object: exercise
+// strides with and without an odd factor, every 8th byte around and inside the objects.
+TEST(Objpool, PushAcceptsExactlyTheObjectStarts) {
+  for (int size : {1, 16, 24, 40, 100, 4096, 65536}) {
+    cp_objpool *p = nullptr;
+    ASSERT_EQ(cp_objpool_init(&p, 6, size, nullptr, nullptr, nullptr), 0) << size;
+    void *objs[6];
+    ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 6), 6u);
+    char *lo = static_cast<char *>(objs[0]);
+    for (void *o : objs) lo = std::min(lo, static_cast<char *>(o));
+    const long stride = cp_objpool_object_stride(p);
+    for (long off = -stride; off < 7 * stride; off += 8) {
+      const bool is_obj = off >= 0 && off < 6 * stride && off % stride == 0;
+      void *ptr = lo + off;
+      const int rc = cp_objpool_push(ptr, p);
+      ASSERT_EQ(rc, is_obj ? 0 : -EINVAL) << "size " << size << " offset " << off;
+      if (rc == 0) {
+        ASSERT_EQ(cp_objpool_pop(p), ptr);  // the only free object
+      }
+    }
+    ASSERT_EQ(cp_objpool_push_bulk(objs, 6, p), 0);
+    EXPECT_EQ(count_unique(p), 6);
+    cp_objpool_free(p);
+  }
 }
 
 // ---- lifetime -------------------------------------------------------------------------------
