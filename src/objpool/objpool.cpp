@@ -561,15 +561,18 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 }
 
 // The fast paths below need no stack frame: the slow paths are tail calls.
-// A cache miss: refill from the rings in one CAS where possible (kRefill objects, the
-// surplus goes to this CPU's cache), so a thread that pops where others push pays one
-// cross-CPU CAS per batch. Steal only when the rings had nothing at all.
-constexpr unsigned kRefill = 16;
+// A cache miss: refill from the rings in one CAS where possible (up to kRefill objects, at
+// most half a cache plus one; the surplus goes to this CPU's cache), so a thread that pops
+// where others push pays one cross-CPU CAS, and one transfer of the ring's index lines, per
+// batch (W3, producer and consumer on two CPUs: 16 -> 64 took 18.4 to 17.1 ns per object).
+// Steal only when the rings had nothing at all.
+constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   void *buf[kRefill];
-  unsigned want = pool->cache.enabled() ? kRefill : 1;
+  const unsigned half = pool->cache.capacity() / 2 + 1;
+  unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
   unsigned got = pool->rseq ? pop_any<true>(pool, buf, want) : pop_any<false>(pool, buf, want);
   if (got == 0) return steal_any(pool, buf, 1) ? buf[0] : nullptr;
   push_many(pool, buf + 1, got - 1);
