@@ -2,19 +2,11 @@
 //
 // Synchronization protocol (docs/objpool.md has the full argument).
 //
-// A ring is an array of mask + 1 slots and two free-running 64-bit indices: `head`, the next
-// index to consume, and `tail`, the next index to fill. Index i lives in slot i & mask.
-// Indices never wrap (2^64 operations), so an index value is never reused: no ABA.
-//
-//   R1  head only grows, and only by CAS (pop, pop_bulk), from any thread on any CPU.
-//   R2  head <= tail: a CAS moves head from h to h + k only after reading tail >= h + k
-//       (rseq ring) or seeing indices h .. h+k-1 published (multi-producer ring).
-//   R3  A consumer reads the slot BEFORE its CAS; the CAS succeeds only if head still equals
-//       the h it read, i.e. no one consumed index h and no producer can have reused the slot
-//       (a producer writes slot i & mask for index i only once head > i - (mask+1), R4).
-//       So a successful CAS returns exactly the object stored for index h, once.
-//   R4  A producer writes index t only when t - head <= mask (ring not full); since head
-//       only grows, index t - (mask+1) was consumed and its slot is free.
+// A ring (ds/cpu_ring.h) is an array of mask + 1 slots and two free-running 64-bit indices,
+// `head` (next to consume) and `tail` (next to fill); consumers from any CPU take objects by
+// CAS on head after reading the slots. Its invariants R1-R4 (head only grows by CAS; head <=
+// tail; a consumer's CAS succeeds only for the slots it read; a producer fills only free
+// slots) are stated there and hold for both producer protocols below.
 //
 // Two producer protocols, chosen per ring when the pool is created:
 //
@@ -57,6 +49,7 @@
 #include <cstring>
 #include <new>
 
+#include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
 #include "error.h"
 #include "inject.h"
@@ -70,30 +63,9 @@ using namespace corepool::ds;
 constexpr size_t kLine = 64;
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
 
-// One ring: 64-byte header, then mask + 1 slots, then (multi-producer only) mask + 1
-// sequence words. Allocated on its CPU's node.
-struct alignas(kLine) ring {
-  std::atomic<uint64_t> head;  // next index to consume: CAS only (R1)
-  std::atomic<uint64_t> tail;  // next index to fill: rseq commit (rseq ring) or CAS (MP)
-  uint64_t mask;               // slots - 1
-  std::atomic<uint64_t> *seq;  // MP rings: publication word per slot; nullptr for rseq rings
-  size_t bytes;                // size of this mapping
-
-  std::atomic<void *> *slots() noexcept {
-    return reinterpret_cast<std::atomic<void *> *>(this + 1);
-  }
-  const std::atomic<void *> *slots() const noexcept {
-    return reinterpret_cast<const std::atomic<void *> *>(this + 1);
-  }
-  unsigned nr_free() const noexcept {
-    uint64_t h = head.load(std::memory_order_acquire);
-    uint64_t t = tail.load(std::memory_order_acquire);  // read after head: t >= h (R2)
-    return static_cast<unsigned>(t - h);
-  }
-};
-static_assert(sizeof(ring) == kLine);
-static_assert(sizeof(std::atomic<void *>) == sizeof(void *));
-static_assert(sizeof(std::atomic<uint64_t>) == sizeof(intptr_t));
+// One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots, then (multi-producer only)
+// mask + 1 sequence words. Allocated on its CPU's node.
+using ring = corepool::ds::cpu_ring;
 
 }  // namespace
 
@@ -160,17 +132,7 @@ inline void *rseq_ring_pop(ring *r) noexcept {
 }
 
 inline unsigned rseq_ring_pop_bulk(ring *r, void **out, unsigned n) noexcept {
-  uint64_t h = r->head.load(std::memory_order_acquire);
-  for (;;) {
-    uint64_t t = r->tail.load(std::memory_order_acquire);
-    uint64_t k = t - h < n ? t - h : n;
-    if (k == 0) return 0;
-    for (uint64_t i = 0; i < k; i++)
-      out[i] = r->slots()[(h + i) & r->mask].load(std::memory_order_relaxed);
-    if (r->head.compare_exchange_weak(h, h + k, std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
-      return static_cast<unsigned>(k);
-  }
+  return corepool::ds::cpu_ring_pop_bulk(r, out, n);
 }
 
 // multi-producer ring: index h is filled iff seq[h & mask] == h + 1.
@@ -312,9 +274,7 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
       int cpu = rseq_cpu_start();
       if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus || !p->rings[cpu]) break;
       ring *r = p->rings[cpu];
-      int rc = rseq_ring_push_bulk(
-          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
-          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), objs, n, cpu);
+      int rc = corepool::ds::cpu_ring_push_bulk(r, objs, n, cpu);
       if (rc == CP_RSEQ_OK) return;
       if (rc == CP_RSEQ_FAIL) break;  // does not fit in one go: one by one below
     }
