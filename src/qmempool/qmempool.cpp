@@ -10,12 +10,21 @@
 //       try-lock (exchange 0 -> 1, acquire; released by a store of 0, release). A thread that
 //       loses goes to the shared queue instead of waiting, so a signal handler that
 //       interrupts the holder, or a preempted holder, never blocks anyone.
-//   shared queue: the ALF queue, any thread, lock-free, never waits (alf_queue.h).
+//   depot of CPU c: a ds::cpu_ring of localq_sz slots (ds/cpu_ring.h, invariants R1-R4):
+//       filled only by restartable sequences on CPU c (spills of rseq threads), emptied by
+//       CAS from any thread. Neither side ever leaves a half-done step behind: a preempted
+//       producer restarts, a preempted consumer's CAS fails. So a stopped thread never hides
+//       objects in a depot.
+//   shared queue: the ALF queue, any thread, lock-free, never waits (alf_queue.h). A thread
+//       stopped between claiming slots and publishing them hides those slots and the ones
+//       behind them until it resumes (under oversubscription, milliseconds): the depots keep
+//       most traffic off it, and a refill looks in the other CPUs' depots before it goes
+//       to the backing allocator.
 //   above_high: a relaxed counter of consecutive spills that found the shared queue above
 //       its high watermark; a hint only (races make the trim earlier or later, never wrong).
 // Every object is at any instant in exactly one place: a caller's hands, one cache slot
-// below `top`, one published ALF slot, or a local `elems` array of one operation in
-// progress. Each step below moves objects between places without copying them twice:
+// below `top`, one depot slot in [head, tail), one published ALF slot, or a local `elems`
+// array of one operation in progress. Each step below moves objects between places without copying them twice:
 // a bulk pop commits (top -= k) before the objects are pushed elsewhere, and a failed
 // all-or-nothing push leaves them in the local array for the next place in the chain.
 #include <corepool/qmempool.h>
@@ -29,8 +38,10 @@
 #include <corepool/cpu.h>
 
 #include "alf/alf_ring.h"
+#include "ds/cpu_ring.h"
 #include "error.h"
 #include "inject.h"
+#include "platform/memory.h"
 #include "platform/rseq.h"
 
 namespace {
@@ -65,6 +76,8 @@ struct cp_qmempool {
   ring *shared = nullptr;
   uint32_t localq_sz = 0, sharedq_sz = 0, high_wm = 0, low_wm = 0;
   // Colder: slow paths, create / destroy.
+  char *depots = nullptr;        // CPU c's depot at depots + c * depot_stride; NULL: rseq off
+  std::size_t depot_stride = 0;  // page multiple: ring header + localq_sz slots
   char *fcaches = nullptr;
   cp_qmempool_backing backing{};
   std::size_t obj_size = 0;
@@ -75,6 +88,9 @@ namespace {
 
 rhead *rc(cp_qmempool *p, unsigned cpu) noexcept {
   return reinterpret_cast<rhead *>(p->rcaches + cpu * p->stride);
+}
+corepool::ds::cpu_ring *depot(cp_qmempool *p, unsigned cpu) noexcept {
+  return reinterpret_cast<corepool::ds::cpu_ring *>(p->depots + cpu * p->depot_stride);
 }
 fhead *fc(cp_qmempool *p, unsigned cpu) noexcept {
   return reinterpret_cast<fhead *>(p->fcaches + cpu * p->stride);
@@ -239,21 +255,60 @@ void spill(cp_qmempool *p, void *const *objs, int n) noexcept {
   backing_free(p, objs, n);
 }
 
-// Put objects in this CPU's cache, or else the shared queue, or else give them back. The
-// cache need not be empty nor be the one we started on (migration, a signal handler, an
-// object freed on another CPU): push_bulk is all or nothing, and a failure moves on.
-template <class Cache>
-void stash(cp_qmempool *p, const Cache &c, void *const *objs, int n) noexcept {
-  if (n <= 0 || c.push_bulk(objs, n)) return;
+// Objects that left a cache (a spill) or did not fit in one: this CPU's depot in one
+// sequence (all or nothing), else the shared queue, else the backing allocator. Threads
+// without rseq cannot fill a depot (its producer is the CPU's sequences): shared queue.
+void put_below(cp_qmempool *p, void *const *objs, int n) noexcept {
+  if (n <= 0) return;
+  if (p->depots) {
+    for (;;) {
+      const int cpu = rseq_cpu_start();
+      if (cpu < 0 || static_cast<unsigned>(cpu) >= p->ncpu) break;
+      const int rc = corepool::ds::cpu_ring_push_bulk(depot(p, static_cast<unsigned>(cpu)), objs,
+                                                      static_cast<unsigned>(n), cpu);
+      if (rc == CP_RSEQ_OK) return;
+      if (rc == CP_RSEQ_FAIL) break;  // no room for all n: the shared queue
+      // CP_RSEQ_ABORT: nothing committed; re-read the CPU
+    }
+  }
   spill(p, objs, n);
 }
 
-// The cache was empty: take half a cache from the shared queue (one CAS), else from the
-// backing allocator; keep one, cache the rest.
+// Up to n objects from below the caches (one CAS each place): this CPU's depot, the shared
+// queue, then the other CPUs' depots (objects spilled on other CPUs, also while a thread
+// stopped inside the shared queue hides what it holds). 0 when every place came up empty.
+int take_below(cp_qmempool *p, void **out, int n) noexcept {
+  if (!p->depots) return p->shared->dequeue<true>(out, n);
+  const unsigned self = cp_current_cpu();  // < cp_nr_cpu_ids() == p->ncpu
+  int k = static_cast<int>(
+      corepool::ds::cpu_ring_pop_bulk(depot(p, self), out, static_cast<unsigned>(n)));
+  if (k > 0) return k;
+  k = p->shared->dequeue<true>(out, n);
+  if (k > 0) return k;
+  for (unsigned i = 1; i < p->ncpu; i++) {
+    const unsigned c = self + i < p->ncpu ? self + i : self + i - p->ncpu;
+    k = static_cast<int>(
+        corepool::ds::cpu_ring_pop_bulk(depot(p, c), out, static_cast<unsigned>(n)));
+    if (k > 0) return k;
+  }
+  return 0;
+}
+
+// Put objects in this CPU's cache, or else below it. The cache need not be empty nor be the
+// one we started on (migration, a signal handler, an object freed on another CPU):
+// push_bulk is all or nothing, and a failure moves on.
+template <class Cache>
+void stash(cp_qmempool *p, const Cache &c, void *const *objs, int n) noexcept {
+  if (n <= 0 || c.push_bulk(objs, n)) return;
+  put_below(p, objs, n);
+}
+
+// The cache was empty: take half a cache from below it (one CAS), else from the backing
+// allocator; keep one, cache the rest.
 template <class Cache>
 __attribute__((noinline)) void *alloc_slow(cp_qmempool *p, const Cache &c) noexcept {
   void *elems[kMaxBulk];
-  int k = p->shared->dequeue<true>(elems, p->bulk);  // one CAS for the bulk
+  int k = take_below(p, elems, p->bulk);
   if (k == 0) {
     k = backing_alloc(p, elems, p->bulk);
     if (k == 0) {
@@ -266,13 +321,13 @@ __attribute__((noinline)) void *alloc_slow(cp_qmempool *p, const Cache &c) noexc
   return obj;
 }
 
-// The cache was full: move half of it to the shared queue (one CAS), then cache obj.
+// The cache was full: move half of it below (one sequence or one CAS), then cache obj.
 template <class Cache>
 __attribute__((noinline)) void free_slow(cp_qmempool *p, const Cache &c, void *obj) noexcept {
   void *elems[kMaxBulk + 1];
   int k = c.pop_bulk(elems, p->bulk);  // make room (0 if a concurrent pop emptied it, or busy)
   if (!c.push(obj)) elems[k++] = obj;
-  spill(p, elems, k);
+  put_below(p, elems, k);
 }
 
 template <class Cache>
@@ -281,7 +336,7 @@ int alloc_bulk(cp_qmempool *p, const Cache &c, void **elems, int n) noexcept {
   while (got < n) {
     got += c.pop_bulk(elems + got, n - got);
     if (got == n) break;
-    const int k = p->shared->dequeue<true>(elems + got, n - got);
+    const int k = take_below(p, elems + got, n - got);
     got += k;
     if (got == n || k > 0) continue;
     const int b = backing_alloc(p, elems + got, n - got < kBulk ? n - got : kBulk);
@@ -298,7 +353,7 @@ void free_bulk(cp_qmempool *p, const Cache &c, void *const *elems, int n) noexce
   for (int i = 0; i < n; i++) {
     if (elems[i]) buf[m++] = elems[i];
     if (m == kBulk || (i == n - 1 && m > 0)) {
-      if (!c.push_bulk(buf, m)) spill(p, buf, m);
+      if (!c.push_bulk(buf, m)) put_below(p, buf, m);
       m = 0;
     }
   }
@@ -310,6 +365,7 @@ bool pow2(uint32_t v) noexcept {
 
 void release_pool(cp_qmempool *p) noexcept {
   ring::destroy(p->shared);
+  if (p->depots) os_release(p->depots, p->depot_stride * p->ncpu);
   ::operator delete (p->rcaches, std::align_val_t{kLine}, std::nothrow);
   ::operator delete (p->fcaches, std::align_val_t{kLine}, std::nothrow);
   delete p;
@@ -393,6 +449,24 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   if (!p->shared || !p->rcaches || !p->fcaches) {
     release_pool(p);
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
+  }
+  if (cp_rseq_enabled()) {  // depots: only rseq threads can fill them
+    p->depot_stride = (sizeof(corepool::ds::cpu_ring) + std::size_t{localq_sz} * sizeof(void *) +
+                       page_size() - 1) / page_size() * page_size();
+    // Zeroed and touched lazily: a CPU that never spills costs no resident page.
+    p->depots = static_cast<char *>(os_alloc(p->depot_stride * p->ncpu, page_size()));
+    if (!p->depots) {
+      release_pool(p);
+      return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
+    }
+    for (unsigned c = 0; c < p->ncpu; c++) {
+      auto *d = ::new (depot(p, c)) corepool::ds::cpu_ring;
+      d->head.store(0, std::memory_order_relaxed);
+      d->tail.store(0, std::memory_order_relaxed);
+      d->mask = localq_sz - 1;
+      d->seq = nullptr;
+      d->bytes = p->depot_stride;
+    }
   }
   for (unsigned c = 0; c < p->ncpu; c++) {
     rhead *h = ::new (rc(p, c)) rhead{};
@@ -482,6 +556,10 @@ void cp_qmempool_destroy(cp_qmempool *p) {
     f->top = 0;
   }
   void *e[kBulk];
+  if (p->depots)
+    for (unsigned c = 0; c < p->ncpu; c++)
+      for (unsigned k; (k = corepool::ds::cpu_ring_pop_bulk(depot(p, c), e, kBulk)) > 0;)
+        backing_free(p, e, static_cast<int>(k));
   for (int k; (k = p->shared->dequeue<true>(e, kBulk)) > 0;) backing_free(p, e, k);
   release_pool(p);
 }

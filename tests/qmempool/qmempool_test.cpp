@@ -3,6 +3,7 @@
 // a thread is parked inside the pool.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <memory_resource>
 #include <vector>
+#include <thread>
 
 #include <corepool/alf_queue.h>
 #include <corepool/cpu.h>
@@ -368,8 +370,8 @@ TEST(Qmempool, FullSharedQueueGoesToBacking) {
     std::vector<void *> v(600);
     ASSERT_EQ(cp_qmempool_alloc_bulk(g.p, v.data(), 600), 600);
     cp_qmempool_free_bulk(g.p, v.data(), 600);
-    // At most: every cache of both kinds full, and the shared queue full.
-    const int64_t bound = 2 * 16 * static_cast<int64_t>(cp_nr_cpu_ids()) + 32;
+    // At most: every cache of both kinds and every depot full, and the shared queue full.
+    const int64_t bound = 3 * 16 * static_cast<int64_t>(cp_nr_cpu_ids()) + 32;
     EXPECT_LE(b.live(), bound);
     EXPECT_GT(b.frees.load(), 0);
   }
@@ -381,20 +383,22 @@ TEST(Qmempool, FullSharedQueueGoesToBacking) {
 TEST(Qmempool, HighWatermarkTrims) {
   counting_backing b(8192);
   {
-    pool_guard g(16, 256, 0, &b.ops);
-    std::vector<void *> v(240);
-    ASSERT_EQ(cp_qmempool_alloc_bulk(g.p, v.data(), 240), 240);
-    cp_qmempool_free_bulk(g.p, v.data(), 240);  // shared queue: ~224 > 192, no overflow
+    pool_guard g(16, 512, 0, &b.ops);  // high watermark 384, low 256
+    std::vector<void *> v(480);
+    ASSERT_EQ(cp_qmempool_alloc_bulk(g.p, v.data(), 480), 480);
+    cp_qmempool_free_bulk(g.p, v.data(), 480);  // shared queue: ~448 > 384, no overflow
     const int64_t frees_before = b.frees.load();
     EXPECT_EQ(frees_before, 0);
-    // Traffic that keeps the shared queue above the watermark: each round spills once.
+    // Traffic that keeps the shared queue above the watermark: each round takes more than a
+    // CPU's cache and depot hold (16 + 16), so some of it comes from the shared queue, which
+    // stays above 384, and its frees spill there again.
     for (int round = 0; round < 12; round++) {
-      void *x[32];
-      ASSERT_EQ(cp_qmempool_alloc_bulk(g.p, x, 32), 32);
+      void *x[64];
+      ASSERT_EQ(cp_qmempool_alloc_bulk(g.p, x, 64), 64);
       for (void *p : x) cp_qmempool_free(g.p, p);
     }
     EXPECT_GT(b.frees.load(), frees_before);
-    EXPECT_LE(b.live(), 128 + 2 * 16 * static_cast<int64_t>(cp_nr_cpu_ids()) + 48);
+    EXPECT_LE(b.live(), 256 + 3 * 16 * static_cast<int64_t>(cp_nr_cpu_ids()) + 64);
   }
   EXPECT_EQ(b.violations.load(), 0);
   EXPECT_EQ(b.frees.load(), b.allocs.load());
@@ -642,6 +646,71 @@ TEST_P(QmempoolParked, OthersKeepGoing) {
 INSTANTIATE_TEST_SUITE_P(Points, QmempoolParked,
                          ::testing::Values("alf.enqueue.claimed", "alf.dequeue.claimed",
                                            "qmempool.locked"));
+
+// A thread stopped inside a shared-queue enqueue hides everything behind its claim. Objects
+// spilled into a CPU's depot stay reachable: a refill on another CPU takes them instead of
+// going to the backing allocator.
+thread_local bool t_park_here = false;
+std::atomic<bool> g_depot_parked{false}, g_depot_release{false};
+void depot_park_hook(const char *point) {
+  if (!t_park_here || std::strcmp(point, "alf.enqueue.claimed") != 0) return;
+  t_park_here = false;
+  g_depot_parked.store(true);
+  corepool::chaos::park_self_until(g_depot_release);
+}
+
+bool pin_self(unsigned cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return sched_setaffinity(0, sizeof(one), &one) == 0 && cp_current_cpu() == cpu;
+}
+
+TEST(Qmempool, DepotServesOtherCpusWhileSharedQueueIsHeld) {
+  if (!cp_rseq_enabled() || cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1)) {
+    // Depots need rseq (their producer is a CPU's sequences); nothing to show without it.
+    EXPECT_TRUE(!cp_rseq_enabled() || cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) ||
+                !cp_cpu_possible(1));
+    return;
+  }
+  counting_backing b(4096);
+  cp_qmempool *p = nullptr;
+  ASSERT_EQ(cp_qmempool_create(&p, 16, 64, 0, sizeof(obj), &b.ops), 0);  // bulk 8
+  g_depot_parked = false;
+  g_depot_release = false;
+  cp_inject_hook = depot_park_hook;
+  std::vector<void *> mine(40);
+  bool pinned0 = false;
+  // On CPU 0: 40 allocs, then frees: 16 fill the cache, the 17th spills 9 to the depot
+  // (room 16), the 25th spills 9 more, which do not fit: they go to the shared queue, and
+  // the thread stops there holding its claim.
+  std::thread stopper([&] {
+    pinned0 = pin_self(0);
+    for (void *&o : mine) o = cp_qmempool_alloc(p);
+    t_park_here = true;
+    for (void *o : mine) cp_qmempool_free(p, o);
+  });
+  for (int i = 0; i < 2000 && !g_depot_parked.load(); i++) usleep(1000);
+  ASSERT_TRUE(pinned0);
+  ASSERT_TRUE(g_depot_parked.load()) << "the second spill did not reach the shared queue";
+  cpu_set_t old_set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(old_set), &old_set), 0);
+  std::vector<void *> got;
+  if (pin_self(1)) {
+    const int64_t before = b.allocs.load();
+    for (int i = 0; i < 8; i++) got.push_back(cp_qmempool_alloc(p));
+    EXPECT_EQ(b.allocs.load(), before) << "the refill went to the backing allocator although "
+                                          "CPU 0's depot held objects";
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(old_set), &old_set), 0);
+  g_depot_release = true;
+  stopper.join();
+  cp_inject_hook = nullptr;
+  for (void *o : got) cp_qmempool_free(p, o);
+  cp_qmempool_destroy(p);
+  EXPECT_EQ(b.violations.load(), 0);
+  EXPECT_EQ(b.frees.load(), b.allocs.load());
+}
 #endif
 
 }  // namespace
