@@ -3,15 +3,21 @@
  * of a backing allocator.
  *
  *   alloc: pop from this CPU's cache;
- *          empty -> take a bulk (half a cache: min(localq_sz / 2, 128) objects) from the
- *                   shared queue, keep one, cache the rest;
+ *          empty -> take a bulk (half a cache: min(localq_sz / 2, 128) objects) from this
+ *                   CPU's depot, else the shared queue, else another CPU's depot; keep
+ *                   one, cache the rest;
  *          empty -> allocate up to a bulk from the backing allocator (stops at the first
  *                   NULL and uses what it got).
  *   free:  push onto this CPU's cache;
- *          full  -> move a bulk from the cache to the shared queue;
+ *          full  -> move a bulk from the cache to this CPU's depot, else the shared queue;
  *          full  -> give them to the backing allocator.
  * A cache that just ran dry or overflowed is left about half full, so the next operations
  * stay on the fast path (one restartable sequence, no atomic instruction).
+ *
+ * Depots (one per CPU, rseq only, localq_sz objects each): rings that only their CPU's
+ * restartable sequences fill and any thread empties by CAS. Unlike the shared queue, a
+ * thread stopped anywhere in them hides nothing, so when threads outnumber CPUs (and one
+ * is stopped inside the shared queue for a time slice) refills still find objects.
  *
  * Per-CPU caches: on threads with restartable sequences (rseq) the cache of CPU c is a
  * stack changed only by rseq sequences on CPU c, so preemption, migration and signals
@@ -22,7 +28,8 @@
  * to the shared queue. The two kinds never share a word, so mixing them is safe.
  *
  * Objects freed on another CPU than the one that allocated them simply join that CPU's
- * cache; caches that overflow feed the shared queue, caches that run dry draw from it.
+ * cache; caches that overflow feed their depot and the shared queue, caches that run dry
+ * draw from those and from the other CPUs' depots.
  *
  * Memory goes back: when a spill finds the shared queue above 3/4 of its size on 8
  * consecutive spills (the pool has had more free objects than it used for that long,
@@ -32,8 +39,9 @@
  *
  * Progress: alloc and free never wait for another thread (lock-free; the try-lock is only
  * ever tried). They are async-signal-safe as long as they do not reach the backing
- * allocator: that is, unless both the CPU cache and the shared queue are empty (alloc) or
- * full (free), or the memory-return above triggers. The default backing allocator (malloc)
+ * allocator: that is, unless the CPU cache, the depots and the shared queue are empty
+ * (alloc), or the cache, this CPU's depot and the shared queue are full (free), or the
+ * memory-return above triggers. The default backing allocator (malloc)
  * is not async-signal-safe. A refill or spill copies up to 128 pointers through the stack
  * (about 1.1 KiB of stack in all), which a signal handler's stack must allow.
  *
