@@ -297,13 +297,31 @@ __attribute__((noinline)) int put_slow(pool *p, void *const *objs, unsigned n) {
   return put_all(p, objs, n);
 }
 
-// Takes up to `want` objects out of other CPUs' stacks (steal: S1-S4 of ds/pcpu_cache.h, a
+// Objects in our hands go to the calling CPU's stack if they fit (never without a cache:
+// capacity 0), else to the shards.
+void stash(pool *p, void *const *objs, unsigned n) {
+  if (!(n <= p->cache.capacity() && pcpu_cache_push_bulk(p->cache, objs, n))) put_all(p, objs, n);
+}
+
+// Takes up to `want` objects out of the CPUs' stacks (steal: S1-S4 of ds/pcpu_cache.h, a
 // system call per non-empty stack; a stack held by another stealer is skipped, never waited
-// for). Our own CPU's stack too: the caller may have migrated since its pop.
+// for). Our own CPU's stack too: the caller may have migrated since its pop. A small request
+// steals a whole batch and keeps the rest in the calling CPU's stack, so that a run of small
+// gets (rte_mempool_free takes the objects one by one) does not pay a system call each.
 unsigned steal_all(pool *p, void **objs, unsigned want) {
   unsigned got = 0;
-  for (unsigned cpu = 0; cpu < p->nr_cpus && got < want; cpu++)
-    got += p->cache.steal(cpu, objs + got, want - got);
+  for (unsigned cpu = 0; cpu < p->nr_cpus && got < want; cpu++) {
+    if (want - got >= p->batch) {
+      got += p->cache.steal(cpu, objs + got, want - got);
+      continue;
+    }
+    void *buf[kMaxBatch];
+    const unsigned k = p->cache.steal(cpu, buf, p->batch);
+    const unsigned use = RTE_MIN(k, want - got);
+    memcpy(objs + got, buf, use * sizeof(void *));
+    got += use;
+    if (k > use) stash(p, buf + use, k - use);
+  }
   if (got) count(&lcore_stats::steals, p);
   return got;
 }
@@ -342,9 +360,7 @@ __attribute__((noinline)) int get_slow(pool *p, void **objs, unsigned n, unsigne
   // until it resumes (the chaos test parks threads at this point).
   CP_INJECT("dpdk.dequeue.partial");
   count(&lcore_stats::dequeue_fails, p);
-  if (got && !(p->batch && got <= p->cache.capacity() &&
-               pcpu_cache_push_bulk(p->cache, objs, got)))
-    put_all(p, objs, got);
+  if (got) stash(p, objs, got);
   return -ENOENT;
 }
 

@@ -372,10 +372,12 @@ TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
 }
 
 // 8 threads on 2 cores (migrating) get and put bulks of 1..32 through rte_mempool with no
-// cache, so that every call reaches the driver; worker 0 parks in the middle of an ALF
-// enqueue or dequeue (claimed, not yet published/released), or in the driver holding a
-// partial bulk. The others must keep completing gets while it is parked; nothing is lost or
-// handed out twice.
+// DPDK cache, so that every call reaches the driver (whose own per-CPU cache, 31 objects a
+// CPU here, spills and refills often with 8 threads on 255 objects); worker 0 parks in the
+// middle of an ALF enqueue or dequeue (claimed, not yet published/released), in the driver
+// holding a partial bulk, or as a stealer holding a CPU's cache fenced (every owner sequence
+// on that CPU then fails over to the shards). The others must keep completing gets while it
+// is parked; nothing is lost or handed out twice.
 struct park_case {
   const char *point;
 };
