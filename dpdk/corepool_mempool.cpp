@@ -34,6 +34,12 @@
 // makes that stack's objects unavailable until it resumes; the owner CPU's sequences then
 // fail and its puts and gets go to the shards: nobody waits.
 //
+// Object contents: a thread that pops an object from CPU c's stack runs on c after the
+// thread that pushed it (the push committed on c before), so it sees the pusher's writes
+// (one CPU, program order across the context switch); a stealer sees them through the
+// fence (ds/pcpu_cache.h S1/S2: acquire CAS, membarrier); shards and overflow slots order
+// them by release/acquire as before.
+//
 // Why an overflow array: the ALF queue never waits, so a put can fail even when the pool is
 // far from full: a consumer stopped between claiming slot i and releasing it keeps slot i
 // busy, and one lap later (tail = i + size) every enqueue on that shard returns 0 until it
@@ -290,8 +296,8 @@ __attribute__((noinline)) int put_slow(pool *p, void *const *objs, unsigned n) {
     void *buf[kMaxBatch];
     const unsigned k = pcpu_cache_pop_bulk(p->cache, buf, p->batch);
     if (k) {
-      if (int rc = put_all(p, buf, k)) return rc;
-      if (pcpu_cache_push_bulk(p->cache, objs, n)) return 0;
+      const int rc = put_all(p, buf, k);  // fails only on a double free (see put_all)
+      if (pcpu_cache_push_bulk(p->cache, objs, n)) return rc;
     }
   }
   return put_all(p, objs, n);
@@ -386,12 +392,15 @@ int cp_mp_alloc(rte_mempool *mp) {
     rc = slots ? cp_alf_queue_alloc(&p->shards[s].q, slots) : -EINVAL;
   // The cache: off (batch 0) when the pool is too small to share out, or when rseq or the
   // rseq fence is not available (init returns -ENOTSUP); the shards alone are correct.
-  const unsigned cap = static_cast<unsigned>(RTE_MIN(uint64_t{kMaxCache}, mp->size / (4ull * ncpu)));
+  const unsigned cap =
+      static_cast<unsigned>(RTE_MIN(uint64_t{kMaxCache}, mp->size / (4ull * ncpu)));
   int crc = -EINVAL;
   if (rc == 0 && cap >= kMinCache) {
     crc = p->cache.init(ncpu, cap);
-    if (crc == 0) p->batch = RTE_MIN(cap / 2, kMaxBatch);
-    else if (crc == -ENOMEM) rc = crc;
+    if (crc == 0)
+      p->batch = RTE_MIN(cap / 2, kMaxBatch);
+    else if (crc == -ENOMEM)
+      rc = crc;
   }
   if (rc != 0) {
     p->cache.destroy();
@@ -404,7 +413,9 @@ int cp_mp_alloc(rte_mempool *mp) {
   mp->pool_data = p;
   CP_LOG(NOTICE, "pool %s: %u objects on %u ALF queues of %u slots, per-CPU cache of %u%s\n",
          mp->name, mp->size, p->nr_shards, slots, p->batch ? cap : 0,
-         p->batch ? "" : crc == -ENOTSUP ? " (no rseq or rseq fence)" : " (pool too small)");
+         p->batch          ? ""
+         : crc == -ENOTSUP ? " (no rseq or rseq fence)"
+                           : " (pool too small)");
   return 0;
 }
 
@@ -419,8 +430,9 @@ void cp_mp_free(rte_mempool *mp) {
     ovf += s.overflow_puts.load(std::memory_order_relaxed);
     steals += s.steals.load(std::memory_order_relaxed);
   }
-  // Quiescent (free runs alone): every object the application does not hold is counted
-  // here, those in the CPU stacks included.
+  // Quiescent (free runs alone). rte_mempool_free has dequeued every object it could before
+  // it calls this, so after a clean run the driver holds 0: objects left here (in a CPU
+  // stack or elsewhere) were not reachable by those dequeues, which is a driver bug.
   const uint64_t in_caches = cached(p);
   CP_LOG(NOTICE,
          "pool %s freed after %" PRIu64 " enqueue calls, %" PRIu64 " dequeue calls (%" PRIu64

@@ -220,7 +220,7 @@ TEST(DpdkDriver, CachedObjectsAreCountedStolenAndAccountedAtFree) {
     pin(cpu);
     for (unsigned i = from; i < from + n; i++) rte_mempool_generic_put(p.mp, &all[i], 1, nullptr);
   };
-  put_singly(0, 0, kOn0);  // onto CPU 0's stack
+  put_singly(0, 0, kOn0);     // onto CPU 0's stack
   put_singly(1, kOn0, kOn1);  // onto CPU 1's stack
   EXPECT_EQ(rte_mempool_avail_count(p.mp), kOn0 + kOn1) << "objects in the caches not counted";
   // On CPU 1: its own kOn1, then the kOn0 on CPU 0's stack (stolen); the shards are empty.
@@ -252,8 +252,7 @@ TEST(DpdkDriver, CachedObjectsAreCountedStolenAndAccountedAtFree) {
   std::string text(logbuf, loglen);
   free(logbuf);
   EXPECT_NE(text.find("pool cached: 4095 objects"), std::string::npos) << text;
-  EXPECT_NE(text.find("per-CPU cache of " + std::to_string(cap) + "\n"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("per-CPU cache of " + std::to_string(cap) + "\n"), std::string::npos) << text;
   EXPECT_NE(text.find("(0 found too few objects"), std::string::npos)
       << "rte_mempool_free could not dequeue every object: " << text;
   EXPECT_NE(text.find("it held 0 of 4095 objects, 0 of them in CPU caches"), std::string::npos)
