@@ -4,6 +4,11 @@
 //
 // Layout of one pool (mp->pool_data):
 //
+//   cache        a per-CPU stack of up to C objects (ds/pcpu_cache.h), in front of everything
+//                below: a put pushes onto the stack of the CPU it runs on and a get pops
+//                from it, each one restartable sequence, no atomic read-modify-write. Only
+//                when it is full (put) or short (get) does a call reach the shards. Off
+//                (C = 0) without rseq or the rseq fence, or for pools too small to share out.
 //   shard[0..S)  S ALF queues (S = min(possible CPUs, 16)); a thread puts into and gets from
 //                the shard of the CPU it runs on first (cp_current_cpu(): a read of the
 //                rseq area), so threads on different CPUs do not share a cache line in the
@@ -11,12 +16,29 @@
 //   overflow[N]  one slot per object of the pool (N = mp->size), NULL or an object: where a
 //                put goes when no shard takes it (see "Why an overflow array").
 //
-// Protocol. An object is at every moment in exactly one of: a shard (between the claim of
-// its enqueue and the claim of its dequeue, owned by the ALF queue's protocol), an overflow
-// slot (between the CAS NULL -> obj that stores it and the CAS obj -> NULL that takes it),
-// or the hands of one thread. Every transfer between these is one atomic step of the ALF
-// queue or one CAS on a slot, so a thread stopped anywhere holds at most the objects in its
-// hands, and nothing is lost or handed out twice.
+// Protocol. An object is at every moment in exactly one of: a CPU stack of the cache (below
+// its `top`; from the commit of the push that stored it to the commit of the pop, or the
+// steal, that takes it), a shard (between the claim of its enqueue and the claim of its
+// dequeue, owned by the ALF queue's protocol), an overflow slot (between the CAS NULL -> obj
+// that stores it and the CAS obj -> NULL that takes it), or the hands of one thread. Every
+// transfer between these is one committed restartable sequence, one steal (S1-S4 of
+// ds/pcpu_cache.h: exclusive by fence), one atomic step of the ALF queue or one CAS on a
+// slot, so a thread stopped anywhere holds at most the objects in its hands (or, a stealer
+// stopped holding a CPU's fence, that CPU's stack: see below), and nothing is lost or handed
+// out twice.
+//
+// Why objects in the cache stay reachable: a pool has exactly N objects and a get is all or
+// nothing, so a get that cannot gather n from its own CPU's stack, the shards and the
+// overflow array steals from the other CPUs' stacks (fence + drain, a system call per
+// non-empty stack) before it reports -ENOENT. A stealer stopped while it holds a CPU's fence
+// makes that stack's objects unavailable until it resumes; the owner CPU's sequences then
+// fail and its puts and gets go to the shards: nobody waits.
+//
+// Object contents: a thread that pops an object from CPU c's stack runs on c after the
+// thread that pushed it (the push committed on c before), so it sees the pusher's writes
+// (one CPU, program order across the context switch); a stealer sees them through the
+// fence (ds/pcpu_cache.h S1/S2: acquire CAS, membarrier); shards and overflow slots order
+// them by release/acquire as before.
 //
 // Why an overflow array: the ALF queue never waits, so a put can fail even when the pool is
 // far from full: a consumer stopped between claiming slot i and releasing it keeps slot i
@@ -43,10 +65,14 @@
 //
 // Operations that may run concurrently: enqueue, dequeue and get_count from any number of
 // threads (EAL lcores, non-EAL threads, signal handlers: everything here is lock-free and
-// async-signal-safe); alloc and free only alone (rte_mempool_create/free).
+// async-signal-safe: rseq sequences, CAS, and membarrier(2) for a steal); alloc and free only
+// alone (rte_mempool_create/free). Threads without rseq (rseq off, or the tsan preset, which
+// compiles rseq out) miss the cache on every call and use the shards, which are correct
+// alongside threads that use the cache.
 //
 // Memory: S ALF queues of 2*N/S slots (at least 64; 16 bytes a slot) plus the overflow array
-// (8 bytes an object): about 40 bytes per object, beside the objects (mbufs: ~2 KiB). The
+// (8 bytes an object): about 40 bytes per object, beside the objects (mbufs: ~2 KiB); plus
+// one page-rounded stack of C slots per possible CPU for the cache. The
 // pool state is process-local memory (malloc): a pool on these ops is for the primary
 // process only, like any driver whose pool_data is not in DPDK shared memory.
 #include <atomic>
@@ -65,6 +91,7 @@
 #include <corepool/alf_queue.h>
 #include <corepool/cpu.h>
 
+#include "ds/pcpu_cache.h"
 #include "inject.h"
 
 namespace {
@@ -76,6 +103,13 @@ int cp_logtype = -1;
 constexpr unsigned kMaxShards = 16;
 constexpr unsigned kMinShardSlots = 64;
 constexpr unsigned kSplit = 32;  // bulk size for the piecewise fallbacks
+// Per-CPU cache: C = min(kMaxCache, N / (4 * possible CPUs)) objects a CPU, so that the
+// stacks together hold at most a quarter of the pool; no cache when that is below kMinCache.
+// A full stack spills, an empty one refills, kBatch = C / 2 objects (at most kMaxBatch: they
+// pass through an array on the stack, and the ops may run in signal handlers).
+constexpr unsigned kMaxCache = 512;
+constexpr unsigned kMinCache = 8;
+constexpr unsigned kMaxBatch = 128;
 
 struct alignas(64) shard {
   cp_alf_queue *q = nullptr;
@@ -89,19 +123,26 @@ struct alignas(64) shard {
 // writer; a signal handler on the same thread may lose an increment, which is harmless);
 // non-EAL threads share the last line with fetch_add.
 struct alignas(64) lcore_stats {
-  std::atomic<uint64_t> enqueues{0}, dequeues{0}, dequeue_fails{0}, overflow_puts{0};
+  std::atomic<uint64_t> enqueues{0}, dequeues{0}, dequeue_fails{0}, overflow_puts{0}, steals{0};
 };
 
 struct pool {
+  unsigned nr_cpus = 0;  // cp_nr_cpu_ids()
   unsigned nr_shards = 0;
   uint32_t nr_overflow = 0;
   std::atomic<uint32_t> overflow_count{0};  // hint: objects in overflow[] (may lag)
   std::atomic<uint32_t> overflow_hint{0};   // where the last overflow put went
+  unsigned batch = 0;                       // cache spill / refill unit (0: no cache)
+  corepool::ds::pcpu_cache cache;           // disabled unless alloc enabled it
   uint16_t *shard_of_cpu = nullptr;         // cp_nr_cpu_ids() entries
   std::atomic<void *> *overflow = nullptr;  // nr_overflow slots
   shard shards[kMaxShards];
   lcore_stats stats[RTE_MAX_LCORE + 1];
 };
+using corepool::ds::pcpu_cache_pop;
+using corepool::ds::pcpu_cache_pop_bulk;
+using corepool::ds::pcpu_cache_push;
+using corepool::ds::pcpu_cache_push_bulk;
 
 inline pool *pool_of(const rte_mempool *mp) {
   return static_cast<pool *>(mp->pool_data);
@@ -230,6 +271,105 @@ unsigned take_from(shard &sh, void **objs, unsigned want) {
   return got;
 }
 
+// ---- the per-CPU cache ---------------------------------------------------------------------
+
+// Objects in the CPU stacks (a snapshot: exact when quiescent).
+uint64_t cached(const pool *p) {
+  uint64_t c = 0;
+  if (p->batch)
+    for (unsigned cpu = 0; cpu < p->nr_cpus; cpu++) c += p->cache.count(cpu);
+  return c;
+}
+
+unsigned shards_and_overflow(const pool *p) {
+  uint64_t c = p->overflow_count.load(std::memory_order_relaxed);
+  for (unsigned s = 0; s < p->nr_shards; s++) c += cp_alf_queue_count(p->shards[s].q);
+  return static_cast<unsigned>(RTE_MIN(c, uint64_t{UINT32_MAX}));
+}
+
+// The n objects did not fit the calling CPU's stack (full, fenced by a stealer, n larger
+// than a stack, or this thread has no rseq). If the stack had objects, spill a batch of
+// them to the shards (the pop commits first: they are in our hands, then in a shard) and
+// push again; whatever still does not fit goes to the shards.
+__attribute__((noinline)) int put_slow(pool *p, void *const *objs, unsigned n) {
+  if (p->batch && n <= p->cache.capacity()) {
+    void *buf[kMaxBatch];
+    const unsigned k = pcpu_cache_pop_bulk(p->cache, buf, p->batch);
+    if (k) {
+      const int rc = put_all(p, buf, k);  // fails only on a double free (see put_all)
+      if (pcpu_cache_push_bulk(p->cache, objs, n)) return rc;
+    }
+  }
+  return put_all(p, objs, n);
+}
+
+// Objects in our hands go to the calling CPU's stack if they fit (never without a cache:
+// capacity 0), else to the shards.
+void stash(pool *p, void *const *objs, unsigned n) {
+  if (!(n <= p->cache.capacity() && pcpu_cache_push_bulk(p->cache, objs, n))) put_all(p, objs, n);
+}
+
+// Takes up to `want` objects out of the CPUs' stacks (steal: S1-S4 of ds/pcpu_cache.h, a
+// system call per non-empty stack; a stack held by another stealer is skipped, never waited
+// for). Our own CPU's stack too: the caller may have migrated since its pop. A small request
+// steals a whole batch and keeps the rest in the calling CPU's stack, so that a run of small
+// gets (rte_mempool_free takes the objects one by one) does not pay a system call each.
+unsigned steal_all(pool *p, void **objs, unsigned want) {
+  unsigned got = 0;
+  for (unsigned cpu = 0; cpu < p->nr_cpus && got < want; cpu++) {
+    if (want - got >= p->batch) {
+      got += p->cache.steal(cpu, objs + got, want - got);
+      continue;
+    }
+    void *buf[kMaxBatch];
+    const unsigned k = p->cache.steal(cpu, buf, p->batch);
+    const unsigned use = RTE_MIN(k, want - got);
+    memcpy(objs + got, buf, use * sizeof(void *));
+    got += use;
+    if (k > use) stash(p, buf + use, k - use);
+  }
+  if (got) count(&lcore_stats::steals, p);
+  return got;
+}
+
+// After a get that the CPU stack could not serve: move a batch from the home shard into the
+// stack, so that the next gets on this CPU hit. Only for a thread that has a stack (rseq);
+// a push that fails (migrated onto a fuller stack, fenced) gives the batch back.
+void refill(pool *p) {
+  int cpu;
+  corepool::platform::rseq_abi *rs;
+  if (!p->cache.local(cpu, rs)) return;
+  void *buf[kMaxBatch];
+  const unsigned k = take_from(p->shards[home_shard(p)], buf, p->batch);
+  if (k && !pcpu_cache_push_bulk(p->cache, buf, k)) put_all(p, buf, k);
+}
+
+// The calling CPU's stack had `got` < n objects (already in objs[0, got)): gather the rest
+// from the shards (home first), the overflow array, then the other CPUs' stacks.
+__attribute__((noinline)) int get_slow(pool *p, void **objs, unsigned n, unsigned got) {
+  const unsigned hit = got;
+  const unsigned home = home_shard(p);
+  for (unsigned k = 0; k < p->nr_shards && got < n; k++) {
+    unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
+    got += take_from(p->shards[s], objs + got, n - got);
+  }
+  if (got < n) got += overflow_take(p, objs + got, n - got);
+  // Steal only when the stacks may hold enough (a snapshot; a get that fails on a transient
+  // undercount is what concurrency allows, and the count is exact when quiescent): a get
+  // that cannot succeed costs no system calls.
+  if (got < n && p->batch && got + cached(p) >= n) got += steal_all(p, objs + got, n - got);
+  if (got == n) {
+    if (p->batch && hit == 0) refill(p);
+    return 0;
+  }
+  // All or nothing: this thread holds `got` objects; a stop here keeps them out of the pool
+  // until it resumes (the chaos test parks threads at this point).
+  CP_INJECT("dpdk.dequeue.partial");
+  count(&lcore_stats::dequeue_fails, p);
+  if (got) stash(p, objs, got);
+  return -ENOENT;
+}
+
 // ---- the ops -------------------------------------------------------------------------------
 
 int cp_mp_alloc(rte_mempool *mp) {
@@ -237,6 +377,7 @@ int cp_mp_alloc(rte_mempool *mp) {
   pool *p = new (std::nothrow) pool;
   if (!p) return -ENOMEM;
   const unsigned ncpu = cp_nr_cpu_ids();
+  p->nr_cpus = ncpu;
   p->nr_shards = RTE_MIN(RTE_MAX(ncpu, 1u), kMaxShards);
   p->nr_overflow = mp->size;
   p->shard_of_cpu = static_cast<uint16_t *>(calloc(ncpu, sizeof(uint16_t)));
@@ -249,7 +390,20 @@ int cp_mp_alloc(rte_mempool *mp) {
   uint32_t slots = pow2_at_least(RTE_MIN(per, uint64_t{mp->size} + 1));
   for (unsigned s = 0; s < p->nr_shards && rc == 0; s++)
     rc = slots ? cp_alf_queue_alloc(&p->shards[s].q, slots) : -EINVAL;
+  // The cache: off (batch 0) when the pool is too small to share out, or when rseq or the
+  // rseq fence is not available (init returns -ENOTSUP); the shards alone are correct.
+  const unsigned cap =
+      static_cast<unsigned>(RTE_MIN(uint64_t{kMaxCache}, mp->size / (4ull * ncpu)));
+  int crc = -EINVAL;
+  if (rc == 0 && cap >= kMinCache) {
+    crc = p->cache.init(ncpu, cap);
+    if (crc == 0)
+      p->batch = RTE_MIN(cap / 2, kMaxBatch);
+    else if (crc == -ENOMEM)
+      rc = crc;
+  }
   if (rc != 0) {
+    p->cache.destroy();
     for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
     free(p->overflow);
     free(p->shard_of_cpu);
@@ -257,25 +411,37 @@ int cp_mp_alloc(rte_mempool *mp) {
     return rc;
   }
   mp->pool_data = p;
-  CP_LOG(NOTICE, "pool %s: %u objects on %u ALF queues of %u slots\n", mp->name, mp->size,
-         p->nr_shards, slots);
+  CP_LOG(NOTICE, "pool %s: %u objects on %u ALF queues of %u slots, per-CPU cache of %u%s\n",
+         mp->name, mp->size, p->nr_shards, slots, p->batch ? cap : 0,
+         p->batch          ? ""
+         : crc == -ENOTSUP ? " (no rseq or rseq fence)"
+                           : " (pool too small)");
   return 0;
 }
 
 void cp_mp_free(rte_mempool *mp) {
   pool *p = pool_of(mp);
   if (!p) return;
-  uint64_t enq = 0, deq = 0, fails = 0, ovf = 0;
+  uint64_t enq = 0, deq = 0, fails = 0, ovf = 0, steals = 0;
   for (const lcore_stats &s : p->stats) {
     enq += s.enqueues.load(std::memory_order_relaxed);
     deq += s.dequeues.load(std::memory_order_relaxed);
     fails += s.dequeue_fails.load(std::memory_order_relaxed);
     ovf += s.overflow_puts.load(std::memory_order_relaxed);
+    steals += s.steals.load(std::memory_order_relaxed);
   }
+  // Quiescent (free runs alone). rte_mempool_free has dequeued every object it could before
+  // it calls this, so after a clean run the driver holds 0: objects left here (in a CPU
+  // stack or elsewhere) were not reachable by those dequeues, which is a driver bug.
+  const uint64_t in_caches = cached(p);
   CP_LOG(NOTICE,
          "pool %s freed after %" PRIu64 " enqueue calls, %" PRIu64 " dequeue calls (%" PRIu64
-         " found too few objects), %" PRIu64 " objects put to the overflow array\n",
-         mp->name, enq, deq, fails, ovf);
+         " found too few objects, %" PRIu64 " stole from other CPUs), %" PRIu64
+         " objects put to the overflow array; it held %" PRIu64 " of %u objects, %" PRIu64
+         " of them in CPU caches\n",
+         mp->name, enq, deq, fails, steals, ovf, shards_and_overflow(p) + in_caches, mp->size,
+         in_caches);
+  p->cache.destroy();
   for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
   free(p->overflow);
   free(p->shard_of_cpu);
@@ -283,36 +449,42 @@ void cp_mp_free(rte_mempool *mp) {
   mp->pool_data = nullptr;
 }
 
+// Fast paths: one restartable sequence on the calling CPU's stack (pcpu_cache_push/pop
+// retry on ABORT, i.e. preemption, migration or a signal, until it commits or FAILs);
+// everything else is out of line.
 int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
   pool *p = pool_of(mp);
   count(&lcore_stats::enqueues, p);
-  return n ? put_all(p, objs, n) : 0;
+  if (n == 0) return 0;
+  if (p->batch &&
+      (n == 1 ? pcpu_cache_push(p->cache, objs[0]) : pcpu_cache_push_bulk(p->cache, objs, n)))
+    return 0;
+  return put_slow(p, objs, n);
 }
 
 int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
   pool *p = pool_of(mp);
   count(&lcore_stats::dequeues, p);
   if (n == 0) return 0;
-  const unsigned home = home_shard(p);
-  unsigned got = take_from(p->shards[home], objs, n);
-  for (unsigned k = 1; k < p->nr_shards && got < n; k++) {
-    unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
-    got += take_from(p->shards[s], objs + got, n - got);
+  unsigned got = 0;
+  if (p->batch) {
+    if (n == 1) {
+      // An object is never NULL: NULL is the miss.
+      if (void *obj = pcpu_cache_pop(p->cache)) {
+        objs[0] = obj;
+        return 0;
+      }
+    } else {
+      got = pcpu_cache_pop_bulk(p->cache, objs, n);
+      if (got == n) return 0;
+    }
   }
-  if (got < n) got += overflow_take(p, objs + got, n - got);
-  if (got == n) return 0;
-  // All or nothing: this thread holds `got` objects; a stop here keeps them out of the pool
-  // until it resumes (the chaos test parks threads at this point).
-  CP_INJECT("dpdk.dequeue.partial");
-  count(&lcore_stats::dequeue_fails, p);
-  if (got) put_all(p, objs, got);
-  return -ENOENT;
+  return get_slow(p, objs, n, got);
 }
 
 unsigned cp_mp_get_count(const rte_mempool *mp) {
   const pool *p = pool_of(mp);
-  uint64_t c = p->overflow_count.load(std::memory_order_relaxed);
-  for (unsigned s = 0; s < p->nr_shards; s++) c += cp_alf_queue_count(p->shards[s].q);
+  const uint64_t c = uint64_t{shards_and_overflow(p)} + cached(p);
   return static_cast<unsigned>(RTE_MIN(c, uint64_t{mp->size}));
 }
 

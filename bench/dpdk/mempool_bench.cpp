@@ -6,7 +6,7 @@
 // absorbs most calls. 1 and 2 threads on the same pool. Counters: Mobj_per_s (all threads),
 // ns_per_obj (per thread), fails (get_bulk calls that found the pool empty).
 //
-//   build/release/bench/dpdk/bench_dpdk_mempool --benchmark_repetitions=5
+//   build/release/bench/bench_dpdk_mempool --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true   (COREPOOL_DPDK_BENCH_SECONDS=0.25 a run)
 #include <benchmark/benchmark.h>
 #include <pthread.h>

@@ -1,8 +1,9 @@
 // The corepool mempool ops driver (dpdk/corepool_mempool.cpp) inside a real EAL (no
 // hugepages, no PCI), linked into this test so that the injection hook reaches the ALF
 // queues under it: single-thread semantics through the rte_mempool API, a consumer parked
-// in every shard (the overflow array path), and 8 threads on 2 cores with one parked in
-// the middle of an operation while the others keep going.
+// in every shard (the overflow array path), the per-CPU cache (counted, reachable from
+// every CPU, accounted for at free), and 8 threads on 2 cores with one parked in the middle
+// of an operation while the others keep going.
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,12 +21,15 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mempool.h>
 
 #include <corepool/cpu.h>
 
 #include "chaos.h"
 #include "inject.h"
+#include "platform/rseq.h"
+#include "platform/rseq_fence.h"
 
 namespace {
 
@@ -64,6 +68,13 @@ class Eal : public ::testing::Environment {
   void TearDown() override { rte_eal_cleanup(); }
 };
 const auto *const kEal = ::testing::AddGlobalTestEnvironment(new Eal);
+
+// The driver puts a per-CPU cache in front of its shards exactly when ds/pcpu_cache can be
+// set up: rseq on (not in the tsan preset, not with COREPOOL_RSEQ=0) and the rseq fence.
+bool driver_has_cache() {
+  return cp_rseq_enabled() && corepool::platform::rseq_arch_supported() &&
+         corepool::platform::rseq_fence_init();
+}
 
 // A pool on the corepool ops, and the table of its objects (for ownership marks).
 struct Pool {
@@ -180,6 +191,74 @@ TEST(DpdkDriver, SingleThreadAllOrNothing) {
   }
 }
 
+// Objects in the per-CPU caches: counted by get_count, reachable from a thread on another
+// CPU (a get that needs them steals them), and handed back when the pool is freed. Fails
+// if get_count skipped the caches, if a get did not steal (-ENOENT), or if objects stayed
+// behind in a cache when DPDK emptied the pool to free it.
+void pin(unsigned cpu);
+
+TEST(DpdkDriver, CachedObjectsAreCountedStolenAndAccountedAtFree) {
+  if (!driver_has_cache()) GTEST_SKIP() << "no per-CPU cache without rseq and the rseq fence";
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || cp_nr_cpu_ids() < 2) GTEST_SKIP() << "needs 2 CPUs";
+  char *logbuf = nullptr;
+  size_t loglen = 0;
+  FILE *log = open_memstream(&logbuf, &loglen);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(rte_openlog_stream(log), 0);
+  // The driver's stack size: min(512, N / (4 * possible CPUs)); 511 on 2 CPUs.
+  constexpr unsigned kN = 4095;
+  const unsigned cap = std::min(512u, kN / (4 * cp_nr_cpu_ids()));
+  if (cap < 8) GTEST_SKIP() << "too many CPUs for a cache on a pool of " << kN;
+  const unsigned kOn0 = cap / 2 + cap / 4, kOn1 = cap / 2;
+  Pool p("cached", kN);
+  ASSERT_NE(p.mp, nullptr);
+  std::vector<void *> all(kN);
+  pin(0);
+  ASSERT_EQ(rte_mempool_generic_get(p.mp, all.data(), kN, nullptr), 0);
+  EXPECT_EQ(rte_mempool_avail_count(p.mp), 0u);
+  auto put_singly = [&](unsigned cpu, unsigned from, unsigned n) {
+    pin(cpu);
+    for (unsigned i = from; i < from + n; i++) rte_mempool_generic_put(p.mp, &all[i], 1, nullptr);
+  };
+  put_singly(0, 0, kOn0);     // onto CPU 0's stack
+  put_singly(1, kOn0, kOn1);  // onto CPU 1's stack
+  EXPECT_EQ(rte_mempool_avail_count(p.mp), kOn0 + kOn1) << "objects in the caches not counted";
+  // On CPU 1: its own kOn1, then the kOn0 on CPU 0's stack (stolen); the shards are empty.
+  std::vector<void *> got(kOn0 + kOn1);
+  EXPECT_EQ(rte_mempool_generic_get(p.mp, got.data(), kOn0 + kOn1, nullptr), 0)
+      << "objects in another CPU's cache were not reachable";
+  EXPECT_EQ(rte_mempool_avail_count(p.mp), 0u);
+  std::vector<void *> sorted(got), expect(all.begin(), all.begin() + kOn0 + kOn1);
+  std::sort(sorted.begin(), sorted.end());
+  std::sort(expect.begin(), expect.end());
+  EXPECT_EQ(sorted, expect) << "a get returned other objects than those put";
+  // Everything back: kOn0 onto CPU 0's stack, kOn1 onto CPU 1's, the rest (one bulk larger
+  // than a stack) into the shards. rte_mempool_free then dequeues every object one by one
+  // (rte_mempool_free_memchunks) on CPU 1, so it must steal CPU 0's; the driver's census at
+  // free must find nothing left behind, and no dequeue may have failed.
+  std::copy(got.begin(), got.end(), all.begin());
+  put_singly(0, 0, kOn0);
+  put_singly(1, kOn0, kOn1);
+  rte_mempool_generic_put(p.mp, &all[kOn0 + kOn1], kN - kOn0 - kOn1, nullptr);
+  EXPECT_EQ(rte_mempool_avail_count(p.mp), kN);
+  rte_mempool_free(p.mp);
+  p.mp = nullptr;
+  cpu_set_t any;
+  CPU_ZERO(&any);
+  for (unsigned c = 0; c < CPU_SETSIZE && c < cp_nr_cpu_ids(); c++) CPU_SET(c, &any);
+  pthread_setaffinity_np(pthread_self(), sizeof(any), &any);
+  rte_openlog_stream(nullptr);
+  fclose(log);
+  std::string text(logbuf, loglen);
+  free(logbuf);
+  EXPECT_NE(text.find("pool cached: 4095 objects"), std::string::npos) << text;
+  EXPECT_NE(text.find("per-CPU cache of " + std::to_string(cap) + "\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("(0 found too few objects"), std::string::npos)
+      << "rte_mempool_free could not dequeue every object: " << text;
+  EXPECT_NE(text.find("it held 0 of 4095 objects, 0 of them in CPU caches"), std::string::npos)
+      << text;
+}
+
 // ---- parking ---------------------------------------------------------------------------
 
 std::atomic<const char *> g_park_point{nullptr};  // the point to park at, once
@@ -232,7 +311,9 @@ TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
   unsigned ncpu = std::min(cp_nr_cpu_ids(), 16u);
   long online = sysconf(_SC_NPROCESSORS_ONLN);
   if (ncpu > static_cast<unsigned>(online)) GTEST_SKIP() << "needs every possible CPU online";
-  Pool p("parked_consumers", 255);
+  // The shard layer alone: a pool too small for the per-CPU cache (fewer than 8 objects a
+  // CPU for a quarter of the pool), else the gets and puts below would never leave it.
+  Pool p("parked_consumers", std::min(255u, 32 * cp_nr_cpu_ids() - 1));
   ASSERT_NE(p.mp, nullptr);
   {
     HookGuard hook("alf.dequeue.claimed", -2);
@@ -290,10 +371,12 @@ TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
 }
 
 // 8 threads on 2 cores (migrating) get and put bulks of 1..32 through rte_mempool with no
-// cache, so that every call reaches the driver; worker 0 parks in the middle of an ALF
-// enqueue or dequeue (claimed, not yet published/released), or in the driver holding a
-// partial bulk. The others must keep completing gets while it is parked; nothing is lost or
-// handed out twice.
+// DPDK cache, so that every call reaches the driver (whose own per-CPU cache, 31 objects a
+// CPU here, spills and refills often with 8 threads on 255 objects); worker 0 parks in the
+// middle of an ALF enqueue or dequeue (claimed, not yet published/released), in the driver
+// holding a partial bulk, or as a stealer holding a CPU's cache fenced (every owner sequence
+// on that CPU then fails over to the shards). The others must keep completing gets while it
+// is parked; nothing is lost or handed out twice.
 struct park_case {
   const char *point;
 };
@@ -305,6 +388,8 @@ class DpdkDriverChaos : public ::testing::TestWithParam<park_case> {};
 TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
   if (!kInject) GTEST_SKIP() << "needs COREPOOL_INJECT";
   const park_case c = GetParam();
+  if (std::strcmp(c.point, "pcpu_cache.steal.fenced") == 0 && !driver_has_cache())
+    GTEST_SKIP() << "no per-CPU cache to steal from without rseq and the rseq fence";
   Pool p("chaos", kChaosPool);
   ASSERT_NE(p.mp, nullptr);
   std::atomic<uint64_t> gets{0}, gets_during_park{0};
@@ -323,6 +408,9 @@ TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
       // To park in the driver holding a partial bulk, worker 0 asks for the whole pool:
       // that fails (after gathering what is there) whenever another thread holds objects.
       const bool greedy = w == 0 && std::strcmp(c.point, "dpdk.dequeue.partial") == 0;
+      // To park as a stealer holding a CPU's cache (fenced), worker 0 asks for every object
+      // the pool counts: the shards rarely have them all, the caches hold the rest.
+      const bool stealer = w == 0 && std::strcmp(c.point, "pcpu_cache.steal.fenced") == 0;
       // Worker 1 ends the run: park_for after it sees worker 0 parked (plus a little for
       // worker 0 to resume), or after give_up when worker 0 never parked.
       const auto start = std::chrono::steady_clock::now();
@@ -350,11 +438,12 @@ TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
             done = true;
           }
         }
-        if (greedy && gets.load(std::memory_order_relaxed) < 1000) {
+        if ((greedy || stealer) && gets.load(std::memory_order_relaxed) < 1000) {
           std::this_thread::yield();  // let the others start cycling (holding objects)
           continue;
         }
         unsigned n = greedy ? kChaosPool : 1 + static_cast<unsigned>(rng.below(32));
+        if (stealer) n = std::clamp(rte_mempool_avail_count(p.mp), 1u, kChaosPool);
         if (rte_mempool_generic_get(p.mp, objs, n, nullptr) != 0) {
           std::this_thread::yield();
           continue;
@@ -364,7 +453,7 @@ TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
         if (rng.below(8) == 0) std::this_thread::yield();  // hold them a little
         if (!p.give(objs, n)) bad = true;
         rte_mempool_generic_put(p.mp, objs, n, nullptr);
-        if (greedy) std::this_thread::sleep_for(200us);  // got all: let the others take some
+        if (greedy || stealer) std::this_thread::sleep_for(200us);  // let the others take some
       }
       if (w == 1) g_release = true;
     });
@@ -384,7 +473,8 @@ TEST_P(DpdkDriverChaos, EightThreadsOneParkedOthersKeepGoing) {
 INSTANTIATE_TEST_SUITE_P(Points, DpdkDriverChaos,
                          ::testing::Values(park_case{.point = "alf.enqueue.claimed"},
                                            park_case{.point = "alf.dequeue.claimed"},
-                                           park_case{.point = "dpdk.dequeue.partial"}),
+                                           park_case{.point = "dpdk.dequeue.partial"},
+                                           park_case{.point = "pcpu_cache.steal.fenced"}),
                          [](const auto &info) {
                            std::string s = info.param.point;
                            std::replace(s.begin(), s.end(), '.', '_');
