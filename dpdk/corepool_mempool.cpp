@@ -292,6 +292,7 @@ unsigned shards_and_overflow(const pool *p) {
 // them to the shards (the pop commits first: they are in our hands, then in a shard) and
 // push again; whatever still does not fit goes to the shards.
 __attribute__((noinline)) int put_slow(pool *p, void *const *objs, unsigned n) {
+  corepool::ds::pcpu_cache::prime_thread();  // a thread's first miss: its next calls can hit
   if (p->batch && n <= p->cache.capacity()) {
     void *buf[kMaxBatch];
     const unsigned k = pcpu_cache_pop_bulk(p->cache, buf, p->batch);
@@ -347,6 +348,7 @@ void refill(pool *p) {
 // The calling CPU's stack had `got` < n objects (already in objs[0, got)): gather the rest
 // from the shards (home first), the overflow array, then the other CPUs' stacks.
 __attribute__((noinline)) int get_slow(pool *p, void **objs, unsigned n, unsigned got) {
+  corepool::ds::pcpu_cache::prime_thread();  // a thread's first miss: its next calls can hit
   const unsigned hit = got;
   const unsigned home = home_shard(p);
   for (unsigned k = 0; k < p->nr_shards && got < n; k++) {
