@@ -140,13 +140,14 @@ static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr
            "jg %l[fail]\n\t"  // does not fit: all or nothing
            "leaq 64(%[s], %%rcx, 8), %%rcx\n\t"
            "xorl %%eax, %%eax\n\t"
+           "testq %[n], %[n]\n\t"
+           "jle 6f\n\t"  // n == 0: commit top unchanged
            "5:\n\t"
-           "cmpq %[n], %%rax\n\t"
-           "jge 6f\n\t"
            "movq (%[items], %%rax, 8), %%r8\n\t"
            "movq %%r8, (%%rcx, %%rax, 8)\n\t"  // speculative: slots above top
            "addq $1, %%rax\n\t"
-           "jmp 5b\n\t"
+           "cmpq %[n], %%rax\n\t"
+           "jl 5b\n\t"
            "6:\n\t"
            "movq %%rdx, (%[s])\n\t"  // commit
            CP_RSEQ_EPILOGUE
@@ -240,15 +241,16 @@ static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void
            "cmpq %[mask], %%r8\n\t"
            "jg %l[fail]\n\t"  // tail + n - head > mask + 1: does not fit, all or nothing
            "xorl %%eax, %%eax\n\t"
+           "testq %[n], %[n]\n\t"
+           "jle 6f\n\t"  // n == 0: commit tail unchanged
            "5:\n\t"
-           "cmpq %[n], %%rax\n\t"
-           "jge 6f\n\t"
            "movq (%[items], %%rax, 8), %%r8\n\t"
            "leaq (%%rcx, %%rax), %%r9\n\t"
            "andq %[mask], %%r9\n\t"
            "movq %%r8, (%[slots], %%r9, 8)\n\t"  // speculative: free slots at tail ..
            "addq $1, %%rax\n\t"
-           "jmp 5b\n\t"
+           "cmpq %[n], %%rax\n\t"
+           "jl 5b\n\t"
            "6:\n\t"
            "movq %%rdx, %[tail]\n\t"  // commit
            CP_RSEQ_EPILOGUE
