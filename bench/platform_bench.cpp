@@ -83,8 +83,7 @@ void BM_Stack_RseqPushPop(benchmark::State &s) {
     for (;;) {
       int cpu = rseq_cpu_start();
       if (cpu < 0) break;
-      if (rseq_stack_push(&g_slots[cpu].stack, &obj, cpu, rseq_area()) != CP_RSEQ_ABORT)
-        break;
+      if (rseq_stack_push(&g_slots[cpu].stack, &obj, cpu, rseq_area()) != CP_RSEQ_ABORT) break;
     }
     for (;;) {
       int cpu = rseq_cpu_start();

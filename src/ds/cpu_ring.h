@@ -77,13 +77,11 @@ inline unsigned cpu_ring_pop_bulk(cpu_ring *r, void **out, unsigned n) noexcept 
 // caller's rseq_cpu_start() returned). CP_RSEQ_OK, CP_RSEQ_FAIL (no room for n), or
 // CP_RSEQ_ABORT (nothing committed: re-read the CPU and retry). `static inline`: it holds a
 // sequence (see the linkage note in platform/rseq.h).
-static inline int cpu_ring_push_bulk(cpu_ring *r, void *const *objs, unsigned n,
-                                     int cpu) noexcept {
-  return platform::rseq_ring_push_bulk(reinterpret_cast<intptr_t *>(&r->tail),
-                                       reinterpret_cast<const intptr_t *>(&r->head),
-                                       reinterpret_cast<void **>(r->slots()),
-                                       static_cast<intptr_t>(r->mask), objs,
-                                       static_cast<intptr_t>(n), cpu);
+static inline int cpu_ring_push_bulk(cpu_ring *r, void *const *objs, unsigned n, int cpu) noexcept {
+  return platform::rseq_ring_push_bulk(
+      reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
+      reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), objs,
+      static_cast<intptr_t>(n), cpu);
 }
 
 }  // namespace corepool::ds

@@ -86,10 +86,10 @@ class pcpu_cache {
   // Async-signal-safe.
   static void prime_thread() noexcept;
 
-  stack *stacks_ = nullptr;   // CPU c's stack at stacks_ + (c << stride_shift_) (one mapping)
-  size_t stride_ = 0;         // a power of two >= the page size; each CPU's pages on its node
+  stack *stacks_ = nullptr;    // CPU c's stack at stacks_ + (c << stride_shift_) (one mapping)
+  size_t stride_ = 0;          // a power of two >= the page size; each CPU's pages on its node
   unsigned stride_shift_ = 0;  // log2(stride_): a shift, not a multiply, on the fast path
-  unsigned nr_cpus_ = 0;      // 0 while disabled
+  unsigned nr_cpus_ = 0;       // 0 while disabled
   unsigned cap_ = 0;
 };
 

@@ -640,10 +640,10 @@ void cp_this_cpu_add_u64(void *pcp, uint64_t v) {
       const unsigned cpu = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
       if (__builtin_expect(cpu >= g_cfg.nr_cpus, 0)) break;
       mark_touched(c, cpu);  // before the add can make the copy non-zero (sum skips untouched)
-      if (__builtin_expect(pf::rseq_addv(reinterpret_cast<intptr_t *>(u + cpu * stride),
-                                         static_cast<intptr_t>(v), static_cast<int>(cpu),
-                                         rs) == CP_RSEQ_OK,
-                           1))
+      if (__builtin_expect(
+              pf::rseq_addv(reinterpret_cast<intptr_t *>(u + cpu * stride),
+                            static_cast<intptr_t>(v), static_cast<int>(cpu), rs) == CP_RSEQ_OK,
+              1))
         return;
       // aborted (preempted, migrated, signalled): nothing was added; retry on the new CPU
     }

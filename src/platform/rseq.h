@@ -201,4 +201,3 @@ static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void
 #else
 #include "platform/rseq_unsupported.h"
 #endif
-

@@ -86,14 +86,14 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
 // The stack sequences address the rseq_stack header through one register:
 // top at 0, fence at 8, cap at 16, slots from 64.
 #define CP_RSEQ_STACK_OPEN_CHECK \
-  "cmpq $0, 8(%[s])\n\t"       \
+  "cmpq $0, 8(%[s])\n\t"         \
   "jne %l[fail]\n\t"
 
 static inline int rseq_stack_push(rseq_stack *s, void *item, int cpu, rseq_abi *rs) noexcept {
   asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
            "movq (%[s]), %%rcx\n\t"
            "cmpq 16(%[s]), %%rcx\n\t"
-           "jge %l[fail]\n\t"                     // full
+           "jge %l[fail]\n\t"                      // full
            "movq %[item], 64(%[s], %%rcx, 8)\n\t"  // speculative: the slot above top
            "addq $1, %%rcx\n\t"
            "movq %%rcx, (%[s])\n\t"  // commit
@@ -114,8 +114,8 @@ static inline int rseq_stack_pop(rseq_stack *s, void **out, int cpu, rseq_abi *r
   asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
            "movq (%[s]), %%rcx\n\t"
            "testq %%rcx, %%rcx\n\t"
-           "jle %l[fail]\n\t"                       // empty
-           "movq 56(%[s], %%rcx, 8), %[item]\n\t"   // slots[top - 1]
+           "jle %l[fail]\n\t"                      // empty
+           "movq 56(%[s], %%rcx, 8), %[item]\n\t"  // slots[top - 1]
            "subq $1, %%rcx\n\t"
            "movq %%rcx, (%[s])\n\t"  // commit
            CP_RSEQ_EPILOGUE
@@ -184,8 +184,7 @@ static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, int
            "movq %%rcx, (%[s])\n\t"       // commit
            CP_RSEQ_EPILOGUE
            :
-           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n),
-             [popped] "r"(popped)
+           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n), [popped] "r"(popped)
            : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
            : abort, fail);
   return CP_RSEQ_OK;

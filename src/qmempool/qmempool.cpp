@@ -1,11 +1,11 @@
 // qmempool: per-CPU caches -> shared ALF queue -> backing allocator (see corepool/qmempool.h).
 //
 // Synchronization protocol
-//   rseq cache of CPU c  {top, cap, slots[cap]}: modified only by rseq sequences running on
+//   rseq cache of CPU c  {top, fence = 0, cap, slots[cap]}: modified only by rseq sequences on
 //       CPU c (the platform's rseq_stack_pop/push on the fast path, their bulk forms on the
-//       slow path). The commit store is `top`; the
-//       kernel restarts a sequence that was preempted, migrated or interrupted by a signal,
-//       so two modifications never interleave. Never touched by fallback threads.
+//       slow path). The commit store is `top`; the kernel restarts a sequence that was
+//       preempted, migrated or interrupted by a signal, so two modifications never
+//       interleave. Never touched by fallback threads.
 //   fallback cache of CPU c {lock, top, slots}: modified only by a thread that won the
 //       try-lock (exchange 0 -> 1, acquire; released by a store of 0, release). A thread that
 //       loses goes to the shared queue instead of waiting, so a signal handler that
@@ -24,9 +24,10 @@
 //       its high watermark; a hint only (races make the trim earlier or later, never wrong).
 // Every object is at any instant in exactly one place: a caller's hands, one cache slot
 // below `top`, one depot slot in [head, tail), one published ALF slot, or a local `elems`
-// array of one operation in progress. Each step below moves objects between places without copying them twice:
-// a bulk pop commits (top -= k) before the objects are pushed elsewhere, and a failed
-// all-or-nothing push leaves them in the local array for the next place in the chain.
+// array of one operation in progress. Each step below moves objects between places without
+// copying them twice: a bulk pop commits (top -= k, or the depot's head CAS) before the
+// objects are pushed elsewhere, and a failed all-or-nothing push leaves them in the local
+// array for the next place in the chain.
 #include <corepool/qmempool.h>
 
 #include <atomic>
@@ -413,8 +414,7 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
                        uint32_t prealloc, size_t obj_size, const cp_qmempool_backing *backing) {
   if (!pool) return set_error(-EINVAL, "cp_qmempool_create: pool is NULL");
   *pool = nullptr;
-  if (localq_sz < kBulk)
-    return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16");
+  if (localq_sz < kBulk) return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16");
   if (!pow2(localq_sz))
     return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be a power of two");
   if (localq_sz > 65536)
@@ -452,7 +452,8 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   }
   if (cp_rseq_enabled()) {  // depots: only rseq threads can fill them
     p->depot_stride = (sizeof(corepool::ds::cpu_ring) + std::size_t{localq_sz} * sizeof(void *) +
-                       page_size() - 1) / page_size() * page_size();
+                       page_size() - 1) /
+                      page_size() * page_size();
     // Zeroed and touched lazily: a CPU that never spills costs no resident page.
     p->depots = static_cast<char *>(os_alloc(p->depot_stride * p->ncpu, page_size()));
     if (!p->depots) {

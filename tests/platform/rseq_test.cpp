@@ -61,7 +61,9 @@ TEST(Rseq, StackPushPop) {
   rseq_abi *rs = rseq_area();
   int a, b, c, d;
   void *out = nullptr;
-  auto push = [&](void *p) { return on_this_cpu([&](int k) { return rseq_stack_push(&st.h, p, k, rs); }); };
+  auto push = [&](void *p) {
+    return on_this_cpu([&](int k) { return rseq_stack_push(&st.h, p, k, rs); });
+  };
   auto pop = [&] { return on_this_cpu([&](int k) { return rseq_stack_pop(&st.h, &out, k, rs); }); };
   EXPECT_EQ(pop(), CP_RSEQ_FAIL);
   for (void *p : {static_cast<void *>(&a), static_cast<void *>(&b), static_cast<void *>(&c)})
@@ -205,7 +207,7 @@ constexpr int kObjs = 64;
 constexpr int kCap = kObjs;  // one stack can hold every object, so a push never finds it full
 
 struct stack_ctx {
-  std::unique_ptr<test_stack<kCap>[]> stacks{new test_stack<kCap>[cp_nr_cpu_ids()]()};
+  std::unique_ptr<test_stack<kCap>[]> stacks { new test_stack<kCap>[ cp_nr_cpu_ids() ]() };
   std::atomic<int> owner[kObjs];  // 0 = in a stack, else holder id
   int ids[kObjs];
   std::atomic<int> violations{0};

@@ -13,8 +13,8 @@
 #include <list>
 #include <memory>
 #include <memory_resource>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include <corepool/alf_queue.h>
 #include <corepool/cpu.h>
@@ -327,8 +327,8 @@ TEST(Qmempool, RefillAndSpillHalfACache) {
     uint32_t localq;
     int64_t bulk;
   };
-  const kase cases[] = {{.localq = 16, .bulk = 8}, {.localq = 64, .bulk = 32},
-                        {.localq = 1024, .bulk = 128}};
+  const kase cases[] = {
+      {.localq = 16, .bulk = 8}, {.localq = 64, .bulk = 32}, {.localq = 1024, .bulk = 128}};
   cpu_set_t old_set, one;
   ASSERT_EQ(sched_getaffinity(0, sizeof(old_set), &old_set), 0);
   CPU_ZERO(&one);
@@ -341,8 +341,8 @@ TEST(Qmempool, RefillAndSpillHalfACache) {
       pool_guard g(k.localq, 4096, 0, &b.ops);
       std::vector<void *> held;
       held.push_back(cp_qmempool_alloc(g.p));  // empty cache, empty shared queue
-      EXPECT_EQ(b.allocs.load(), k.bulk);        // refill: one bulk from the backing
-      const int64_t n = k.localq + k.bulk;        // cache now empty again after n - 1 more
+      EXPECT_EQ(b.allocs.load(), k.bulk);      // refill: one bulk from the backing
+      const int64_t n = k.localq + k.bulk;     // cache now empty again after n - 1 more
       while (static_cast<int64_t>(held.size()) < n) held.push_back(cp_qmempool_alloc(g.p));
       EXPECT_EQ(b.allocs.load(), n);
       for (void *p : held) cp_qmempool_free(g.p, p);  // fills the cache, spills one bulk
