@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <corepool/cpu.h>
@@ -26,6 +27,31 @@ struct test_stack {
   test_stack() { h.cap = N; }
 };
 static_assert(offsetof(test_stack<1>, slots) == sizeof(rseq_stack));
+
+// A thread's area is unknown to the fast paths until its first slow call, then known and
+// the same as rseq_area(); without rseq it stays unknown (the fast paths then always miss).
+TEST(Rseq, RegisteredAreaKnownAfterFirstSlowCall) {
+  rseq_abi *before = reinterpret_cast<rseq_abi *>(1), *slow = nullptr, *after = nullptr,
+           *area = nullptr;
+  int cpu = -2;
+  std::thread t([&] {
+    before = rseq_registered_area_if_known();
+    slow = rseq_registered_area();
+    after = rseq_registered_area_if_known();
+    cpu = rseq_cpu_start();
+    area = rseq_area();
+  });
+  t.join();
+  EXPECT_EQ(before, nullptr) << "a new thread's area must not be known before its first call";
+  if (cpu >= 0) {
+    EXPECT_EQ(slow, area);
+    EXPECT_EQ(after, area);
+  } else {
+    EXPECT_EQ(cp_cpu_id_source(), CP_CPU_ID_GETCPU);
+    EXPECT_EQ(slow, nullptr);
+    EXPECT_EQ(after, nullptr);
+  }
+}
 
 TEST(Rseq, CompareAndStore) {
   REQUIRE_RSEQ();
