@@ -59,6 +59,80 @@ inline uint64_t find_area(const aword *map, uint64_t lo, uint64_t hi, uint64_t e
   }
 }
 
+// Bits of `f` at which a run of n (1 <= n <= 64) set bits starts that lies inside the word:
+// log2(n) shift-and steps (bit i survives iff bits i .. i+n-1 are all set).
+inline uint64_t run_starts(uint64_t f, uint64_t n) noexcept {
+  for (uint64_t have = 1; have < n;) {
+    uint64_t t = have < n - have ? have : n - have;
+    f &= f >> t;
+    have += t;
+  }
+  return f;
+}
+
+// find_area for unaligned requests of 1 <= n <= 64 bits, a word at a time: the first s with
+// lo <= s < hi, s + n <= end and bits [s, s+n) clear in the words the scan reads, or kNone.
+// A run may cross one word boundary (the free bits at the top of the previous word are
+// carried into the next word's free bits at its bottom).
+inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end,
+                         uint64_t n) noexcept {
+  uint64_t pos = lo & ~uint64_t{63};
+  uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
+  uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
+  while (pos < end) {
+    uint64_t w = map[pos / 64].load(std::memory_order_relaxed) | below;
+    below = 0;
+    if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
+    uint64_t s = kNone;
+    if (carry) {
+      uint64_t low = w ? static_cast<uint64_t>(__builtin_ctzll(w)) : 64;
+      if (carry + low >= n) s = pos - carry;
+    }
+    if (s == kNone) {
+      uint64_t m = run_starts(~w, n);
+      if (m) s = pos + static_cast<uint64_t>(__builtin_ctzll(m));
+    }
+    if (s != kNone) return s < hi ? s : kNone;
+    // n <= 64 and no start in this word: the word is not all clear, so this is its top run.
+    carry = static_cast<uint64_t>(__builtin_clzll(w));
+    pos += 64;
+    if (pos - carry >= hi) return kNone;
+  }
+  return kNone;
+}
+
+// Start of the clear run that ends at `pos` (exclusive), not below `lo`: one past the last
+// set bit in [lo, pos), or lo.
+inline uint64_t clear_run_start(const aword *map, uint64_t pos, uint64_t lo) noexcept {
+  while (pos > lo) {
+    uint64_t wi = (pos - 1) / 64;
+    unsigned top = static_cast<unsigned>((pos - 1) % 64);
+    uint64_t w = map[wi].load(std::memory_order_relaxed);
+    if (top != 63) w &= (uint64_t{2} << top) - 1;
+    if (w) {
+      uint64_t i = wi * 64 + 64 - static_cast<uint64_t>(__builtin_clzll(w));
+      return i > lo ? i : lo;
+    }
+    pos = wi * 64;
+  }
+  return lo;
+}
+
+// Longest run of clear bits strictly inside w (not touching bit 0 or bit 63 side runs):
+// w must have a set bit. One shift-and step per bit of the answer.
+inline uint64_t inner_clear_run(uint64_t w) noexcept {
+  uint64_t x = ~w;
+  x &= ~((w & (~w + 1)) - 1);  // drop the clear run at the bottom
+  unsigned hb = 63 - static_cast<unsigned>(__builtin_clzll(w));
+  if (hb != 63) x &= (uint64_t{2} << hb) - 1;  // and the one at the top
+  uint64_t k = 0;
+  while (x) {
+    x &= x >> 1;
+    ++k;
+  }
+  return k;
+}
+
 // Clears bits [s, e) word by word (release: the previous owner's writes to the range happen
 // before a later claim that reads these words with acquire).
 inline void clear_range(aword *map, uint64_t s, uint64_t e) noexcept {

@@ -11,7 +11,9 @@
 // and two levels of hints:
 //   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
 //             of the longest free run inside the block, the free run at its start and at
-//             its end.
+//             its end. Kept close to exact: a free merges the free run around its range in,
+//             a claim takes out what it used (recomputing the block when it cut the longest
+//             run), so a first-fit scan rarely visits a block where nothing fits.
 //   ghint[g]  per group of 64 blocks: {seq:32, val:32}, upper bound of
 //             max(contig_b, right_b + left_{b+1}) over the group's blocks.
 //
@@ -20,17 +22,23 @@
 //      (claim), and only cleared by the thread that owns them (free, or claim's rollback).
 //   I2 start/end bits lie only on granules whose alloc bit is set: they are set after the
 //      claim and cleared before the alloc bits are.
-//   I3 hints are upper bounds whenever no free is in flight: every operation that clears
-//      alloc bits bumps the seq of the touched block and group hints to "unknown" (max)
-//      AFTER clearing (release); a scanner lowers a hint only with a CAS on the seq it read
-//      (acquire) BEFORE reading the bits, so a clear that the scan may have missed makes that
-//      CAS fail.
+//   I3 block hints are upper bounds of the bits, counting the ranges of frees in flight
+//      (cleared, hint not yet raised) as allocated. Every hint write is a CAS from a value
+//      loaded (acquire) BEFORE the bits it is computed from are read. Raises (after a free or
+//      a claim's rollback cleared bits: merge the free run around the range, seq + 1) retry
+//      until they land; lowerings (a claim shrinking the runs it cut, a scan that found
+//      nothing) keep the seq and are dropped when their CAS fails. A clear that a lowering's
+//      read missed belongs to a raise that lands after the lowering's load, so the lowering
+//      fails (seq moved) or the raise, re-reading the bits after loading the lowered value,
+//      merges the run back in.
 //   I4 clearing the end mark is the free's claim: the one RMW that clears it owns the free,
 //      so two racing frees of one allocation cannot both clear its alloc bits.
-//   I5 a block hint that is "unknown" (all fields max) implies its group's value is >= 512
-//      or a group bump is ordered after the change: a free bumps the group only when its
-//      block bump changed a known block hint to unknown (a group scanner that read the block
-//      as unknown computes >= 512; one that read it known fails its group CAS).
+//   I5 group values are upper bounds of their blocks' values. A raise of a block hint
+//      (seq_cst CAS) is followed by a seq_cst load of the group, raised by CAS (seq + 1) if
+//      it is lower. A scan lowers a group only by a CAS on the seq it read, followed by a
+//      seq_cst re-read of the group's block hints (raising the group again if they grew).
+//      Store-buffer pattern, both sides seq_cst: either the free's group load sees the
+//      lowered value and raises it, or the scan's re-read sees the raised block.
 //
 // Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
 // for_each_chunk with each other and with add*; add* with each other (serialized by the add
@@ -182,49 +190,112 @@ chunk *find_chunk(header *h, uint64_t addr) noexcept {
   return nullptr;
 }
 
-// Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set).
+// Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
+// at a time: `run` is the clear run reaching the current word from below.
 uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
-  const aword *m = c->alloc();
-  uint64_t lo = b * kBlockBits, hi = lo + kBlockBits;
-  uint64_t contig = 0, left = 0, right = 0;
-  uint64_t pos = lo;
-  while (pos < hi) {
-    uint64_t z = find_next_zero(m, pos, hi);
-    if (z >= hi) break;
-    uint64_t o = find_next_set(m, z, hi);
-    uint64_t len = o - z;
-    contig = std::max(contig, len);
-    if (z == lo) left = len;
-    if (o == hi) right = len;
-    pos = o;
+  const aword *m = c->alloc() + b * kBlockWords;
+  uint64_t contig = 0, left = kNone, run = 0;
+  for (uint64_t i = 0; i < kBlockWords; ++i) {
+    uint64_t w = m[i].load(std::memory_order_relaxed);
+    if (w == 0) {
+      run += 64;
+      continue;
+    }
+    run += static_cast<uint64_t>(__builtin_ctzll(w));
+    if (left == kNone) left = run;
+    contig = std::max({contig, run, inner_clear_run(w)});
+    run = static_cast<uint64_t>(__builtin_clzll(w));
   }
-  return bh_pack(0, contig, left, right);
+  if (left == kNone) left = run;
+  return bh_pack(0, std::max(contig, run), left, run);
 }
 
-// After clearing alloc bits of [s, e): make the touched hints "unknown" (I3). The release CAS
-// orders the clear before the new seq; scanners load hints with acquire.
-void bump_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
-  constexpr uint64_t kUnknown = bh_pack(0, kBlockBits, kBlockBits, kBlockBits);
-  constexpr uint64_t kValMask = (uint64_t{1} << 30) - 1;
+// Group value that covers block b: max(contig_b, right_b + left_{b+1}) (the pair with the
+// next block counts for b's group, also across a group boundary).
+inline uint64_t block_need(chunk *c, uint64_t b, std::memory_order mo) noexcept {
+  bh h = bh_unpack(c->bhint()[b].load(mo));
+  uint64_t nl = b + 1 < c->nblocks ? bh_unpack(c->bhint()[b + 1].load(mo)).left : 0;
+  return std::max<uint64_t>(h.contig, h.right + nl);
+}
+
+// Raises group g's value to at least `need` (I5). Any raise bumps the seq, so a lowering
+// CAS based on an older read fails.
+void raise_group(chunk *c, uint64_t g, uint64_t need) noexcept {
+  aword &w = c->ghint()[g];
+  // seq_cst: the load is ordered after the caller's seq_cst block CAS (I5).
+  uint64_t v = w.load(std::memory_order_seq_cst);
+  while (gh_val(v) < need &&
+         !w.compare_exchange_weak(v, ((gh_seq(v) + 1) << 32) | need, std::memory_order_seq_cst,
+                                  std::memory_order_seq_cst)) {
+  }
+}
+
+// After alloc bits of [s, e) were cleared (a free or a claim's rollback): merge the clear
+// run around [s, e) into the touched block hints, then raise their groups (I3, I5).
+void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
+  const aword *m = c->alloc();
   uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
-  bool was_known = false;
+  for (uint64_t b = b0; b <= b1; ++b) {
+    uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
+    aword &w = c->bhint()[b];
+    // I3: the bits are read after the acquire load of the value the CAS replaces, so a free
+    // whose hint CAS landed earlier has its clear seen here, and one that lands in between
+    // fails this CAS (its seq bump); seq_cst for I5.
+    uint64_t v = w.load(std::memory_order_seq_cst);
+    for (;;) {
+      uint64_t a = clear_run_start(m, std::max(s, bs), bs);
+      uint64_t z = find_next_set(m, std::min(e, be), be);
+      bh h = bh_unpack(v);
+      uint64_t len = z - a;
+      uint64_t nv = bh_pack(h.seq + 1, std::max<uint64_t>(h.contig, len),
+                            a == bs ? std::max<uint64_t>(h.left, len) : h.left,
+                            z == be ? std::max<uint64_t>(h.right, len) : h.right);
+      if (w.compare_exchange_weak(v, nv, std::memory_order_seq_cst, std::memory_order_seq_cst))
+        break;
+    }
+  }
+  // I5: each block whose hint may have grown, and the block before (its pair with b0).
+  uint64_t g = kNone, need = 0;
+  for (uint64_t b = b0 ? b0 - 1 : 0; b <= b1; ++b) {
+    uint64_t gb = b / kGroupBlocks;
+    if (gb != g) {
+      if (g != kNone) raise_group(c, g, need);
+      g = gb;
+      need = 0;
+    }
+    need = std::max(need, block_need(c, b, std::memory_order_seq_cst));
+  }
+  raise_group(c, g, need);
+}
+
+// After a claim of [s, e): lower the block hints the claim may have shrunk (precision only:
+// leaving a hint high is always allowed). One CAS attempt, no seq bump: a lowering that
+// races with a raise fails (I3).
+void lower_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
+  const aword *m = c->alloc();
+  uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
   for (uint64_t b = b0; b <= b1; ++b) {
     aword &w = c->bhint()[b];
-    uint64_t v = w.load(std::memory_order_relaxed);
-    while (!w.compare_exchange_weak(v, (((v >> 30) + 1) << 30) | kUnknown,
-                                    std::memory_order_release, std::memory_order_relaxed)) {
+    // Acquire before the bits are read (I3).
+    uint64_t v = w.load(std::memory_order_acquire);
+    bh h = bh_unpack(v);
+    uint64_t nv;
+    if (b0 != b1) {
+      nv = block_hint_exact(c, b) | ((v >> 30) << 30);
+    } else {
+      // The clear run the claim was cut from, [a, z) (the claimed bits are ours, set).
+      uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
+      uint64_t a = clear_run_start(m, s, bs);
+      uint64_t z = find_next_set(m, e, be);
+      if (z - a >= h.contig) {
+        nv = block_hint_exact(c, b) | ((v >> 30) << 30);  // it may have been the longest
+      } else {
+        nv = bh_pack(h.seq, h.contig, a == bs ? std::min<uint64_t>(h.left, s - bs) : h.left,
+                     z == be ? std::min<uint64_t>(h.right, be - e) : h.right);
+      }
     }
-    was_known |= (v & kValMask) != kUnknown;
-  }
-  if (!was_known) return;  // I5: the groups already cover these blocks as unknown
-  // A group's value also covers the run from its last block into the next group's first.
-  uint64_t g0 = (b0 ? b0 - 1 : 0) / kGroupBlocks, g1 = b1 / kGroupBlocks;
-  for (uint64_t g = g0; g <= g1; ++g) {
-    aword &w = c->ghint()[g];
-    uint64_t v = w.load(std::memory_order_relaxed);
-    while (!w.compare_exchange_weak(v, ((gh_seq(v) + 1) << 32) | 0xffffffffu,
-                                    std::memory_order_release, std::memory_order_relaxed)) {
-    }
+    if (nv != v)
+      w.compare_exchange_strong(v, nv, std::memory_order_relaxed, std::memory_order_relaxed);
   }
 }
 
@@ -277,7 +348,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
             (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
         if (i > s) {
           clear_range(m, s, i);
-          bump_hints(c, s, i);
+          raise_hints(c, s, i);
         }
         return conflict;
       }
@@ -296,6 +367,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   }
   c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+  lower_hints(c, s, e);
   return kNone;
 }
 
@@ -305,7 +377,8 @@ uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n
                     uint64_t off) noexcept {
   uint64_t pos = lo;
   while (pos < hi) {
-    uint64_t s = find_area(c->alloc(), pos, hi, end, n, mask, off);
+    uint64_t s = mask == 0 && n <= 64 ? find_fit(c->alloc(), pos, hi, end, n)
+                                      : find_area(c->alloc(), pos, hi, end, n, mask, off);
     if (s == kNone) return kNone;
     uint64_t conflict = claim(c, s, n);
     if (conflict == kNone) return s;
@@ -343,10 +416,18 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
         bh nxt = bh_unpack(b + 1 < nb ? bhv[b + 1].load(std::memory_order_relaxed) : 0);
         best = std::max<uint64_t>(best, std::max<uint64_t>(now.contig, now.right + nxt.left));
       }
-      // Nothing fit in the group: lower its hint unless a free bumped it meanwhile (I3).
-      if (best < gh_val(g0))
-        c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
-                                              std::memory_order_relaxed, std::memory_order_relaxed);
+      // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
+      // then look at the blocks again: a free whose block raise this pass missed either
+      // sees the lowered value (and raises it) or its raise is seen here.
+      if (best < gh_val(g0) &&
+          c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
+                                                std::memory_order_seq_cst,
+                                                std::memory_order_relaxed)) {
+        uint64_t again = 0;
+        for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
+          again = std::max(again, block_need(c, b, std::memory_order_seq_cst));
+        if (again > best) raise_group(c, g, again);
+      }
     }
     return kNone;
   }
@@ -677,8 +758,12 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   }
   for (uint64_t b = 0; b < c->nblocks; ++b)
     c->bhint()[b].store(block_hint_exact(c, b), std::memory_order_relaxed);
-  for (uint64_t g = 0; g < c->ngroups; ++g)
-    c->ghint()[g].store(0xffffffffu, std::memory_order_relaxed);
+  for (uint64_t g = 0; g < c->ngroups; ++g) {
+    uint64_t need = 0;
+    for (uint64_t b = g * kGroupBlocks; b < std::min(c->nblocks, (g + 1) * kGroupBlocks); ++b)
+      need = std::max(need, block_need(c, b, std::memory_order_relaxed));
+    c->ghint()[g].store(need, std::memory_order_relaxed);
+  }
   c->next.store(0, std::memory_order_relaxed);
   // Publication (release): pairs with the acquire loads of first_chunk/next_chunk.
   int64_t off = off_of(h, c);
@@ -769,7 +854,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   CP_INJECT("genpool.free.claimed");
   clear_range(c->alloc(), s, e);
   c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-  bump_hints(c, s, e);
+  raise_hints(c, s, e);
   if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
   return 0;
 }
