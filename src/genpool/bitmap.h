@@ -62,7 +62,7 @@ inline uint64_t find_area(const aword *map, uint64_t lo, uint64_t hi, uint64_t e
 // Bits of `f` at which a run of n (1 <= n <= 64) set bits starts that lies inside the word:
 // log2(n) shift-and steps (bit i survives iff bits i .. i+n-1 are all set).
 inline uint64_t run_starts(uint64_t f, uint64_t n) noexcept {
-  for (uint64_t have = 1; have < n;) {
+  for (uint64_t have = 1; have < n && f;) {
     uint64_t t = have < n - have ? have : n - have;
     f &= f >> t;
     have += t;
@@ -83,6 +83,12 @@ inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t en
     uint64_t w = map[pos / 64].load(std::memory_order_relaxed) | below;
     below = 0;
     if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
+    if (w == ~uint64_t{0}) {  // full word: no start in it, nothing carried over it
+      carry = 0;
+      pos += 64;
+      if (pos >= hi) return kNone;
+      continue;
+    }
     uint64_t s = kNone;
     if (carry) {
       uint64_t low = w ? static_cast<uint64_t>(__builtin_ctzll(w)) : 64;
@@ -118,18 +124,21 @@ inline uint64_t clear_run_start(const aword *map, uint64_t pos, uint64_t lo) noe
   return lo;
 }
 
-// Longest run of clear bits strictly inside w (not touching bit 0 or bit 63 side runs):
-// w must have a set bit. One shift-and step per bit of the answer.
-inline uint64_t inner_clear_run(uint64_t w) noexcept {
-  uint64_t x = ~w;
-  x &= ~((w & (~w + 1)) - 1);  // drop the clear run at the bottom
+// The clear bits of w that lie strictly inside it (between its lowest and highest set bit,
+// which w must have), as set bits.
+inline uint64_t inner_clear(uint64_t w) noexcept {
+  uint64_t x = ~w & ~((w & (~w + 1)) - 1);  // drop the clear run at the bottom
   unsigned hb = 63 - static_cast<unsigned>(__builtin_clzll(w));
-  if (hb != 63) x &= (uint64_t{2} << hb) - 1;  // and the one at the top
-  uint64_t k = 0;
-  while (x) {
-    x &= x >> 1;
-    ++k;
-  }
+  return hb == 63 ? x : x & ((uint64_t{2} << hb) - 1);  // and the one at the top
+}
+
+// Longest run of set bits of x if it is longer than `floor` (< 64), else `floor`: one
+// shift-and step per bit of the answer past floor, after log2(floor) steps.
+inline uint64_t longest_run_over(uint64_t x, uint64_t floor) noexcept {
+  x = run_starts(x, floor + 1);
+  if (!x) return floor;
+  uint64_t k = floor + 1;
+  while ((x &= x >> 1)) ++k;
   return k;
 }
 

@@ -201,9 +201,18 @@ uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
       run += 64;
       continue;
     }
+    if (w == ~uint64_t{0}) {  // full word: it ends the run reaching it
+      if (left == kNone) left = run;
+      contig = std::max(contig, run);
+      run = 0;
+      continue;
+    }
     run += static_cast<uint64_t>(__builtin_ctzll(w));
     if (left == kNone) left = run;
-    contig = std::max({contig, run, inner_clear_run(w)});
+    contig = std::max(contig, run);
+    // Runs inside the word: measured only if one beats contig (inner runs are < 63).
+    uint64_t x = inner_clear(w);
+    if (x && contig < 62) contig = longest_run_over(x, contig);
     run = static_cast<uint64_t>(__builtin_clzll(w));
   }
   if (left == kNone) left = run;
@@ -234,27 +243,33 @@ void raise_group(chunk *c, uint64_t g, uint64_t need) noexcept {
 // run around [s, e) into the touched block hints, then raise their groups (I3, I5).
 void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   const aword *m = c->alloc();
-  uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
+  const uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
+  bool grew = false;
   for (uint64_t b = b0; b <= b1; ++b) {
     uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
     aword &w = c->bhint()[b];
-    // I3: the bits are read after the acquire load of the value the CAS replaces, so a free
-    // whose hint CAS landed earlier has its clear seen here, and one that lands in between
-    // fails this CAS (its seq bump); seq_cst for I5.
+    // I3: the bits are read after the load of the value the CAS replaces, so a free whose
+    // hint CAS landed earlier has its clear seen here, and one that lands in between fails
+    // this CAS (its seq bump). seq_cst (also acquire/release) for I5.
     uint64_t v = w.load(std::memory_order_seq_cst);
+    bh h, n;
     for (;;) {
       uint64_t a = clear_run_start(m, std::max(s, bs), bs);
       uint64_t z = find_next_set(m, std::min(e, be), be);
-      bh h = bh_unpack(v);
+      h = bh_unpack(v);
       uint64_t len = z - a;
-      uint64_t nv = bh_pack(h.seq + 1, std::max<uint64_t>(h.contig, len),
-                            a == bs ? std::max<uint64_t>(h.left, len) : h.left,
-                            z == be ? std::max<uint64_t>(h.right, len) : h.right);
-      if (w.compare_exchange_weak(v, nv, std::memory_order_seq_cst, std::memory_order_seq_cst))
+      n = {h.seq + 1, std::max<uint32_t>(h.contig, static_cast<uint32_t>(len)),
+           a == bs ? std::max<uint32_t>(h.left, static_cast<uint32_t>(len)) : h.left,
+           z == be ? std::max<uint32_t>(h.right, static_cast<uint32_t>(len)) : h.right};
+      if (w.compare_exchange_weak(v, bh_pack(n.seq, n.contig, n.left, n.right),
+                                  std::memory_order_seq_cst, std::memory_order_seq_cst))
         break;
     }
+    grew |= n.contig > h.contig || n.left > h.left || n.right > h.right;
   }
-  // I5: each block whose hint may have grown, and the block before (its pair with b0).
+  // I5: a block whose values did not grow cannot leave its group (or the previous block's,
+  // through the pair) under it. Otherwise: each touched block and the one before b0.
+  if (!grew) return;
   uint64_t g = kNone, need = 0;
   for (uint64_t b = b0 ? b0 - 1 : 0; b <= b1; ++b) {
     uint64_t gb = b / kGroupBlocks;
@@ -398,9 +413,8 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
       if (gh_val(g0) < n) continue;
       uint64_t bend = std::min(nb, (g + 1) * kGroupBlocks);
-      uint64_t best = 0;
+      uint64_t hv = bhv[g * kGroupBlocks].load(std::memory_order_acquire);
       for (uint64_t b = g * kGroupBlocks; b < bend; ++b) {
-        uint64_t hv = bhv[b].load(std::memory_order_acquire);
         uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         bh h = bh_unpack(hv), hn = bh_unpack(nv);
         bool cross = h.right + hn.left >= n;
@@ -411,11 +425,14 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
           if (s != kNone) return s;
           refresh_block(c, b);
           if (cross && b + 1 < nb) refresh_block(c, b + 1);
+          nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         }
-        bh now = bh_unpack(bhv[b].load(std::memory_order_relaxed));
-        bh nxt = bh_unpack(b + 1 < nb ? bhv[b + 1].load(std::memory_order_relaxed) : 0);
-        best = std::max<uint64_t>(best, std::max<uint64_t>(now.contig, now.right + nxt.left));
+        hv = nv;
       }
+      // The group's value from the hints as they are now (after the refreshes).
+      uint64_t best = 0;
+      for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
+        best = std::max(best, block_need(c, b, std::memory_order_relaxed));
       // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
       // then look at the blocks again: a free whose block raise this pass missed either
       // sees the lowered value (and raises it) or its raise is seen here.
