@@ -11,9 +11,9 @@
 // and two levels of hints:
 //   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
 //             of the longest free run inside the block, the free run at its start and at
-//             its end. Kept close to exact: a free merges the free run around its range in,
-//             a claim takes out what it used (recomputing the block when it cut the longest
-//             run), so a first-fit scan rarely visits a block where nothing fits.
+//             its end. A free merges the free run around its range in (so a hint is never
+//             "unknown"); claims leave hints high (lowering them eagerly costs more than the
+//             occasional scan that finds nothing and recomputes the block exactly).
 //   ghint[g]  per group of 64 blocks: {seq:32, val:32}, upper bound of
 //             max(contig_b, right_b + left_{b+1}) over the group's blocks.
 //
@@ -26,8 +26,8 @@
 //      (cleared, hint not yet raised) as allocated. Every hint write is a CAS from a value
 //      loaded (acquire) BEFORE the bits it is computed from are read. Raises (after a free or
 //      a claim's rollback cleared bits: merge the free run around the range, seq + 1) retry
-//      until they land; lowerings (a claim shrinking the runs it cut, a scan that found
-//      nothing) keep the seq and are dropped when their CAS fails. A clear that a lowering's
+//      until they land; lowerings (a scan that found nothing recomputes the block) keep the
+//      seq and are dropped when their CAS fails. A clear that a lowering's
 //      read missed belongs to a raise that lands after the lowering's load, so the lowering
 //      fails (seq moved) or the raise, re-reading the bits after loading the lowered value,
 //      merges the run back in.
@@ -244,7 +244,6 @@ void raise_group(chunk *c, uint64_t g, uint64_t need) noexcept {
 void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   const aword *m = c->alloc();
   const uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
-  bool grew = false;
   for (uint64_t b = b0; b <= b1; ++b) {
     uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
     aword &w = c->bhint()[b];
@@ -265,52 +264,20 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
                                   std::memory_order_seq_cst, std::memory_order_seq_cst))
         break;
     }
-    grew |= n.contig > h.contig || n.left > h.left || n.right > h.right;
-  }
-  // I5: a block whose values did not grow cannot leave its group (or the previous block's,
-  // through the pair) under it. Otherwise: each touched block and the one before b0.
-  if (!grew) return;
-  uint64_t g = kNone, need = 0;
-  for (uint64_t b = b0 ? b0 - 1 : 0; b <= b1; ++b) {
-    uint64_t gb = b / kGroupBlocks;
-    if (gb != g) {
-      if (g != kNone) raise_group(c, g, need);
-      g = gb;
-      need = 0;
+    // I5: only a value that grew can leave a group under its blocks. contig_b and the pair
+    // (b, b+1) count for b's group, the pair (b-1, b) for b-1's; the other side of a pair is
+    // read after this CAS (seq_cst), so of two frees raising the two sides at once, one sees
+    // the other's value.
+    if (n.contig > h.contig || n.right > h.right) {
+      uint64_t nl =
+          b + 1 < c->nblocks ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left
+                             : 0;
+      raise_group(c, b / kGroupBlocks, std::max<uint64_t>(n.contig, n.right + nl));
     }
-    need = std::max(need, block_need(c, b, std::memory_order_seq_cst));
-  }
-  raise_group(c, g, need);
-}
-
-// After a claim of [s, e): lower the block hints the claim may have shrunk (precision only:
-// leaving a hint high is always allowed). One CAS attempt, no seq bump: a lowering that
-// races with a raise fails (I3).
-void lower_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
-  const aword *m = c->alloc();
-  uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
-  for (uint64_t b = b0; b <= b1; ++b) {
-    aword &w = c->bhint()[b];
-    // Acquire before the bits are read (I3).
-    uint64_t v = w.load(std::memory_order_acquire);
-    bh h = bh_unpack(v);
-    uint64_t nv;
-    if (b0 != b1) {
-      nv = block_hint_exact(c, b) | ((v >> 30) << 30);
-    } else {
-      // The clear run the claim was cut from, [a, z) (the claimed bits are ours, set).
-      uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
-      uint64_t a = clear_run_start(m, s, bs);
-      uint64_t z = find_next_set(m, e, be);
-      if (z - a >= h.contig) {
-        nv = block_hint_exact(c, b) | ((v >> 30) << 30);  // it may have been the longest
-      } else {
-        nv = bh_pack(h.seq, h.contig, a == bs ? std::min<uint64_t>(h.left, s - bs) : h.left,
-                     z == be ? std::min<uint64_t>(h.right, be - e) : h.right);
-      }
+    if (n.left > h.left && b > 0) {
+      uint64_t pr = bh_unpack(c->bhint()[b - 1].load(std::memory_order_seq_cst)).right;
+      raise_group(c, (b - 1) / kGroupBlocks, pr + n.left);
     }
-    if (nv != v)
-      w.compare_exchange_strong(v, nv, std::memory_order_relaxed, std::memory_order_relaxed);
   }
 }
 
@@ -382,7 +349,6 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   }
   c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
-  lower_hints(c, s, e);
   return kNone;
 }
 
