@@ -76,6 +76,13 @@ inline uint64_t run_starts(uint64_t f, uint64_t n) noexcept {
 // carried into the next word's free bits at its bottom).
 inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end,
                          uint64_t n) noexcept {
+  // run_starts(., n) as six fixed shift-and steps (shift 0 = no-op): no branch per word.
+  unsigned sh[6];
+  for (uint64_t k = 0, have = 1; k < 6; ++k) {
+    uint64_t t = have < n - have ? have : n - have;
+    sh[k] = static_cast<unsigned>(t);
+    have += t;
+  }
   uint64_t pos = lo & ~uint64_t{63};
   uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
   uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
@@ -95,7 +102,8 @@ inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t en
       if (carry + low >= n) s = pos - carry;
     }
     if (s == kNone) {
-      uint64_t m = run_starts(~w, n);
+      uint64_t m = ~w;
+      for (unsigned k = 0; k < 6; ++k) m &= m >> sh[k];
       if (m) s = pos + static_cast<uint64_t>(__builtin_ctzll(m));
     }
     if (s != kNone) return s < hi ? s : kNone;
