@@ -39,6 +39,11 @@
 //      seq_cst re-read of the group's block hints (raising the group again if they grew).
 //      Store-buffer pattern, both sides seq_cst: either the free's group load sees the
 //      lowered value and raises it, or the scan's re-read sees the raised block.
+//   I6 avail never counts a granule as free before it is allocatable: a claim subtracts
+//      before setting bits (adding back if it fails), a free adds after clearing the bits
+//      and raising the hints. So a process killed mid-operation leaves avail short by at
+//      most its request, and avail == size means every bit is clear and every hint covers
+//      it (the shared-mode kill test relies on this).
 //
 // Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
 // for_each_chunk with each other and with add*; add* with each other (serialized by the add
@@ -107,7 +112,7 @@ struct chunk {
   uint64_t owner;             // cookie (process-local meaning)
   uint64_t nwords, nblocks, ngroups;
   uint64_t meta_bytes;
-  std::atomic<int64_t> avail;  // free granules; may dip transiently (free adds after clearing)
+  std::atomic<int64_t> avail;  // free granules, never more than are allocatable (I6)
   uint64_t pad[6];
   // followed by alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
   aword *alloc() noexcept { return reinterpret_cast<aword *>(this + 1); }
@@ -317,6 +322,8 @@ uint64_t find_next_end(const aword *bd, uint64_t s, uint64_t e) noexcept {
 uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   aword *m = c->alloc();
   uint64_t e = s + n;
+  // I6: counted as used before any bit is set (given back if the claim fails).
+  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   for (uint64_t i = s; i < e;) {
     unsigned b = i % 64;
     uint64_t len = std::min<uint64_t>(64 - b, e - i);
@@ -332,6 +339,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
           clear_range(m, s, i);
           raise_hints(c, s, i);
         }
+        c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);  // I6
         return conflict;
       }
       // acq_rel: acquire pairs with the release clear of the previous owner's free.
@@ -348,7 +356,6 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
     bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   }
-  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   return kNone;
 }
 
@@ -814,10 +821,22 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
   // start mark at s, end mark at e-1, no end mark before it, all alloc bits set (I2).
   aword *bd = c->bound();
-  if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
-    return set_error(-EINVAL, "not allocated, or not its start");
-  if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
-    return set_error(-EINVAL, "size does not match the allocation");
+  if (s / 32 == (e - 1) / 32) {
+    // Marks of the whole range in one bound word (and its alloc bits in one alloc word).
+    uint64_t bw = bd[s / 32].load(std::memory_order_acquire);
+    if (!(bw & start_bit(s))) return set_error(-EINVAL, "not allocated, or not its start");
+    constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
+    uint64_t before_last = (end_bit(e - 1) - 1) & ~(start_bit(s) - 1);  // ends in [s, e-1)
+    uint64_t amask = word_mask(static_cast<unsigned>(s % 64), n);
+    if (!(bw & end_bit(e - 1)) || (bw & kEnds & before_last) ||
+        (c->alloc()[s / 64].load(std::memory_order_acquire) & amask) != amask)
+      return set_error(-EINVAL, "size does not match the allocation");
+  } else {
+    if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
+      return set_error(-EINVAL, "not allocated, or not its start");
+    if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
+      return set_error(-EINVAL, "size does not match the allocation");
+  }
   // I4: clearing the end mark is the claim of this free (with the start mark, when both are
   // in one word: one CAS that requires both).
   if (s / 32 == (e - 1) / 32) {
@@ -836,8 +855,9 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   }
   CP_INJECT("genpool.free.claimed");
   clear_range(c->alloc(), s, e);
-  c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
   raise_hints(c, s, e);
+  // I6: counted as free only once its bits are clear and its hints raised.
+  c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
   if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
   return 0;
 }
