@@ -286,13 +286,18 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   }
 }
 
-// Lowers block b's hint to the exact value unless a free bumps it meanwhile: `seen` is read
-// (acquire) before the bits, and the CAS fails if the seq moved (I3).
+// Lowers block b's hint to the exact value unless a free raises it meanwhile: `seen` is read
+// (acquire) before the bits, and the CAS fails if the seq moved (I3). Only lowers, field by
+// field: bits cleared by a free whose raise has not landed may make the exact value larger
+// than `seen`, and a raise here would let that free find nothing grown and skip its group
+// (I5).
 void refresh_block(chunk *c, uint64_t b) noexcept {
   uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
-  uint64_t exact = block_hint_exact(c, b) | ((seen >> 30) << 30);
-  if (exact != seen)
-    c->bhint()[b].compare_exchange_strong(seen, exact, std::memory_order_relaxed,
+  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b));
+  uint64_t low = bh_pack(o.seq, std::min(o.contig, x.contig), std::min(o.left, x.left),
+                         std::min(o.right, x.right));
+  if (low != seen)
+    c->bhint()[b].compare_exchange_strong(seen, low, std::memory_order_relaxed,
                                           std::memory_order_relaxed);
 }
 
