@@ -90,24 +90,18 @@ inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t en
     uint64_t w = map[pos / 64].load(std::memory_order_relaxed) | below;
     below = 0;
     if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
-    if (w == ~uint64_t{0}) {  // full word: no start in it, nothing carried over it
-      carry = 0;
-      pos += 64;
-      if (pos >= hi) return kNone;
-      continue;
+    // A run from the previous word continued by this word's low clear bits (an all-clear
+    // word counts 63 here, enough: then a start in this word exists too, at or after it),
+    // else the first run inside the word. One branch per word.
+    uint64_t low = static_cast<uint64_t>(__builtin_ctzll(w | (uint64_t{1} << 63)));
+    uint64_t m = ~w;
+    for (unsigned k = 0; k < 6; ++k) m &= m >> sh[k];
+    bool from_carry = carry + low >= n;
+    if (from_carry || m) {
+      uint64_t s = from_carry ? pos - carry : pos + static_cast<uint64_t>(__builtin_ctzll(m));
+      return s < hi ? s : kNone;
     }
-    uint64_t s = kNone;
-    if (carry) {
-      uint64_t low = w ? static_cast<uint64_t>(__builtin_ctzll(w)) : 64;
-      if (carry + low >= n) s = pos - carry;
-    }
-    if (s == kNone) {
-      uint64_t m = ~w;
-      for (unsigned k = 0; k < 6; ++k) m &= m >> sh[k];
-      if (m) s = pos + static_cast<uint64_t>(__builtin_ctzll(m));
-    }
-    if (s != kNone) return s < hi ? s : kNone;
-    // n <= 64 and no start in this word: the word is not all clear, so this is its top run.
+    // No start in this word (so it is not all clear): its top run is carried.
     carry = static_cast<uint64_t>(__builtin_clzll(w));
     pos += 64;
     if (pos - carry >= hi) return kNone;
