@@ -401,7 +401,19 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
           uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
                                   n, mask, off);
           if (s != kNone) return s;
-          refresh_block(c, b);
+          if (mask == 0) {
+            // An unaligned scan of every start in b found nothing: every run starting in b
+            // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
+            // value loaded before the scan read the bits (I3): no recompute needed.
+            uint64_t cap = n - 1;
+            uint64_t low = bh_pack(h.seq, std::min<uint64_t>(h.contig, cap),
+                                   std::min<uint64_t>(h.left, cap), std::min<uint64_t>(h.right, cap));
+            if (low != hv)
+              bhv[b].compare_exchange_strong(hv, low, std::memory_order_relaxed,
+                                             std::memory_order_relaxed);
+          } else {
+            refresh_block(c, b);
+          }
           if (cross && b + 1 < nb) refresh_block(c, b + 1);
           nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         }
