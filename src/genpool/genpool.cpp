@@ -195,6 +195,10 @@ chunk *find_chunk(header *h, uint64_t addr) noexcept {
   return nullptr;
 }
 
+inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
+  return a ^ ((a ^ b) & (uint64_t{0} - (a < b)));
+}
+
 // Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
 // at a time: `run` is the clear run reaching the current word from below.
 uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
@@ -261,10 +265,11 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
       uint64_t a = clear_run_start(m, std::max(s, bs), bs);
       uint64_t z = find_next_set(m, std::min(e, be), be);
       h = bh_unpack(v);
+      // Branch-free merges (which of them grow depends on the data).
       uint64_t len = z - a;
-      n = {h.seq + 1, std::max<uint32_t>(h.contig, static_cast<uint32_t>(len)),
-           a == bs ? std::max<uint32_t>(h.left, static_cast<uint32_t>(len)) : h.left,
-           z == be ? std::max<uint32_t>(h.right, static_cast<uint32_t>(len)) : h.right};
+      n = {h.seq + 1, static_cast<uint32_t>(umax(h.contig, len)),
+           static_cast<uint32_t>(umax(h.left, len & (uint64_t{0} - (a == bs)))),
+           static_cast<uint32_t>(umax(h.right, len & (uint64_t{0} - (z == be))))};
       if (w.compare_exchange_weak(v, bh_pack(n.seq, n.contig, n.left, n.right),
                                   std::memory_order_seq_cst, std::memory_order_seq_cst))
         break;
@@ -839,39 +844,39 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   // start mark at s, end mark at e-1, no end mark before it, all alloc bits set (I2).
   aword *bd = c->bound();
   if (s / 32 == (e - 1) / 32) {
-    // Marks of the whole range in one bound word (and its alloc bits in one alloc word).
-    uint64_t bw = bd[s / 32].load(std::memory_order_acquire);
+    // The marks of the whole range lie in one bound word, its alloc bits in one alloc word.
+    aword &w = bd[s / 32];
+    uint64_t bw = w.load(std::memory_order_acquire);
     if (!(bw & start_bit(s))) return set_error(-EINVAL, "not allocated, or not its start");
     constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
     uint64_t before_last = (end_bit(e - 1) - 1) & ~(start_bit(s) - 1);  // ends in [s, e-1)
     uint64_t amask = word_mask(static_cast<unsigned>(s % 64), n);
+    aword &aw = c->alloc()[s / 64];
     if (!(bw & end_bit(e - 1)) || (bw & kEnds & before_last) ||
-        (c->alloc()[s / 64].load(std::memory_order_acquire) & amask) != amask)
+        (aw.load(std::memory_order_acquire) & amask) != amask)
       return set_error(-EINVAL, "size does not match the allocation");
+    // I4: the free's claim is one CAS that clears both marks and requires both.
+    uint64_t marks = start_bit(s) | end_bit(e - 1);
+    while (!w.compare_exchange_weak(bw, bw & ~marks, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      if ((bw & marks) != marks) return set_error(-EINVAL, "double free");
+    }
+    CP_INJECT("genpool.free.claimed");
+    // Release: the owner's writes happen before the next claim of these bits (acq_rel).
+    aw.fetch_and(~amask, std::memory_order_release);
   } else {
     if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
       return set_error(-EINVAL, "not allocated, or not its start");
     if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
       return set_error(-EINVAL, "size does not match the allocation");
-  }
-  // I4: clearing the end mark is the claim of this free (with the start mark, when both are
-  // in one word: one CAS that requires both).
-  if (s / 32 == (e - 1) / 32) {
-    aword &w = bd[s / 32];
-    uint64_t marks = start_bit(s) | end_bit(e - 1);
-    uint64_t old = w.load(std::memory_order_relaxed);
-    do {
-      if ((old & marks) != marks) return set_error(-EINVAL, "double free");
-    } while (!w.compare_exchange_weak(old, old & ~marks, std::memory_order_acq_rel,
-                                      std::memory_order_relaxed));
-  } else {
+    // I4: clearing the end mark is the claim of this free.
     uint64_t eb = end_bit(e - 1);
     if (!(bd[(e - 1) / 32].fetch_and(~eb, std::memory_order_acq_rel) & eb))
       return set_error(-EINVAL, "double free");
     bd[s / 32].fetch_and(~start_bit(s), std::memory_order_relaxed);
+    CP_INJECT("genpool.free.claimed");
+    clear_range(c->alloc(), s, e);
   }
-  CP_INJECT("genpool.free.claimed");
-  clear_range(c->alloc(), s, e);
   raise_hints(c, s, e);
   // I6: counted as free only once its bits are clear and its hints raised.
   c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
