@@ -400,7 +400,8 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       for (uint64_t b = g * kGroupBlocks; b < bend; ++b) {
         uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         bh h = bh_unpack(hv), hn = bh_unpack(nv);
-        bool cross = h.right + hn.left >= n;
+        // (A run that starts in b + 1 is b + 1's: the pair counts only with right_b > 0.)
+        bool cross = (h.right != 0) & (h.right + hn.left >= n);
         if (h.contig >= n || cross) {
           uint64_t lo = b * kBlockBits;
           uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
