@@ -3,6 +3,7 @@
 // Scans use relaxed loads: they only choose a candidate; the claim CAS (acq_rel) decides.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 
@@ -70,6 +71,19 @@ inline uint64_t run_starts(uint64_t f, uint64_t n) noexcept {
   return f;
 }
 
+// Shift schedules of run_starts for n = 0..64: shifts 1, 2, 4, ... capped so that they add up
+// to n - 1, padded with zeros (no-ops).
+inline constexpr auto kFitShifts = [] {
+  std::array<std::array<uint8_t, 6>, 65> t{};
+  for (uint64_t n = 1; n <= 64; ++n)
+    for (uint64_t k = 0, have = 1; k < 6; ++k) {
+      uint64_t step = have < n - have ? have : n - have;
+      t[n][k] = static_cast<uint8_t>(step);
+      have += step;
+    }
+  return t;
+}();
+
 // find_area for unaligned requests of 1 <= n <= 64 bits, a word at a time: the first s with
 // lo <= s < hi, s + n <= end and bits [s, s+n) clear in the words the scan reads, or kNone.
 // A run may cross one word boundary (the free bits at the top of the previous word are
@@ -77,12 +91,7 @@ inline uint64_t run_starts(uint64_t f, uint64_t n) noexcept {
 inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end,
                          uint64_t n) noexcept {
   // run_starts(., n) as six fixed shift-and steps (shift 0 = no-op): no branch per word.
-  unsigned sh[6];
-  for (uint64_t k = 0, have = 1; k < 6; ++k) {
-    uint64_t t = have < n - have ? have : n - have;
-    sh[k] = static_cast<unsigned>(t);
-    have += t;
-  }
+  const uint8_t *sh = kFitShifts[n].data();
   uint64_t pos = lo & ~uint64_t{63};
   uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
   uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
