@@ -13,7 +13,7 @@
 //             of the longest free run inside the block, the free run at its start and at
 //             its end. A free merges the free run around its range in (so a hint is never
 //             "unknown"); claims leave hints high (lowering them eagerly costs more than the
-//             occasional scan that finds nothing and recomputes the block exactly).
+//             occasional scan that finds nothing and then lowers the block).
 //   ghint[g]  per group of 64 blocks: {seq:32, val:32}, upper bound of
 //             max(contig_b, right_b + left_{b+1}) over the group's blocks.
 //
@@ -26,11 +26,11 @@
 //      (cleared, hint not yet raised) as allocated. Every hint write is a CAS from a value
 //      loaded (acquire) BEFORE the bits it is computed from are read. Raises (after a free or
 //      a claim's rollback cleared bits: merge the free run around the range, seq + 1) retry
-//      until they land; lowerings (a scan that found nothing recomputes the block) keep the
-//      seq and are dropped when their CAS fails. A clear that a lowering's
-//      read missed belongs to a raise that lands after the lowering's load, so the lowering
-//      fails (seq moved) or the raise, re-reading the bits after loading the lowered value,
-//      merges the run back in.
+//      until they land; lowerings (a scan that found nothing caps the block at n - 1, or
+//      recomputes it for an aligned request) keep the seq and are dropped when their CAS
+//      fails. A clear that a lowering's read missed belongs to a raise that lands after the
+//      lowering's load, so the lowering fails (seq moved) or the raise, re-reading the bits
+//      after loading the lowered value, merges the run back in.
 //   I4 clearing the end mark is the free's claim: the one RMW that clears it owns the free,
 //      so two racing frees of one allocation cannot both clear its alloc bits.
 //   I5 group values are upper bounds of their blocks' values. A raise of a block hint
