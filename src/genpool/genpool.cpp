@@ -279,9 +279,9 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
     // read after this CAS (seq_cst), so of two frees raising the two sides at once, one sees
     // the other's value.
     if (n.contig > h.contig || n.right > h.right) {
-      uint64_t nl =
-          b + 1 < c->nblocks ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left
-                             : 0;
+      uint64_t nl = b + 1 < c->nblocks
+                        ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left
+                        : 0;
       raise_group(c, b / kGroupBlocks, std::max<uint64_t>(n.contig, n.right + nl));
     }
     if (n.left > h.left && b > 0) {
@@ -412,8 +412,9 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
             // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
             // value loaded before the scan read the bits (I3): no recompute needed.
             uint64_t cap = n - 1;
-            uint64_t low = bh_pack(h.seq, std::min<uint64_t>(h.contig, cap),
-                                   std::min<uint64_t>(h.left, cap), std::min<uint64_t>(h.right, cap));
+            uint64_t low =
+                bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
+                        std::min<uint64_t>(h.right, cap));
             if (low != hv)
               bhv[b].compare_exchange_strong(hv, low, std::memory_order_relaxed,
                                              std::memory_order_relaxed);
@@ -432,10 +433,9 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
       // then look at the blocks again: a free whose block raise this pass missed either
       // sees the lowered value (and raises it) or its raise is seen here.
-      if (best < gh_val(g0) &&
-          c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
-                                                std::memory_order_seq_cst,
-                                                std::memory_order_relaxed)) {
+      if (best < gh_val(g0) && c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
+                                                                     std::memory_order_seq_cst,
+                                                                     std::memory_order_relaxed)) {
         uint64_t again = 0;
         for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
           again = std::max(again, block_need(c, b, std::memory_order_seq_cst));

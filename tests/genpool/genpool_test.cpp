@@ -339,8 +339,7 @@ TEST(GenPoolHints, FreedRunAcrossBlocksMergedInAnyOrder) {
   fill_singles(p, base, 2048);
   // Free [490, 530) across the block 0/1 boundary: ends first, then the middle, so later
   // frees merge runs that earlier frees already raised.
-  for (size_t i : {490, 529, 491, 528})
-    ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  for (size_t i : {490, 529, 491, 528}) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
   for (size_t i = 492; i < 528; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
   EXPECT_EQ(cp_gen_pool_alloc(p, 41), 0u);
   EXPECT_EQ(cp_gen_pool_alloc(p, 40), base + 490);
