@@ -11,7 +11,9 @@
 // and two levels of hints:
 //   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
 //             of the longest free run inside the block, the free run at its start and at
-//             its end.
+//             its end. A free merges the free run around its range in (so a hint is never
+//             "unknown"); claims leave hints high (lowering them eagerly costs more than the
+//             occasional scan that finds nothing and then lowers the block).
 //   ghint[g]  per group of 64 blocks: {seq:32, val:32}, upper bound of
 //             max(contig_b, right_b + left_{b+1}) over the group's blocks.
 //
@@ -20,17 +22,28 @@
 //      (claim), and only cleared by the thread that owns them (free, or claim's rollback).
 //   I2 start/end bits lie only on granules whose alloc bit is set: they are set after the
 //      claim and cleared before the alloc bits are.
-//   I3 hints are upper bounds whenever no free is in flight: every operation that clears
-//      alloc bits bumps the seq of the touched block and group hints to "unknown" (max)
-//      AFTER clearing (release); a scanner lowers a hint only with a CAS on the seq it read
-//      (acquire) BEFORE reading the bits, so a clear that the scan may have missed makes that
-//      CAS fail.
+//   I3 block hints are upper bounds of the bits, counting the ranges of frees in flight
+//      (cleared, hint not yet raised) as allocated. Every hint write is a CAS from a value
+//      loaded (acquire) BEFORE the bits it is computed from are read. Raises (after a free or
+//      a claim's rollback cleared bits: merge the free run around the range, seq + 1) retry
+//      until they land; lowerings (a scan that found nothing caps the block at n - 1, or
+//      recomputes it for an aligned request) keep the seq and are dropped when their CAS
+//      fails. A clear that a lowering's read missed belongs to a raise that lands after the
+//      lowering's load, so the lowering fails (seq moved) or the raise, re-reading the bits
+//      after loading the lowered value, merges the run back in.
 //   I4 clearing the end mark is the free's claim: the one RMW that clears it owns the free,
 //      so two racing frees of one allocation cannot both clear its alloc bits.
-//   I5 a block hint that is "unknown" (all fields max) implies its group's value is >= 512
-//      or a group bump is ordered after the change: a free bumps the group only when its
-//      block bump changed a known block hint to unknown (a group scanner that read the block
-//      as unknown computes >= 512; one that read it known fails its group CAS).
+//   I5 group values are upper bounds of their blocks' values. A raise of a block hint
+//      (seq_cst CAS) is followed by a seq_cst load of the group, raised by CAS (seq + 1) if
+//      it is lower. A scan lowers a group only by a CAS on the seq it read, followed by a
+//      seq_cst re-read of the group's block hints (raising the group again if they grew).
+//      Store-buffer pattern, both sides seq_cst: either the free's group load sees the
+//      lowered value and raises it, or the scan's re-read sees the raised block.
+//   I6 avail never counts a granule as free before it is allocatable: a claim subtracts
+//      before setting bits (adding back if it fails), a free adds after clearing the bits
+//      and raising the hints. So a process killed mid-operation leaves avail short by at
+//      most its request, and avail == size means every bit is clear and every hint covers
+//      it (the shared-mode kill test relies on this).
 //
 // Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
 // for_each_chunk with each other and with add*; add* with each other (serialized by the add
@@ -99,7 +112,7 @@ struct chunk {
   uint64_t owner;             // cookie (process-local meaning)
   uint64_t nwords, nblocks, ngroups;
   uint64_t meta_bytes;
-  std::atomic<int64_t> avail;  // free granules; may dip transiently (free adds after clearing)
+  std::atomic<int64_t> avail;  // free granules, never more than are allocatable (I6)
   uint64_t pad[6];
   // followed by alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
   aword *alloc() noexcept { return reinterpret_cast<aword *>(this + 1); }
@@ -182,59 +195,114 @@ chunk *find_chunk(header *h, uint64_t addr) noexcept {
   return nullptr;
 }
 
-// Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set).
+inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
+  return a ^ ((a ^ b) & (uint64_t{0} - (a < b)));
+}
+
+// Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
+// at a time: `run` is the clear run reaching the current word from below.
 uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
+  const aword *m = c->alloc() + b * kBlockWords;
+  uint64_t contig = 0, left = kNone, run = 0;
+  for (uint64_t i = 0; i < kBlockWords; ++i) {
+    uint64_t w = m[i].load(std::memory_order_relaxed);
+    if (w == 0) {
+      run += 64;
+      continue;
+    }
+    if (w == ~uint64_t{0}) {  // full word: it ends the run reaching it
+      if (left == kNone) left = run;
+      contig = std::max(contig, run);
+      run = 0;
+      continue;
+    }
+    run += static_cast<uint64_t>(__builtin_ctzll(w));
+    if (left == kNone) left = run;
+    contig = std::max(contig, run);
+    // Runs inside the word: measured only if one beats contig (inner runs are < 63).
+    uint64_t x = inner_clear(w);
+    if (x && contig < 62) contig = longest_run_over(x, contig);
+    run = static_cast<uint64_t>(__builtin_clzll(w));
+  }
+  if (left == kNone) left = run;
+  return bh_pack(0, std::max(contig, run), left, run);
+}
+
+// Group value that covers block b: max(contig_b, right_b + left_{b+1}) (the pair with the
+// next block counts for b's group, also across a group boundary).
+inline uint64_t block_need(chunk *c, uint64_t b, std::memory_order mo) noexcept {
+  bh h = bh_unpack(c->bhint()[b].load(mo));
+  uint64_t nl = b + 1 < c->nblocks ? bh_unpack(c->bhint()[b + 1].load(mo)).left : 0;
+  return std::max<uint64_t>(h.contig, h.right + nl);
+}
+
+// Raises group g's value to at least `need` (I5). Any raise bumps the seq, so a lowering
+// CAS based on an older read fails.
+void raise_group(chunk *c, uint64_t g, uint64_t need) noexcept {
+  aword &w = c->ghint()[g];
+  // seq_cst: the load is ordered after the caller's seq_cst block CAS (I5).
+  uint64_t v = w.load(std::memory_order_seq_cst);
+  while (gh_val(v) < need &&
+         !w.compare_exchange_weak(v, ((gh_seq(v) + 1) << 32) | need, std::memory_order_seq_cst,
+                                  std::memory_order_seq_cst)) {
+  }
+}
+
+// After alloc bits of [s, e) were cleared (a free or a claim's rollback): merge the clear
+// run around [s, e) into the touched block hints, then raise their groups (I3, I5).
+void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   const aword *m = c->alloc();
-  uint64_t lo = b * kBlockBits, hi = lo + kBlockBits;
-  uint64_t contig = 0, left = 0, right = 0;
-  uint64_t pos = lo;
-  while (pos < hi) {
-    uint64_t z = find_next_zero(m, pos, hi);
-    if (z >= hi) break;
-    uint64_t o = find_next_set(m, z, hi);
-    uint64_t len = o - z;
-    contig = std::max(contig, len);
-    if (z == lo) left = len;
-    if (o == hi) right = len;
-    pos = o;
-  }
-  return bh_pack(0, contig, left, right);
-}
-
-// After clearing alloc bits of [s, e): make the touched hints "unknown" (I3). The release CAS
-// orders the clear before the new seq; scanners load hints with acquire.
-void bump_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
-  constexpr uint64_t kUnknown = bh_pack(0, kBlockBits, kBlockBits, kBlockBits);
-  constexpr uint64_t kValMask = (uint64_t{1} << 30) - 1;
-  uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
-  bool was_known = false;
+  const uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
   for (uint64_t b = b0; b <= b1; ++b) {
+    uint64_t bs = b * kBlockBits, be = bs + kBlockBits;
     aword &w = c->bhint()[b];
-    uint64_t v = w.load(std::memory_order_relaxed);
-    while (!w.compare_exchange_weak(v, (((v >> 30) + 1) << 30) | kUnknown,
-                                    std::memory_order_release, std::memory_order_relaxed)) {
+    // I3: the bits are read after the load of the value the CAS replaces, so a free whose
+    // hint CAS landed earlier has its clear seen here, and one that lands in between fails
+    // this CAS (its seq bump). seq_cst (also acquire/release) for I5.
+    uint64_t v = w.load(std::memory_order_seq_cst);
+    bh h, n;
+    for (;;) {
+      uint64_t a = clear_run_start(m, std::max(s, bs), bs);
+      uint64_t z = find_next_set(m, std::min(e, be), be);
+      h = bh_unpack(v);
+      // Branch-free merges (which of them grow depends on the data).
+      uint64_t len = z - a;
+      n = {h.seq + 1, static_cast<uint32_t>(umax(h.contig, len)),
+           static_cast<uint32_t>(umax(h.left, len & (uint64_t{0} - (a == bs)))),
+           static_cast<uint32_t>(umax(h.right, len & (uint64_t{0} - (z == be))))};
+      if (w.compare_exchange_weak(v, bh_pack(n.seq, n.contig, n.left, n.right),
+                                  std::memory_order_seq_cst, std::memory_order_seq_cst))
+        break;
     }
-    was_known |= (v & kValMask) != kUnknown;
-  }
-  if (!was_known) return;  // I5: the groups already cover these blocks as unknown
-  // A group's value also covers the run from its last block into the next group's first.
-  uint64_t g0 = (b0 ? b0 - 1 : 0) / kGroupBlocks, g1 = b1 / kGroupBlocks;
-  for (uint64_t g = g0; g <= g1; ++g) {
-    aword &w = c->ghint()[g];
-    uint64_t v = w.load(std::memory_order_relaxed);
-    while (!w.compare_exchange_weak(v, ((gh_seq(v) + 1) << 32) | 0xffffffffu,
-                                    std::memory_order_release, std::memory_order_relaxed)) {
+    // I5: only a value that grew can leave a group under its blocks. contig_b and the pair
+    // (b, b+1) count for b's group, the pair (b-1, b) for b-1's; the other side of a pair is
+    // read after this CAS (seq_cst), so of two frees raising the two sides at once, one sees
+    // the other's value.
+    if (n.contig > h.contig || n.right > h.right) {
+      uint64_t nl = b + 1 < c->nblocks
+                        ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left
+                        : 0;
+      raise_group(c, b / kGroupBlocks, std::max<uint64_t>(n.contig, n.right + nl));
+    }
+    if (n.left > h.left && b > 0) {
+      uint64_t pr = bh_unpack(c->bhint()[b - 1].load(std::memory_order_seq_cst)).right;
+      raise_group(c, (b - 1) / kGroupBlocks, pr + n.left);
     }
   }
 }
 
-// Lowers block b's hint to the exact value unless a free bumps it meanwhile: `seen` is read
-// (acquire) before the bits, and the CAS fails if the seq moved (I3).
+// Lowers block b's hint to the exact value unless a free raises it meanwhile: `seen` is read
+// (acquire) before the bits, and the CAS fails if the seq moved (I3). Only lowers, field by
+// field: bits cleared by a free whose raise has not landed may make the exact value larger
+// than `seen`, and a raise here would let that free find nothing grown and skip its group
+// (I5).
 void refresh_block(chunk *c, uint64_t b) noexcept {
   uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
-  uint64_t exact = block_hint_exact(c, b) | ((seen >> 30) << 30);
-  if (exact != seen)
-    c->bhint()[b].compare_exchange_strong(seen, exact, std::memory_order_relaxed,
+  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b));
+  uint64_t low = bh_pack(o.seq, std::min(o.contig, x.contig), std::min(o.left, x.left),
+                         std::min(o.right, x.right));
+  if (low != seen)
+    c->bhint()[b].compare_exchange_strong(seen, low, std::memory_order_relaxed,
                                           std::memory_order_relaxed);
 }
 
@@ -264,6 +332,8 @@ uint64_t find_next_end(const aword *bd, uint64_t s, uint64_t e) noexcept {
 uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   aword *m = c->alloc();
   uint64_t e = s + n;
+  // I6: counted as used before any bit is set (given back if the claim fails).
+  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   for (uint64_t i = s; i < e;) {
     unsigned b = i % 64;
     uint64_t len = std::min<uint64_t>(64 - b, e - i);
@@ -277,8 +347,9 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
             (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
         if (i > s) {
           clear_range(m, s, i);
-          bump_hints(c, s, i);
+          raise_hints(c, s, i);
         }
+        c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);  // I6
         return conflict;
       }
       // acq_rel: acquire pairs with the release clear of the previous owner's free.
@@ -295,7 +366,6 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
     bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
     bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   }
-  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
   return kNone;
 }
 
@@ -305,7 +375,8 @@ uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n
                     uint64_t off) noexcept {
   uint64_t pos = lo;
   while (pos < hi) {
-    uint64_t s = find_area(c->alloc(), pos, hi, end, n, mask, off);
+    uint64_t s = mask == 0 && n <= 64 ? find_fit(c->alloc(), pos, hi, end, n)
+                                      : find_area(c->alloc(), pos, hi, end, n, mask, off);
     if (s == kNone) return kNone;
     uint64_t conflict = claim(c, s, n);
     if (conflict == kNone) return s;
@@ -325,28 +396,51 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
       if (gh_val(g0) < n) continue;
       uint64_t bend = std::min(nb, (g + 1) * kGroupBlocks);
-      uint64_t best = 0;
+      uint64_t hv = bhv[g * kGroupBlocks].load(std::memory_order_acquire);
       for (uint64_t b = g * kGroupBlocks; b < bend; ++b) {
-        uint64_t hv = bhv[b].load(std::memory_order_acquire);
         uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         bh h = bh_unpack(hv), hn = bh_unpack(nv);
-        bool cross = h.right + hn.left >= n;
+        // (A run that starts in b + 1 is b + 1's: the pair counts only with right_b > 0.)
+        bool cross = (h.right != 0) & (h.right + hn.left >= n);
         if (h.contig >= n || cross) {
           uint64_t lo = b * kBlockBits;
           uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
                                   n, mask, off);
           if (s != kNone) return s;
-          refresh_block(c, b);
+          if (mask == 0) {
+            // An unaligned scan of every start in b found nothing: every run starting in b
+            // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
+            // value loaded before the scan read the bits (I3): no recompute needed.
+            uint64_t cap = n - 1;
+            uint64_t low =
+                bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
+                        std::min<uint64_t>(h.right, cap));
+            if (low != hv)
+              bhv[b].compare_exchange_strong(hv, low, std::memory_order_relaxed,
+                                             std::memory_order_relaxed);
+          } else {
+            refresh_block(c, b);
+          }
           if (cross && b + 1 < nb) refresh_block(c, b + 1);
+          nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
         }
-        bh now = bh_unpack(bhv[b].load(std::memory_order_relaxed));
-        bh nxt = bh_unpack(b + 1 < nb ? bhv[b + 1].load(std::memory_order_relaxed) : 0);
-        best = std::max<uint64_t>(best, std::max<uint64_t>(now.contig, now.right + nxt.left));
+        hv = nv;
       }
-      // Nothing fit in the group: lower its hint unless a free bumped it meanwhile (I3).
-      if (best < gh_val(g0))
-        c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
-                                              std::memory_order_relaxed, std::memory_order_relaxed);
+      // The group's value from the hints as they are now (after the refreshes).
+      uint64_t best = 0;
+      for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
+        best = std::max(best, block_need(c, b, std::memory_order_relaxed));
+      // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
+      // then look at the blocks again: a free whose block raise this pass missed either
+      // sees the lowered value (and raises it) or its raise is seen here.
+      if (best < gh_val(g0) && c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
+                                                                     std::memory_order_seq_cst,
+                                                                     std::memory_order_relaxed)) {
+        uint64_t again = 0;
+        for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
+          again = std::max(again, block_need(c, b, std::memory_order_seq_cst));
+        if (again > best) raise_group(c, g, again);
+      }
     }
     return kNone;
   }
@@ -677,8 +771,12 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   }
   for (uint64_t b = 0; b < c->nblocks; ++b)
     c->bhint()[b].store(block_hint_exact(c, b), std::memory_order_relaxed);
-  for (uint64_t g = 0; g < c->ngroups; ++g)
-    c->ghint()[g].store(0xffffffffu, std::memory_order_relaxed);
+  for (uint64_t g = 0; g < c->ngroups; ++g) {
+    uint64_t need = 0;
+    for (uint64_t b = g * kGroupBlocks; b < std::min(c->nblocks, (g + 1) * kGroupBlocks); ++b)
+      need = std::max(need, block_need(c, b, std::memory_order_relaxed));
+    c->ghint()[g].store(need, std::memory_order_relaxed);
+  }
   c->next.store(0, std::memory_order_relaxed);
   // Publication (release): pairs with the acquire loads of first_chunk/next_chunk.
   int64_t off = off_of(h, c);
@@ -746,30 +844,43 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
   // start mark at s, end mark at e-1, no end mark before it, all alloc bits set (I2).
   aword *bd = c->bound();
-  if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
-    return set_error(-EINVAL, "not allocated, or not its start");
-  if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
-    return set_error(-EINVAL, "size does not match the allocation");
-  // I4: clearing the end mark is the claim of this free (with the start mark, when both are
-  // in one word: one CAS that requires both).
   if (s / 32 == (e - 1) / 32) {
+    // The marks of the whole range lie in one bound word, its alloc bits in one alloc word.
     aword &w = bd[s / 32];
+    uint64_t bw = w.load(std::memory_order_acquire);
+    if (!(bw & start_bit(s))) return set_error(-EINVAL, "not allocated, or not its start");
+    constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
+    uint64_t before_last = (end_bit(e - 1) - 1) & ~(start_bit(s) - 1);  // ends in [s, e-1)
+    uint64_t amask = word_mask(static_cast<unsigned>(s % 64), n);
+    aword &aw = c->alloc()[s / 64];
+    if (!(bw & end_bit(e - 1)) || (bw & kEnds & before_last) ||
+        (aw.load(std::memory_order_acquire) & amask) != amask)
+      return set_error(-EINVAL, "size does not match the allocation");
+    // I4: the free's claim is one CAS that clears both marks and requires both.
     uint64_t marks = start_bit(s) | end_bit(e - 1);
-    uint64_t old = w.load(std::memory_order_relaxed);
-    do {
-      if ((old & marks) != marks) return set_error(-EINVAL, "double free");
-    } while (!w.compare_exchange_weak(old, old & ~marks, std::memory_order_acq_rel,
-                                      std::memory_order_relaxed));
+    while (!w.compare_exchange_weak(bw, bw & ~marks, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      if ((bw & marks) != marks) return set_error(-EINVAL, "double free");
+    }
+    CP_INJECT("genpool.free.claimed");
+    // Release: the owner's writes happen before the next claim of these bits (acq_rel).
+    aw.fetch_and(~amask, std::memory_order_release);
   } else {
+    if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
+      return set_error(-EINVAL, "not allocated, or not its start");
+    if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
+      return set_error(-EINVAL, "size does not match the allocation");
+    // I4: clearing the end mark is the claim of this free.
     uint64_t eb = end_bit(e - 1);
     if (!(bd[(e - 1) / 32].fetch_and(~eb, std::memory_order_acq_rel) & eb))
       return set_error(-EINVAL, "double free");
     bd[s / 32].fetch_and(~start_bit(s), std::memory_order_relaxed);
+    CP_INJECT("genpool.free.claimed");
+    clear_range(c->alloc(), s, e);
   }
-  CP_INJECT("genpool.free.claimed");
-  clear_range(c->alloc(), s, e);
+  raise_hints(c, s, e);
+  // I6: counted as free only once its bits are clear and its hints raised.
   c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-  bump_hints(c, s, e);
   if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
   return 0;
 }

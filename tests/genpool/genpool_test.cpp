@@ -325,6 +325,95 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
 }
 #endif
 
+// ---- hint edge cases (order 0: one byte per granule; blocks of 512, groups of 64 blocks) ----
+// Fills [base, base+size) with one-granule allocations.
+void fill_singles(cp_gen_pool *p, uintptr_t base, size_t size) {
+  for (size_t i = 0; i < size; ++i) ASSERT_EQ(cp_gen_pool_alloc(p, 1), base + i);
+  ASSERT_EQ(cp_gen_pool_alloc(p, 1), 0u);  // full; this failing scan also lowers every hint
+}
+
+TEST(GenPoolHints, FreedRunAcrossBlocksMergedInAnyOrder) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 2048, -1), 0);
+  fill_singles(p, base, 2048);
+  // Free [490, 530) across the block 0/1 boundary: ends first, then the middle, so later
+  // frees merge runs that earlier frees already raised.
+  for (size_t i : {490, 529, 491, 528}) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  for (size_t i = 492; i < 528; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 41), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 40), base + 490);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 490, 40), 0);
+  // A claim that cuts the run lowers the hints to what is left on both sides of it.
+  EXPECT_EQ(cp_gen_pool_alloc(p, 22), base + 490);  // [490, 512) | [512, 530) left
+  EXPECT_EQ(cp_gen_pool_alloc(p, 19), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 18), base + 512);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 490, 22), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 512, 18), 0);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 40), base + 490);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 490, 40), 0);
+  for (size_t i = 0; i < 2048; ++i)
+    if (i < 490 || i >= 530) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+TEST(GenPoolHints, ClaimOfTheLongestRunKeepsAnEqualOne) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 1024, -1), 0);
+  fill_singles(p, base, 1024);
+  // Block 0 gets two free runs of 16 (at 100 and 300) and a shorter one (at 200).
+  for (size_t i = 0; i < 16; ++i) {
+    ASSERT_EQ(cp_gen_pool_free(p, base + 100 + i, 1), 0);
+    ASSERT_EQ(cp_gen_pool_free(p, base + 300 + i, 1), 0);
+    if (i < 8) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + 200 + i, 1), 0);
+    }
+  }
+  // The first claim cuts one longest run; the block must still offer the other one.
+  EXPECT_EQ(cp_gen_pool_alloc(p, 16), base + 100);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 16), base + 300);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 9), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 8), base + 200);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 1), 0u);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 100, 16), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 300, 16), 0);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 200, 8), 0);
+  for (size_t i = 0; i < 1024; ++i)
+    if (!(i >= 100 && i < 116) && !(i >= 300 && i < 316) && !(i >= 200 && i < 208)) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+TEST(GenPoolHints, RunAcrossAGroupBoundaryRaisesTheLoweredGroup) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  const size_t size = 70 * 512;  // blocks 0..69: groups 0 (blocks 0..63) and 1 (64..69)
+  ASSERT_EQ(cp_gen_pool_add(p, base, size, -1), 0);
+  fill_singles(p, base, size);  // the failing alloc lowered both groups to 0
+  // [63*512 + 500, 64*512 + 10): right of block 63 (group 0) + left of block 64 (group 1);
+  // only group 0's pair value covers it. Free from the group 1 side first.
+  const size_t lo = 63 * 512 + 500, hi = 64 * 512 + 10;
+  for (size_t i = hi; i-- > lo;) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  EXPECT_EQ(cp_gen_pool_alloc(p, hi - lo + 1), 0u);
+  EXPECT_EQ(cp_gen_pool_alloc(p, hi - lo), base + lo);
+  EXPECT_EQ(cp_gen_pool_free(p, base + lo, hi - lo), 0);
+  // One granule freed deep in group 1 is found after the run (first fit by address).
+  ASSERT_EQ(cp_gen_pool_free(p, base + 69 * 512 + 7, 1), 0);
+  EXPECT_EQ(cp_gen_pool_alloc(p, hi - lo), base + lo);
+  EXPECT_EQ(cp_gen_pool_alloc(p, 1), base + 69 * 512 + 7);
+  EXPECT_EQ(cp_gen_pool_free(p, base + lo, hi - lo), 0);
+  for (size_t i = 0; i < size; ++i)
+    if (i < lo || i >= hi) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_avail(p), size);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
 // ---- chaos: owner stamps over whole ranges, signal storm allocating in the handler ----------
 struct stress_ctx {
   cp_gen_pool *pool;
@@ -419,6 +508,12 @@ void run_stress(int threads) {
   EXPECT_TRUE(rep.in_time);
   EXPECT_EQ(c.errors.load(), 0u) << "overlapping allocations or failed frees";
   EXPECT_EQ(cp_gen_pool_avail(c.pool), size);
+  // No hint was left under its bits: block-sized requests (the hinted small-request path,
+  // block and group hints) come back in address order, one per 512-granule block.
+  for (size_t off = 0; off < size; off += 512 * 64)
+    EXPECT_EQ(cp_gen_pool_alloc(c.pool, 512 * 64), c.base + off) << "hint under its bits";
+  for (size_t off = 0; off < size; off += 512 * 64)
+    EXPECT_EQ(cp_gen_pool_free(c.pool, c.base + off, 512 * 64), 0);
   // The bitmap really is empty: the whole chunk comes back in one piece.
   EXPECT_EQ(cp_gen_pool_alloc(c.pool, size), c.base);
   EXPECT_EQ(cp_gen_pool_free(c.pool, c.base, size), 0);

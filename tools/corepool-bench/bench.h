@@ -67,7 +67,7 @@ struct Params {
 
 // One measured thing: a workload at a thread count ("W4" with threads 2 prints as W4/T=2).
 struct Task {
-  std::string workload;  // W1..W5, A1..A3
+  std::string workload;  // W1..W5, A1..A4
   int threads = 1;
   std::string id() const;
 };

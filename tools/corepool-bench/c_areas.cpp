@@ -6,8 +6,11 @@
 //       fetch_add, a thread_local counter and a padded per-thread array; 1 and 2 threads;
 //       figure = ns per increment as one thread sees it (elapsed x threads / increments).
 //   A3  cp_percpu_pool_alloc + cp_free_percpu beside cp_alloc_percpu + cp_free_percpu.
+//   A4  A1 by T threads sharing the region, each with its own sequence and 256/T live
+//       allocations (at least 8); figure = aggregate ns per pair (elapsed / all pairs).
 #include <corepool/error.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 
@@ -57,25 +60,28 @@ inline size_t mixed_size(uint64_t &s) {
   return sizes[s & 7];
 }
 
-// Impl: uintptr_t alloc(size_t); void free(uintptr_t, size_t). Each step frees a random live
-// allocation and allocates a new random size in its place: ns per free+alloc pair.
+// Impl: uintptr_t alloc(size_t); void free(uintptr_t, size_t), safe from several threads for
+// A4. Each step frees a random live allocation and allocates a new random size in its place:
+// ns per free+alloc pair (A1: one thread, 256 live; A4: T threads, 256/T live each).
 template <class Impl>
 bool run_mixed(Impl &impl, const Task &t, const Params &p, Measurement &m) {
-  if (t.workload != "A1") return false;
+  if (t.workload != "A1" && t.workload != "A4") return false;
+  const int threads = t.workload == "A1" ? 1 : t.threads;
+  const unsigned live = std::max(8u, kLive / unsigned(threads));
   m = run_threads(
-      1, p.duration_s, [](int) {},
-      [&](int, Harness &h, ThreadOut &o) {
+      threads, p.duration_s, [](int) {},
+      [&](int tid, Harness &h, ThreadOut &o) {
         uintptr_t addr[kLive];
         size_t size[kLive];
-        uint64_t rng = 0x9E3779B97F4A7C15ull;
-        for (unsigned i = 0; i < kLive; i++) {
+        uint64_t rng = 0x9E3779B97F4A7C15ull * (2 * uint64_t(tid) + 1);  // tid 0: A1's sequence
+        for (unsigned i = 0; i < live; i++) {
           size[i] = mixed_size(rng);
           addr[i] = impl.alloc(size[i]);
         }
         uint64_t n = 0;
         while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
           for (int k = 0; k < 32; k++) {
-            unsigned i = unsigned(rng >> 20) % kLive;
+            unsigned i = unsigned(rng >> 20) % live;
             if (addr[i]) impl.free(addr[i], size[i]);
             size[i] = mixed_size(rng);
             addr[i] = impl.alloc(size[i]);
@@ -83,7 +89,7 @@ bool run_mixed(Impl &impl, const Task &t, const Params &p, Measurement &m) {
             n++;
           }
         }
-        for (unsigned i = 0; i < kLive; i++)
+        for (unsigned i = 0; i < live; i++)
           if (addr[i]) impl.free(addr[i], size[i]);
         o.ops = n;
       },
@@ -347,7 +353,7 @@ struct PercpuPool : AreaBase {
 #endif
 
 void reg() {
-  const std::vector<std::string> a1 = {"A1"}, a2 = {"A2"}, a3 = {"A3"};
+  const std::vector<std::string> a1 = {"A1", "A4"}, a2 = {"A2"}, a3 = {"A3"};
 #ifdef CPB_GENPOOL
   add_inproc<GenPool>("genpool", "corepool", Kind::corepool,
                       "cp_gen_pool_create(order 6 = 64 B), one 8 MiB chunk, first fit", a1);

@@ -237,6 +237,8 @@ int run_main(int argc, char **argv) {
   ts.erase(std::unique(ts.begin(), ts.end()), ts.end());
   for (int t : ts) all_tasks.push_back({t <= online ? "W4" : "W5", t});
   all_tasks.push_back({"A1", 1});
+  for (int t : ts)
+    if (t > 1) all_tasks.push_back({"A4", t});
   all_tasks.push_back({"A2", 1});
   all_tasks.push_back({"A2", 2});
   all_tasks.push_back({"A3", 1});

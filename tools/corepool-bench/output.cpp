@@ -27,6 +27,8 @@ std::string describe_task(const Task &t) {
   if (t.workload == "W5") return "oversubscribed: " + T + " threads running W2 (aggregate)";
   if (t.workload == "A1") return "gen_pool area: alloc+free of mixed sizes 64 B-4 KiB";
   if (t.workload == "A2") return "per-CPU counter: increment, " + T + " thread(s), per thread";
+  if (t.workload == "A4")
+    return "gen_pool area: A1 by " + T + " threads sharing the region (aggregate)";
   if (t.workload == "A3") return "percpu_pool area: alloc + cp_free_percpu of a 64 B area";
   return t.workload;
 }
