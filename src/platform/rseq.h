@@ -103,17 +103,6 @@ inline rseq_abi *rseq_area() noexcept {
   }
 }
 
-// Where every thread's rseq area sits relative to its thread pointer: the same offset in all
-// threads in modes glibc (glibc's __rseq_offset) and own (an initial-exec TLS variable), so a
-// hot path may keep it and skip the mode switch of rseq_area(). Only meaningful while
-// cp_rseq_enabled(); then rseq_area_at(rseq_area_tp_offset()) == rseq_area().
-inline ptrdiff_t rseq_area_tp_offset() noexcept {
-  return reinterpret_cast<char *>(rseq_area()) - detail::thread_pointer();
-}
-inline rseq_abi *rseq_area_at(ptrdiff_t tp_offset) noexcept {
-  return reinterpret_cast<rseq_abi *>(detail::thread_pointer() + tp_offset);
-}
-
 // The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
 // Registers corepool's own area on a thread's first call in mode `own`. Async-signal-safe.
 static inline int rseq_cpu_start() noexcept {
