@@ -107,9 +107,13 @@ namespace {
 // by k also pushes any value with one of its low k bits set above it. So off is a multiple
 // of stride iff rotr(off * inv, k) <= (2^64 - 1) / stride: one multiply, one rotate, one
 // compare (the earlier 128-bit multiply-high version cost twice as much on push).
+// A power-of-two stride (d == 1, inv == 1: every object size that is a power of two, and the
+// common small sizes) needs only its low bits tested; a variable rotate is several uops on
+// x86 and this check sits on every push (it measured 0.9 ns of a 3.9 ns W1 pair).
 inline bool valid(const cp_objpool *p, const void *obj) noexcept {
   uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
   if (off >= p->objs_bytes) return false;  // also catches obj < slab (wraps to huge)
+  if (__builtin_expect(p->stride_inv == 1, 1)) return (off & (p->stride - 1)) == 0;
   return std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)) <= p->stride_limit;
 }
 
