@@ -84,32 +84,31 @@ inline constexpr auto kFitShifts = [] {
   return t;
 }();
 
-// find_fit with the shift schedule held in registers: K = ceil(log2(n)) shift-and steps
-// (the nonzero entries of kFitShifts[n]), fully unrolled, no branch per step.
-template <unsigned K>
-inline uint64_t find_fit_k(const aword *map, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n,
-                           std::memory_order mo) noexcept {
-  unsigned sh[K ? K : 1] = {};
-  for (unsigned k = 0; k < K; ++k) sh[k] = kFitShifts[n][k];
+// find_area for unaligned requests of 1 <= n <= 64 bits, a word at a time: the first s with
+// lo <= s < hi, s + n <= end and bits [s, s+n) clear in the words the scan reads, or kNone.
+// A run may cross one word boundary (the free bits at the top of the previous word are
+// carried into the next word's free bits at its bottom). The words read are stored in
+// snap[0], snap[1], ... (from the word holding lo; at most (hi - lo) / 64 + 2 of them), so
+// that a caller can tell later whether a bit it saw set has been cleared since.
+inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n,
+                         uint64_t *snap) noexcept {
+  // run_starts(., n) as six fixed shift-and steps (shift 0 = no-op): no branch per word.
+  const uint8_t *sh = kFitShifts[n].data();
   uint64_t pos = lo & ~uint64_t{63};
   uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
   uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
   while (pos < end) {
-    uint64_t w = map[pos / 64].load(mo) | below;
+    uint64_t raw = map[pos / 64].load(std::memory_order_relaxed);
+    *snap++ = raw;
+    uint64_t w = raw | below;
     below = 0;
     if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
-    if (w == ~uint64_t{0}) {  // full word (first fit packs the low blocks): nothing to carry
-      carry = 0;
-      pos += 64;
-      if (pos >= hi) return kNone;
-      continue;
-    }
     // A run from the previous word continued by this word's low clear bits (an all-clear
     // word counts 63 here, enough: then a start in this word exists too, at or after it),
-    // else the first run inside the word.
+    // else the first run inside the word. One branch per word.
     uint64_t low = static_cast<uint64_t>(__builtin_ctzll(w | (uint64_t{1} << 63)));
     uint64_t m = ~w;
-    for (unsigned k = 0; k < K; ++k) m &= m >> sh[k];
+    for (unsigned k = 0; k < 6; ++k) m &= m >> sh[k];
     bool from_carry = carry + low >= n;
     if (from_carry || m) {
       uint64_t s = from_carry ? pos - carry : pos + static_cast<uint64_t>(__builtin_ctzll(m));
@@ -121,32 +120,6 @@ inline uint64_t find_fit_k(const aword *map, uint64_t lo, uint64_t hi, uint64_t 
     if (pos - carry >= hi) return kNone;
   }
   return kNone;
-}
-
-// find_area for unaligned requests of 1 <= n <= 64 bits, a word at a time: the first s with
-// lo <= s < hi, s + n <= end and bits [s, s+n) clear in the words the scan reads, or kNone.
-// A run may cross one word boundary (the free bits at the top of the previous word are
-// carried into the next word's free bits at its bottom). In each word the starts of runs of
-// n clear bits are ~w and-ed with itself shifted by the schedule of run_starts (1, 2, 4, ...
-// capped so that they add up to n - 1); one instantiation per schedule length.
-inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n,
-                         std::memory_order mo = std::memory_order_relaxed) noexcept {
-  switch (n <= 1 ? 0 : 64 - __builtin_clzll(n - 1)) {
-    case 0:
-      return find_fit_k<0>(map, lo, hi, end, n, mo);
-    case 1:
-      return find_fit_k<1>(map, lo, hi, end, n, mo);
-    case 2:
-      return find_fit_k<2>(map, lo, hi, end, n, mo);
-    case 3:
-      return find_fit_k<3>(map, lo, hi, end, n, mo);
-    case 4:
-      return find_fit_k<4>(map, lo, hi, end, n, mo);
-    case 5:
-      return find_fit_k<5>(map, lo, hi, end, n, mo);
-    default:
-      return find_fit_k<6>(map, lo, hi, end, n, mo);
-  }
 }
 
 // Start of the clear run that ends at `pos` (exclusive), not below `lo`: one past the last

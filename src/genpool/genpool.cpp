@@ -209,12 +209,14 @@ inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
 
 // Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
 // at a time: `run` is the clear run reaching the current word from below.
-uint64_t block_hint_exact(chunk *c, uint64_t b,
+// With `snap`, the words read are stored in snap[0..kBlockWords).
+uint64_t block_hint_exact(chunk *c, uint64_t b, uint64_t *snap = nullptr,
                           std::memory_order mo = std::memory_order_relaxed) noexcept {
   const aword *m = c->alloc() + b * kBlockWords;
   uint64_t contig = 0, left = kNone, run = 0;
   for (uint64_t i = 0; i < kBlockWords; ++i) {
     uint64_t w = m[i].load(mo);
+    if (snap) snap[i] = w;
     if (w == 0) {
       run += 64;
       continue;
@@ -317,10 +319,26 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
 // I7, the lowering's half. A free that cleared bits of block b and then loaded b's hint
 // before a lowering's CAS replaced it may have skipped its raise because the old value
 // covered its run; its clear precedes that CAS (both seq_cst), so a re-read of the bits
-// (seq_cst) after the CAS sees it. raise_to_bits raises the block back to cover what the
-// bits show now (seq + 1, then the groups, as a free would).
-void raise_to_bits(chunk *c, uint64_t b) noexcept {
-  bh x = bh_unpack(block_hint_exact(c, b, std::memory_order_seq_cst));
+// (seq_cst) after the CAS sees it. recheck_lowered runs after a CAS lowered b to `low`:
+// - with `snap`, the words of b that the lowering's own computation read: if no bit set
+//   there is clear now, every clear run of b now was clear in what the lowering read, so it
+//   is covered by what the lowering computed (a failed scan for n: no run of n or more; an
+//   exact recompute: within its fields) and, like any run a skipping free saw covered, by
+//   the value the CAS replaced; `low` is the minimum of the two. Nothing to do.
+// - otherwise (or without a snapshot) the exact value is recomputed from the bits and the
+//   block raised to it where it exceeds `low` (seq + 1, then the groups, as a free would).
+[[gnu::noinline]] void recheck_lowered(chunk *c, uint64_t b, uint64_t low,
+                                       const uint64_t *snap) noexcept {
+  if (snap) {
+    const aword *m = c->alloc() + b * kBlockWords;
+    uint64_t cleared = 0;
+    for (uint64_t i = 0; i < kBlockWords; ++i)
+      cleared |= snap[i] & ~m[i].load(std::memory_order_seq_cst);
+    if (!cleared) return;
+  }
+  bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)),
+     l = bh_unpack(low);
+  if (x.contig <= l.contig && x.left <= l.left && x.right <= l.right) return;
   aword &w = c->bhint()[b];
   uint64_t v = w.load(std::memory_order_seq_cst);
   for (;;) {
@@ -330,26 +348,10 @@ void raise_to_bits(chunk *c, uint64_t b) noexcept {
     uint64_t nv = bh_pack(n.seq, n.contig, n.left, n.right);
     if (((nv ^ v) & kBhFields) == 0) return;  // covered already (by a raise or a later recheck)
     if (w.compare_exchange_weak(v, nv, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
-      raise_groups(c, b, h, n);
+      raise_groups(c, b, h, n);  // I5
       return;
     }
   }
-}
-
-// After a CAS capped block b's hint at n - 1 (a failed unaligned scan for n): the cap hides
-// only runs of n or more starting in b, so one more scan for n over b's own bits (seq_cst,
-// after the CAS) finds any (I7). Out of line: it keeps first_fit's loop small.
-[[gnu::noinline]] void recheck_capped(chunk *c, uint64_t b, uint64_t n) noexcept {
-  uint64_t lo = b * kBlockBits;
-  if (find_fit(c->alloc(), lo, lo + kBlockBits, lo + kBlockBits, n, std::memory_order_seq_cst) !=
-      kNone)
-    raise_to_bits(c, b);
-}
-
-// After a CAS lowered block b's hint to `low` (exact recompute): re-read the bits (I7).
-void recheck_lowered(chunk *c, uint64_t b, uint64_t low) noexcept {
-  bh x = bh_unpack(block_hint_exact(c, b, std::memory_order_seq_cst)), l = bh_unpack(low);
-  if (x.contig > l.contig || x.left > l.left || x.right > l.right) raise_to_bits(c, b);
 }
 
 // Lowers block b's hint to the exact value unless a free raises it meanwhile: `seen` is read
@@ -359,13 +361,14 @@ void recheck_lowered(chunk *c, uint64_t b, uint64_t low) noexcept {
 // (I5). A lowering that lands is rechecked against the bits (I7).
 void refresh_block(chunk *c, uint64_t b) noexcept {
   uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
-  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b));
+  uint64_t snap[kBlockWords];
+  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b, snap));
   uint64_t low = bh_pack(o.seq, std::min(o.contig, x.contig), std::min(o.left, x.left),
                          std::min(o.right, x.right));
   CP_INJECT("genpool.lower.cas");
   if (low != seen && c->bhint()[b].compare_exchange_strong(seen, low, std::memory_order_seq_cst,
                                                            std::memory_order_relaxed))
-    recheck_lowered(c, b, low);
+    recheck_lowered(c, b, low, snap);  // I7
 }
 
 inline uint64_t start_bit(uint64_t i) noexcept {
@@ -432,14 +435,21 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
 }
 
 // Searches start positions in [lo, hi) (runs ending by `end`) and claims the first that
-// holds, continuing past conflicts. Returns the start or kNone.
+// holds, continuing past conflicts. Returns the start or kNone. `snap` (room for
+// (hi - lo) / 64 + 2 words): when the search fails in one find_fit pass from lo (word
+// aligned), *whole is set and snap holds the words that pass read, from lo's word on.
 uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
-                    uint64_t off) noexcept {
+                    uint64_t off, uint64_t *snap, bool *whole) noexcept {
   uint64_t pos = lo;
+  *whole = false;
   while (pos < hi) {
-    uint64_t s = mask == 0 && n <= 64 ? find_fit(c->alloc(), pos, hi, end, n)
-                                      : find_area(c->alloc(), pos, hi, end, n, mask, off);
-    if (s == kNone) return kNone;
+    bool fit = mask == 0 && n <= 64;
+    uint64_t s = fit ? find_fit(c->alloc(), pos, hi, end, n, snap)
+                     : find_area(c->alloc(), pos, hi, end, n, mask, off);
+    if (s == kNone) {
+      *whole = fit && pos == lo && lo % 64 == 0;
+      return kNone;
+    }
     uint64_t conflict = claim(c, s, n);
     if (conflict == kNone) return s;
     pos = conflict + 1;
@@ -466,8 +476,10 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
         bool cross = (h.right != 0) & (h.right + hn.left >= n);
         if (h.contig >= n || cross) {
           uint64_t lo = b * kBlockBits;
+          uint64_t snap[kBlockWords + 2];
+          bool whole;
           uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
-                                  n, mask, off);
+                                  n, mask, off, snap, &whole);
           if (s != kNone) return s;
           if (mask == 0) {
             // An unaligned scan of every start in b found nothing: every run starting in b
@@ -479,12 +491,11 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
                         std::min<uint64_t>(h.right, cap));
             CP_INJECT("genpool.lower.cas");
             // seq_cst and rechecked when it lands: a free that skipped its raise because
-            // hv covered its run is seen by the re-read (I7).
-            // The cap hides only runs of n or more starting in b: one more scan for n over
-            // b's own bits finds any (I7).
+            // hv covered its run is seen by the re-read (I7); the words the scan read tell
+            // whether anything was freed in b since.
             if (low != hv && bhv[b].compare_exchange_strong(hv, low, std::memory_order_seq_cst,
                                                             std::memory_order_relaxed))
-              recheck_capped(c, b, n);
+              recheck_lowered(c, b, low, whole ? snap : nullptr);
           } else {
             refresh_block(c, b);
           }
@@ -535,7 +546,9 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       continue;
     }
     uint64_t lo = b * kBlockBits, hi = std::min(c->nbits, (last + 1) * kBlockBits);
-    uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off);
+    uint64_t snap[kBlockWords + 2];  // unused: n > 64 never takes find_fit
+    bool whole;
+    uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off, snap, &whole);
     if (s != kNone) return s;
     for (uint64_t x = b; x <= last; ++x) refresh_block(c, x);
     b = last + 1;
