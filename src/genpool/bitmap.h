@@ -89,7 +89,9 @@ inline constexpr auto kFitShifts = [] {
 // A run may cross one word boundary (the free bits at the top of the previous word are
 // carried into the next word's free bits at its bottom). The words read are stored in
 // snap[0], snap[1], ... (from the word holding lo; at most (hi - lo) / 64 + 2 of them), so
-// that a caller can tell later whether a bit it saw set has been cleared since.
+// that a caller can tell later whether a bit it saw set has been cleared since. `end` is a
+// multiple of 64: a caller whose limit is not rounds it up only where the bits past the limit
+// are set (gen_pool's bits past the chunk's end), so no word needs masking.
 inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n,
                          uint64_t *snap) noexcept {
   // run_starts(., n) as six fixed shift-and steps (shift 0 = no-op): no branch per word.
@@ -102,7 +104,6 @@ inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t en
     *snap++ = raw;
     uint64_t w = raw | below;
     below = 0;
-    if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
     // A run from the previous word continued by this word's low clear bits (an all-clear
     // word counts 63 here, enough: then a start in this word exists too, at or after it),
     // else the first run inside the word. One branch per word.

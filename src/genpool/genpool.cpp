@@ -444,7 +444,8 @@ uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n
   *whole = false;
   while (pos < hi) {
     bool fit = mask == 0 && n <= 64;
-    uint64_t s = fit ? find_fit(c->alloc(), pos, hi, end, n, snap)
+    // find_fit's end rounded up to a word: only past nbits, where the bits are set.
+    uint64_t s = fit ? find_fit(c->alloc(), pos, hi, (end + 63) & ~uint64_t{63}, n, snap)
                      : find_area(c->alloc(), pos, hi, end, n, mask, off);
     if (s == kNone) {
       *whole = fit && pos == lo && lo % 64 == 0;
