@@ -336,8 +336,7 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
       cleared |= snap[i] & ~m[i].load(std::memory_order_seq_cst);
     if (!cleared) return;
   }
-  bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)),
-     l = bh_unpack(low);
+  bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)), l = bh_unpack(low);
   if (x.contig <= l.contig && x.left <= l.left && x.right <= l.right) return;
   aword &w = c->bhint()[b];
   uint64_t v = w.load(std::memory_order_seq_cst);

@@ -432,11 +432,11 @@ void park_lower_hook(const char *point) {
   }
 }
 
-// `setup` leaves block 0 with a stale hint and allocates the range `freed`/`nfreed`;
-// `parked` is the allocation that parks before lowering block 0; `last` must then succeed.
+// The caller left block 0 with a stale hint and [freed, freed + nfreed) allocated; `parked`
+// is the allocation that parks before lowering block 0; `last` must then return `want`.
 template <class Parked, class Last>
-void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked parked,
-                          Last last, uintptr_t want) {
+void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked parked, Last last,
+                          uintptr_t want) {
   g_lower_parked.store(false);
   g_lower_release.store(false);
   void (*hook)(const char *) = park_lower_hook;
@@ -490,9 +490,7 @@ TEST(GenPoolHints, FreeDuringExactLoweringStaysVisible) {
   // Block 0's hint says 32; only [120, 128) is free: no 16-aligned run of 16.
   ASSERT_EQ(cp_gen_pool_alloc(p, 24), base + 96);
   cp_genpool_data_align a16{16};
-  auto aligned16 = [&] {
-    return cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIRST_FIT_ALIGN, &a16);
-  };
+  auto aligned16 = [&] { return cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIRST_FIT_ALIGN, &a16); };
   free_during_lowering(p, base + 96, 24, aligned16, aligned16, base + 96);
   EXPECT_EQ(cp_gen_pool_free(p, base + 96, 16), 0);
   for (size_t i = 0; i < 1024; ++i)
