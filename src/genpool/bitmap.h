@@ -87,18 +87,23 @@ inline constexpr auto kFitShifts = [] {
 // find_area for unaligned requests of 1 <= n <= 64 bits, a word at a time: the first s with
 // lo <= s < hi, s + n <= end and bits [s, s+n) clear in the words the scan reads, or kNone.
 // A run may cross one word boundary (the free bits at the top of the previous word are
-// carried into the next word's free bits at its bottom).
-inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end,
-                         uint64_t n) noexcept {
+// carried into the next word's free bits at its bottom). The words read are stored in
+// snap[0], snap[1], ... (from the word holding lo; at most (hi - lo) / 64 + 2 of them), so
+// that a caller can tell later whether a bit it saw set has been cleared since. `end` is a
+// multiple of 64: a caller whose limit is not rounds it up only where the bits past the limit
+// are set (gen_pool's bits past the chunk's end), so no word needs masking.
+inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n,
+                         uint64_t *snap) noexcept {
   // run_starts(., n) as six fixed shift-and steps (shift 0 = no-op): no branch per word.
   const uint8_t *sh = kFitShifts[n].data();
   uint64_t pos = lo & ~uint64_t{63};
   uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
   uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
   while (pos < end) {
-    uint64_t w = map[pos / 64].load(std::memory_order_relaxed) | below;
+    uint64_t raw = map[pos / 64].load(std::memory_order_relaxed);
+    *snap++ = raw;
+    uint64_t w = raw | below;
     below = 0;
-    if (end - pos < 64) w |= ~uint64_t{0} << (end - pos);  // bits at or past end: taken
     // A run from the previous word continued by this word's low clear bits (an all-clear
     // word counts 63 here, enough: then a start in this word exists too, at or after it),
     // else the first run inside the word. One branch per word.
@@ -154,12 +159,13 @@ inline uint64_t longest_run_over(uint64_t x, uint64_t floor) noexcept {
 }
 
 // Clears bits [s, e) word by word (release: the previous owner's writes to the range happen
-// before a later claim that reads these words with acquire).
+// before a later claim that reads these words with acquire; seq_cst: ordered before the
+// caller's seq_cst hint load, gen_pool's I7).
 inline void clear_range(aword *map, uint64_t s, uint64_t e) noexcept {
   while (s < e) {
     unsigned b = s % 64;
     uint64_t len = 64 - b < e - s ? 64 - b : e - s;
-    map[s / 64].fetch_and(~word_mask(b, len), std::memory_order_release);
+    map[s / 64].fetch_and(~word_mask(b, len), std::memory_order_seq_cst);
     s += len;
   }
 }

@@ -44,6 +44,14 @@
 //      and raising the hints. So a process killed mid-operation leaves avail short by at
 //      most its request, and avail == size means every bit is clear and every hint covers
 //      it (the shared-mode kill test relies on this).
+//   I7 a free whose block hint already covers the run it made (the hint loaded, seq_cst,
+//      after its seq_cst clear of the bits) does not write the hint: no CAS, no seq bump. So
+//      a lowering can no longer rely on its seq alone (I3): every lowering CAS is seq_cst and
+//      is followed by a seq_cst re-read of the block's bits (for a cap at n - 1 one more scan
+//      for n, for an exact recompute the exact value), raising the hint back (seq + 1, then
+//      the groups, I5) if the bits show more than it wrote. Store-buffer pattern: either the
+//      free's hint load comes after the lowering's CAS (it sees the lowered value and raises
+//      it itself) or the free's clear comes before the re-read (the lowering sees the run).
 //
 // Which operations may run concurrently: alloc*/free*/avail/has_addr/virt_to_phys/
 // for_each_chunk with each other and with add*; add* with each other (serialized by the add
@@ -201,11 +209,14 @@ inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
 
 // Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
 // at a time: `run` is the clear run reaching the current word from below.
-uint64_t block_hint_exact(chunk *c, uint64_t b) noexcept {
+// With `snap`, the words read are stored in snap[0..kBlockWords).
+uint64_t block_hint_exact(chunk *c, uint64_t b, uint64_t *snap = nullptr,
+                          std::memory_order mo = std::memory_order_relaxed) noexcept {
   const aword *m = c->alloc() + b * kBlockWords;
   uint64_t contig = 0, left = kNone, run = 0;
   for (uint64_t i = 0; i < kBlockWords; ++i) {
-    uint64_t w = m[i].load(std::memory_order_relaxed);
+    uint64_t w = m[i].load(mo);
+    if (snap) snap[i] = w;
     if (w == 0) {
       run += 64;
       continue;
@@ -248,8 +259,27 @@ void raise_group(chunk *c, uint64_t g, uint64_t need) noexcept {
   }
 }
 
-// After alloc bits of [s, e) were cleared (a free or a claim's rollback): merge the clear
-// run around [s, e) into the touched block hints, then raise their groups (I3, I5).
+// After block b's hint went from `h` to `n` (fields grew): raise the groups the grown values
+// count for (I5). contig_b and the pair (b, b+1) count for b's group, the pair (b-1, b) for
+// b-1's; the other side of a pair is read after the caller's block CAS (seq_cst), so of two
+// raises of the two sides at once, one sees the other's value.
+void raise_groups(chunk *c, uint64_t b, const bh &h, const bh &n) noexcept {
+  if (n.contig > h.contig || n.right > h.right) {
+    uint64_t nl =
+        b + 1 < c->nblocks ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left : 0;
+    raise_group(c, b / kGroupBlocks, std::max<uint64_t>(n.contig, n.right + nl));
+  }
+  if (n.left > h.left && b > 0) {
+    uint64_t pr = bh_unpack(c->bhint()[b - 1].load(std::memory_order_seq_cst)).right;
+    raise_group(c, (b - 1) / kGroupBlocks, pr + n.left);
+  }
+}
+
+constexpr uint64_t kBhFields = (uint64_t{1} << 30) - 1;  // contig, left, right of a bhint
+
+// After alloc bits of [s, e) were cleared (seq_cst; a free or a claim's rollback): merge the
+// clear run around [s, e) into the touched block hints, then raise their groups (I3, I5).
+// A block whose hint already covers the run is not written at all (I7).
 void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   const aword *m = c->alloc();
   const uint64_t b0 = s / kBlockBits, b1 = (e - 1) / kBlockBits;
@@ -258,7 +288,8 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
     aword &w = c->bhint()[b];
     // I3: the bits are read after the load of the value the CAS replaces, so a free whose
     // hint CAS landed earlier has its clear seen here, and one that lands in between fails
-    // this CAS (its seq bump). seq_cst (also acquire/release) for I5.
+    // this CAS (its seq bump). seq_cst: ordered after the clear of our bits for I7 (the
+    // store-buffer pair with a lowering's CAS and re-read), and for I5.
     uint64_t v = w.load(std::memory_order_seq_cst);
     bh h, n;
     for (;;) {
@@ -270,23 +301,54 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
       n = {h.seq + 1, static_cast<uint32_t>(umax(h.contig, len)),
            static_cast<uint32_t>(umax(h.left, len & (uint64_t{0} - (a == bs)))),
            static_cast<uint32_t>(umax(h.right, len & (uint64_t{0} - (z == be))))};
-      if (w.compare_exchange_weak(v, bh_pack(n.seq, n.contig, n.left, n.right),
-                                  std::memory_order_seq_cst, std::memory_order_seq_cst))
+      uint64_t nv = bh_pack(n.seq, n.contig, n.left, n.right);
+      // I7: the hint `v`, loaded (seq_cst) after our clear, already covers the run: nothing
+      // to write. A lowering that replaces v after this load re-reads the bits after its
+      // CAS and sees our clear (it raises the hint back itself); one that landed before this
+      // load is what v is, and covers the run.
+      if (((nv ^ v) & kBhFields) == 0) break;
+      if (w.compare_exchange_weak(v, nv, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+        // I5: only a value that grew can leave a group under its blocks.
+        raise_groups(c, b, h, n);
         break;
+      }
     }
-    // I5: only a value that grew can leave a group under its blocks. contig_b and the pair
-    // (b, b+1) count for b's group, the pair (b-1, b) for b-1's; the other side of a pair is
-    // read after this CAS (seq_cst), so of two frees raising the two sides at once, one sees
-    // the other's value.
-    if (n.contig > h.contig || n.right > h.right) {
-      uint64_t nl = b + 1 < c->nblocks
-                        ? bh_unpack(c->bhint()[b + 1].load(std::memory_order_seq_cst)).left
-                        : 0;
-      raise_group(c, b / kGroupBlocks, std::max<uint64_t>(n.contig, n.right + nl));
-    }
-    if (n.left > h.left && b > 0) {
-      uint64_t pr = bh_unpack(c->bhint()[b - 1].load(std::memory_order_seq_cst)).right;
-      raise_group(c, (b - 1) / kGroupBlocks, pr + n.left);
+  }
+}
+
+// I7, the lowering's half. A free that cleared bits of block b and then loaded b's hint
+// before a lowering's CAS replaced it may have skipped its raise because the old value
+// covered its run; its clear precedes that CAS (both seq_cst), so a re-read of the bits
+// (seq_cst) after the CAS sees it. recheck_lowered runs after a CAS lowered b to `low`:
+// - with `snap`, the words of b that the lowering's own computation read: if no bit set
+//   there is clear now, every clear run of b now was clear in what the lowering read, so it
+//   is covered by what the lowering computed (a failed scan for n: no run of n or more; an
+//   exact recompute: within its fields) and, like any run a skipping free saw covered, by
+//   the value the CAS replaced; `low` is the minimum of the two. Nothing to do.
+// - otherwise (or without a snapshot) the exact value is recomputed from the bits and the
+//   block raised to it where it exceeds `low` (seq + 1, then the groups, as a free would).
+[[gnu::noinline]] void recheck_lowered(chunk *c, uint64_t b, uint64_t low,
+                                       const uint64_t *snap) noexcept {
+  if (snap) {
+    const aword *m = c->alloc() + b * kBlockWords;
+    uint64_t cleared = 0;
+    for (uint64_t i = 0; i < kBlockWords; ++i)
+      cleared |= snap[i] & ~m[i].load(std::memory_order_seq_cst);
+    if (!cleared) return;
+  }
+  bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)), l = bh_unpack(low);
+  if (x.contig <= l.contig && x.left <= l.left && x.right <= l.right) return;
+  aword &w = c->bhint()[b];
+  uint64_t v = w.load(std::memory_order_seq_cst);
+  for (;;) {
+    bh h = bh_unpack(v);
+    bh n = {h.seq + 1, std::max(h.contig, x.contig), std::max(h.left, x.left),
+            std::max(h.right, x.right)};
+    uint64_t nv = bh_pack(n.seq, n.contig, n.left, n.right);
+    if (((nv ^ v) & kBhFields) == 0) return;  // covered already (by a raise or a later recheck)
+    if (w.compare_exchange_weak(v, nv, std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+      raise_groups(c, b, h, n);  // I5
+      return;
     }
   }
 }
@@ -295,15 +357,17 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
 // (acquire) before the bits, and the CAS fails if the seq moved (I3). Only lowers, field by
 // field: bits cleared by a free whose raise has not landed may make the exact value larger
 // than `seen`, and a raise here would let that free find nothing grown and skip its group
-// (I5).
+// (I5). A lowering that lands is rechecked against the bits (I7).
 void refresh_block(chunk *c, uint64_t b) noexcept {
   uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
-  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b));
+  uint64_t snap[kBlockWords];
+  bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b, snap));
   uint64_t low = bh_pack(o.seq, std::min(o.contig, x.contig), std::min(o.left, x.left),
                          std::min(o.right, x.right));
-  if (low != seen)
-    c->bhint()[b].compare_exchange_strong(seen, low, std::memory_order_relaxed,
-                                          std::memory_order_relaxed);
+  CP_INJECT("genpool.lower.cas");
+  if (low != seen && c->bhint()[b].compare_exchange_strong(seen, low, std::memory_order_seq_cst,
+                                                           std::memory_order_relaxed))
+    recheck_lowered(c, b, low, snap);  // I7
 }
 
 inline uint64_t start_bit(uint64_t i) noexcept {
@@ -370,14 +434,22 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
 }
 
 // Searches start positions in [lo, hi) (runs ending by `end`) and claims the first that
-// holds, continuing past conflicts. Returns the start or kNone.
+// holds, continuing past conflicts. Returns the start or kNone. `snap` (room for
+// (hi - lo) / 64 + 2 words): when the search fails in one find_fit pass from lo (word
+// aligned), *whole is set and snap holds the words that pass read, from lo's word on.
 uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
-                    uint64_t off) noexcept {
+                    uint64_t off, uint64_t *snap, bool *whole) noexcept {
   uint64_t pos = lo;
+  *whole = false;
   while (pos < hi) {
-    uint64_t s = mask == 0 && n <= 64 ? find_fit(c->alloc(), pos, hi, end, n)
-                                      : find_area(c->alloc(), pos, hi, end, n, mask, off);
-    if (s == kNone) return kNone;
+    bool fit = mask == 0 && n <= 64;
+    // find_fit's end rounded up to a word: only past nbits, where the bits are set.
+    uint64_t s = fit ? find_fit(c->alloc(), pos, hi, (end + 63) & ~uint64_t{63}, n, snap)
+                     : find_area(c->alloc(), pos, hi, end, n, mask, off);
+    if (s == kNone) {
+      *whole = fit && pos == lo && lo % 64 == 0;
+      return kNone;
+    }
     uint64_t conflict = claim(c, s, n);
     if (conflict == kNone) return s;
     pos = conflict + 1;
@@ -404,8 +476,10 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
         bool cross = (h.right != 0) & (h.right + hn.left >= n);
         if (h.contig >= n || cross) {
           uint64_t lo = b * kBlockBits;
+          uint64_t snap[kBlockWords + 2];
+          bool whole;
           uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
-                                  n, mask, off);
+                                  n, mask, off, snap, &whole);
           if (s != kNone) return s;
           if (mask == 0) {
             // An unaligned scan of every start in b found nothing: every run starting in b
@@ -415,9 +489,13 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
             uint64_t low =
                 bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
                         std::min<uint64_t>(h.right, cap));
-            if (low != hv)
-              bhv[b].compare_exchange_strong(hv, low, std::memory_order_relaxed,
-                                             std::memory_order_relaxed);
+            CP_INJECT("genpool.lower.cas");
+            // seq_cst and rechecked when it lands: a free that skipped its raise because
+            // hv covered its run is seen by the re-read (I7); the words the scan read tell
+            // whether anything was freed in b since.
+            if (low != hv && bhv[b].compare_exchange_strong(hv, low, std::memory_order_seq_cst,
+                                                            std::memory_order_relaxed))
+              recheck_lowered(c, b, low, whole ? snap : nullptr);
           } else {
             refresh_block(c, b);
           }
@@ -468,7 +546,9 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
       continue;
     }
     uint64_t lo = b * kBlockBits, hi = std::min(c->nbits, (last + 1) * kBlockBits);
-    uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off);
+    uint64_t snap[kBlockWords + 2];  // unused: n > 64 never takes find_fit
+    bool whole;
+    uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off, snap, &whole);
     if (s != kNone) return s;
     for (uint64_t x = b; x <= last; ++x) refresh_block(c, x);
     b = last + 1;
@@ -863,8 +943,9 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
       if ((bw & marks) != marks) return set_error(-EINVAL, "double free");
     }
     CP_INJECT("genpool.free.claimed");
-    // Release: the owner's writes happen before the next claim of these bits (acq_rel).
-    aw.fetch_and(~amask, std::memory_order_release);
+    // Release: the owner's writes happen before the next claim of these bits (acq_rel);
+    // seq_cst: ordered before raise_hints' hint load (I7).
+    aw.fetch_and(~amask, std::memory_order_seq_cst);
   } else {
     if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
       return set_error(-EINVAL, "not allocated, or not its start");

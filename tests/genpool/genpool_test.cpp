@@ -414,6 +414,94 @@ TEST(GenPoolHints, RunAcrossAGroupBoundaryRaisesTheLoweredGroup) {
   EXPECT_EQ(cp_gen_pool_destroy(p), 0);
 }
 
+#ifdef COREPOOL_INJECT
+// I7: a free whose block hint already covers its run does not write the hint, so a lowering
+// computed from bits read before that free's clear can land after it; the lowering must then
+// re-read the bits and raise the hint back. These park an allocating thread between its
+// failed scan and its lowering CAS (the "genpool.lower.cas" injection point), free a range
+// whose run the stale hint covers, then let the lowering land. Without the re-read the
+// freed run stays hidden under the lowered block and group hints and the last alloc fails.
+std::atomic<bool> g_lower_parked{false};
+std::atomic<bool> g_lower_release{false};
+thread_local bool t_park_lower = false;
+void park_lower_hook(const char *point) {
+  if (t_park_lower && std::strcmp(point, "genpool.lower.cas") == 0) {
+    t_park_lower = false;
+    g_lower_parked.store(true);
+    while (!g_lower_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// The caller left block 0 with a stale hint and [freed, freed + nfreed) allocated; `parked`
+// is the allocation that parks before lowering block 0; `last` must then return `want`.
+template <class Parked, class Last>
+void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked parked, Last last,
+                          uintptr_t want) {
+  g_lower_parked.store(false);
+  g_lower_release.store(false);
+  void (*hook)(const char *) = park_lower_hook;
+  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  uintptr_t parked_got = 1;
+  std::thread t([&] {
+    t_park_lower = true;
+    parked_got = parked();
+  });
+  while (!g_lower_parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The hint of block 0 still covers the run this free makes: it skips its hint write.
+  EXPECT_EQ(cp_gen_pool_free(p, freed, nfreed), 0);
+  g_lower_release.store(true);
+  t.join();
+  hook = nullptr;
+  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  EXPECT_EQ(parked_got, 0u);  // its pass over block 0 ended before the free
+  EXPECT_EQ(last(), want) << "a free run was hidden under a lowered hint";
+}
+
+// Unaligned: a failed scan caps block 0 at n - 1.
+TEST(GenPoolHints, FreeDuringCapLoweringStaysVisible) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 1024, -1), 0);
+  fill_singles(p, base, 1024);
+  for (size_t i = 100; i < 116; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  for (size_t i = 600; i < 640; i += 2) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  // Block 0's hint says 16 (a claim does not lower it); only [108, 116) is free.
+  ASSERT_EQ(cp_gen_pool_alloc(p, 8), base + 100);
+  free_during_lowering(
+      p, base + 100, 8, [&] { return cp_gen_pool_alloc(p, 16); },
+      [&] { return cp_gen_pool_alloc(p, 16); }, base + 100);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 100, 16), 0);
+  for (size_t i = 0; i < 1024; ++i)
+    if ((i < 100 || i >= 116) && !(i >= 600 && i < 640 && i % 2 == 0)) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_avail(p), 1024u);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
+// Aligned: a failed scan recomputes block 0 exactly (refresh_block).
+TEST(GenPoolHints, FreeDuringExactLoweringStaysVisible) {
+  cp_gen_pool *p = cp_gen_pool_create(0, -1);
+  const uintptr_t base = 0x100000;
+  ASSERT_EQ(cp_gen_pool_add(p, base, 1024, -1), 0);
+  fill_singles(p, base, 1024);
+  for (size_t i = 96; i < 128; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  for (size_t i = 600; i < 640; i += 2) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  // Block 0's hint says 32; only [120, 128) is free: no 16-aligned run of 16.
+  ASSERT_EQ(cp_gen_pool_alloc(p, 24), base + 96);
+  cp_genpool_data_align a16{16};
+  auto aligned16 = [&] { return cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIRST_FIT_ALIGN, &a16); };
+  free_during_lowering(p, base + 96, 24, aligned16, aligned16, base + 96);
+  EXPECT_EQ(cp_gen_pool_free(p, base + 96, 16), 0);
+  for (size_t i = 0; i < 1024; ++i)
+    if ((i < 96 || i >= 128) && !(i >= 600 && i < 640 && i % 2 == 0)) {
+      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_avail(p), 1024u);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+#endif
+
 // ---- chaos: owner stamps over whole ranges, signal storm allocating in the handler ----------
 struct stress_ctx {
   cp_gen_pool *pool;
