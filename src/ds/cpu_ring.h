@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 
 #include "platform/rseq.h"
 
@@ -53,6 +54,20 @@ struct alignas(64) cpu_ring {
   }
 };
 static_assert(sizeof(cpu_ring) == 64);
+
+// Constructs an empty ring of `slots` (a power of two) at `mem`, the start of a zeroed
+// mapping of `bytes` that holds the header and the slots (and, for a caller with its own
+// producer protocol, `seq` after them). Not concurrent with anything.
+inline cpu_ring *cpu_ring_init(void *mem, uint64_t slots, size_t bytes,
+                               std::atomic<uint64_t> *seq = nullptr) noexcept {
+  auto *r = new (mem) cpu_ring;
+  r->head.store(0, std::memory_order_relaxed);
+  r->tail.store(0, std::memory_order_relaxed);
+  r->mask = slots - 1;
+  r->seq = seq;
+  r->bytes = bytes;
+  return r;
+}
 static_assert(sizeof(std::atomic<void *>) == sizeof(void *));
 static_assert(sizeof(std::atomic<uint64_t>) == sizeof(intptr_t));
 

@@ -346,16 +346,11 @@ ring *ring_create(uint64_t cap, bool mp, int node) noexcept {
   void *mem = os_alloc(bytes, page_size());  // zeroed: head = tail = 0, seq[] = 0
   if (!mem) return nullptr;
   if (node >= 0) (void)os_bind_node(mem, bytes, node);  // a preference; ENOSYS is fine
-  ring *r = new (mem) ring;
-  r->head.store(0, std::memory_order_relaxed);
-  r->tail.store(0, std::memory_order_relaxed);
-  r->mask = cap - 1;
-  // seq[i] = 0 < i + 1 for every slot i < cap: nothing published.
-  r->seq = mp ? reinterpret_cast<std::atomic<uint64_t> *>(reinterpret_cast<char *>(r->slots()) +
-                                                          cap * sizeof(void *))
-              : nullptr;
-  r->bytes = bytes;
-  return r;
+  // seq[i] = 0 < i + 1 for every slot i < cap (zeroed mapping): nothing published.
+  auto *seq = mp ? reinterpret_cast<std::atomic<uint64_t> *>(static_cast<char *>(mem) +
+                                                             sizeof(ring) + cap * sizeof(void *))
+                 : nullptr;
+  return corepool::ds::cpu_ring_init(mem, cap, bytes, seq);
 }
 
 // Single-threaded fill during init.

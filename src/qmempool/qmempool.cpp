@@ -280,19 +280,16 @@ void put_below(cp_qmempool *p, void *const *objs, int n) noexcept {
 // stopped inside the shared queue hides what it holds). 0 when every place came up empty.
 int take_below(cp_qmempool *p, void **out, int n) noexcept {
   if (!p->depots) return p->shared->dequeue<true>(out, n);
+  auto from_depot = [&](unsigned cpu) {
+    return static_cast<int>(
+        corepool::ds::cpu_ring_pop_bulk(depot(p, cpu), out, static_cast<unsigned>(n)));
+  };
   const unsigned self = cp_current_cpu();  // < cp_nr_cpu_ids() == p->ncpu
-  int k = static_cast<int>(
-      corepool::ds::cpu_ring_pop_bulk(depot(p, self), out, static_cast<unsigned>(n)));
-  if (k > 0) return k;
-  k = p->shared->dequeue<true>(out, n);
-  if (k > 0) return k;
-  for (unsigned i = 1; i < p->ncpu; i++) {
-    const unsigned c = self + i < p->ncpu ? self + i : self + i - p->ncpu;
-    k = static_cast<int>(
-        corepool::ds::cpu_ring_pop_bulk(depot(p, c), out, static_cast<unsigned>(n)));
-    if (k > 0) return k;
-  }
-  return 0;
+  int k = from_depot(self);
+  if (k == 0) k = p->shared->dequeue<true>(out, n);
+  for (unsigned i = 1; k == 0 && i < p->ncpu; i++)
+    k = from_depot(self + i < p->ncpu ? self + i : self + i - p->ncpu);
+  return k;
 }
 
 // Put objects in this CPU's cache, or else below it. The cache need not be empty nor be the
@@ -460,14 +457,8 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
       release_pool(p);
       return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
     }
-    for (unsigned c = 0; c < p->ncpu; c++) {
-      auto *d = ::new (depot(p, c)) corepool::ds::cpu_ring;
-      d->head.store(0, std::memory_order_relaxed);
-      d->tail.store(0, std::memory_order_relaxed);
-      d->mask = localq_sz - 1;
-      d->seq = nullptr;
-      d->bytes = p->depot_stride;
-    }
+    for (unsigned c = 0; c < p->ncpu; c++)
+      corepool::ds::cpu_ring_init(depot(p, c), localq_sz, p->depot_stride);
   }
   for (unsigned c = 0; c < p->ncpu; c++) {
     rhead *h = ::new (rc(p, c)) rhead{};
