@@ -281,16 +281,21 @@ TEST(GenPool, CxxRaiiAndPmr) {
 // Lock-freedom, shown: a thread stopped in the middle of a multi-word claim (at the
 // "genpool.claim.mid" injection point) blocks nobody; others allocate around its partial
 // claim, never inside it, and a free in flight elsewhere is not disturbed.
-std::atomic<bool> g_park_release{false};
-std::atomic<bool> g_parked{false};
-thread_local bool t_park_me = false;
+// A thread parked at one injection point: the hook stops the thread whose t_park names the
+// point it reaches, once, until `release`.
+struct park_point {
+  const char *point;
+  std::atomic<bool> parked{false}, release{false};
+};
+thread_local park_point *t_park = nullptr;
 void park_hook(const char *point) {
-  if (t_park_me && std::strcmp(point, "genpool.claim.mid") == 0) {
-    t_park_me = false;
-    g_parked.store(true);
-    while (!g_park_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  park_point *pp = t_park;
+  if (!pp || std::strcmp(point, pp->point) != 0) return;
+  t_park = nullptr;
+  pp->parked.store(true);
+  while (!pp->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
+park_point g_claim_park{"genpool.claim.mid"};
 
 TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   cp_gen_pool *p = cp_gen_pool_create(0, -1);
@@ -300,10 +305,10 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
   uintptr_t parked_got = 0;
   std::thread t([&] {
-    t_park_me = true;
+    t_park = &g_claim_park;
     parked_got = cp_gen_pool_alloc(p, 1000);  // 16 words: parks after the first
   });
-  while (!g_parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!g_claim_park.parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // The parked claim holds [base, base+64) at least; others go around it, without waiting.
   std::vector<uintptr_t> got;
   for (int i = 0; i < 20; ++i) {
@@ -313,7 +318,7 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
     got.push_back(a);
   }
   for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(p, a, 100), 0);
-  g_park_release.store(true);
+  g_claim_park.release.store(true);
   t.join();
   hook = nullptr;
   __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
@@ -421,35 +426,26 @@ TEST(GenPoolHints, RunAcrossAGroupBoundaryRaisesTheLoweredGroup) {
 // failed scan and its lowering CAS (the "genpool.lower.cas" injection point), free a range
 // whose run the stale hint covers, then let the lowering land. Without the re-read the
 // freed run stays hidden under the lowered block and group hints and the last alloc fails.
-std::atomic<bool> g_lower_parked{false};
-std::atomic<bool> g_lower_release{false};
-thread_local bool t_park_lower = false;
-void park_lower_hook(const char *point) {
-  if (t_park_lower && std::strcmp(point, "genpool.lower.cas") == 0) {
-    t_park_lower = false;
-    g_lower_parked.store(true);
-    while (!g_lower_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
+park_point g_lower_park{"genpool.lower.cas"};
 
 // The caller left block 0 with a stale hint and [freed, freed + nfreed) allocated; `parked`
 // is the allocation that parks before lowering block 0; `last` must then return `want`.
 template <class Parked, class Last>
 void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked parked, Last last,
                           uintptr_t want) {
-  g_lower_parked.store(false);
-  g_lower_release.store(false);
-  void (*hook)(const char *) = park_lower_hook;
+  g_lower_park.parked.store(false);
+  g_lower_park.release.store(false);
+  void (*hook)(const char *) = park_hook;
   __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
   uintptr_t parked_got = 1;
   std::thread t([&] {
-    t_park_lower = true;
+    t_park = &g_lower_park;
     parked_got = parked();
   });
-  while (!g_lower_parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!g_lower_park.parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // The hint of block 0 still covers the run this free makes: it skips its hint write.
   EXPECT_EQ(cp_gen_pool_free(p, freed, nfreed), 0);
-  g_lower_release.store(true);
+  g_lower_park.release.store(true);
   t.join();
   hook = nullptr;
   __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
@@ -457,48 +453,52 @@ void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked
   EXPECT_EQ(last(), want) << "a free run was hidden under a lowered hint";
 }
 
+// A 1024-granule pool at kHintBase where everything is allocated in single granules but
+// [lo, hi) in block 0 and the even granules of [600, 640) (free singles elsewhere).
+constexpr uintptr_t kHintBase = 0x100000;
+void hint_setup(cp_gen_pool **out, size_t lo, size_t hi) {
+  cp_gen_pool *p = *out = cp_gen_pool_create(0, -1);
+  ASSERT_EQ(cp_gen_pool_add(p, kHintBase, 1024, -1), 0);
+  fill_singles(p, kHintBase, 1024);
+  for (size_t i = lo; i < hi; ++i) ASSERT_EQ(cp_gen_pool_free(p, kHintBase + i, 1), 0);
+  for (size_t i = 600; i < 640; i += 2) ASSERT_EQ(cp_gen_pool_free(p, kHintBase + i, 1), 0);
+}
+// Frees the singles hint_setup left allocated; the whole pool must then be available.
+void hint_teardown(cp_gen_pool *p, size_t lo, size_t hi) {
+  for (size_t i = 0; i < 1024; ++i)
+    if ((i < lo || i >= hi) && !(i >= 600 && i < 640 && i % 2 == 0)) {
+      ASSERT_EQ(cp_gen_pool_free(p, kHintBase + i, 1), 0);
+    }
+  EXPECT_EQ(cp_gen_pool_avail(p), 1024u);
+  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+}
+
 // Unaligned: a failed scan caps block 0 at n - 1.
 TEST(GenPoolHints, FreeDuringCapLoweringStaysVisible) {
-  cp_gen_pool *p = cp_gen_pool_create(0, -1);
-  const uintptr_t base = 0x100000;
-  ASSERT_EQ(cp_gen_pool_add(p, base, 1024, -1), 0);
-  fill_singles(p, base, 1024);
-  for (size_t i = 100; i < 116; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
-  for (size_t i = 600; i < 640; i += 2) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  cp_gen_pool *p = nullptr;
+  const uintptr_t base = kHintBase;
+  ASSERT_NO_FATAL_FAILURE(hint_setup(&p, 100, 116));
   // Block 0's hint says 16 (a claim does not lower it); only [108, 116) is free.
   ASSERT_EQ(cp_gen_pool_alloc(p, 8), base + 100);
   free_during_lowering(
       p, base + 100, 8, [&] { return cp_gen_pool_alloc(p, 16); },
       [&] { return cp_gen_pool_alloc(p, 16); }, base + 100);
   EXPECT_EQ(cp_gen_pool_free(p, base + 100, 16), 0);
-  for (size_t i = 0; i < 1024; ++i)
-    if ((i < 100 || i >= 116) && !(i >= 600 && i < 640 && i % 2 == 0)) {
-      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
-    }
-  EXPECT_EQ(cp_gen_pool_avail(p), 1024u);
-  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+  hint_teardown(p, 100, 116);
 }
 
 // Aligned: a failed scan recomputes block 0 exactly (refresh_block).
 TEST(GenPoolHints, FreeDuringExactLoweringStaysVisible) {
-  cp_gen_pool *p = cp_gen_pool_create(0, -1);
-  const uintptr_t base = 0x100000;
-  ASSERT_EQ(cp_gen_pool_add(p, base, 1024, -1), 0);
-  fill_singles(p, base, 1024);
-  for (size_t i = 96; i < 128; ++i) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
-  for (size_t i = 600; i < 640; i += 2) ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
+  cp_gen_pool *p = nullptr;
+  const uintptr_t base = kHintBase;
+  ASSERT_NO_FATAL_FAILURE(hint_setup(&p, 96, 128));
   // Block 0's hint says 32; only [120, 128) is free: no 16-aligned run of 16.
   ASSERT_EQ(cp_gen_pool_alloc(p, 24), base + 96);
   cp_genpool_data_align a16{16};
   auto aligned16 = [&] { return cp_gen_pool_alloc_algo(p, 16, CP_GENPOOL_FIRST_FIT_ALIGN, &a16); };
   free_during_lowering(p, base + 96, 24, aligned16, aligned16, base + 96);
   EXPECT_EQ(cp_gen_pool_free(p, base + 96, 16), 0);
-  for (size_t i = 0; i < 1024; ++i)
-    if ((i < 96 || i >= 128) && !(i >= 600 && i < 640 && i % 2 == 0)) {
-      ASSERT_EQ(cp_gen_pool_free(p, base + i, 1), 0);
-    }
-  EXPECT_EQ(cp_gen_pool_avail(p), 1024u);
-  EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+  hint_teardown(p, 96, 128);
 }
 #endif
 
