@@ -63,8 +63,8 @@ class pcpu_cache {
   // stealer (S1 / S4).
   using stack = platform::rseq_stack;
 
-  // The calling CPU's stack and its id, or nullptr (no rseq for this thread, disabled).
-  // `rs` is the thread's rseq area, read once for both the CPU id and the sequence.
+  // The calling CPU's stack and its id, or nullptr (no rseq for this thread, not primed yet,
+  // or disabled). `rs` is the thread's rseq area, read once for the CPU id and the sequence.
   stack *local(int &cpu, platform::rseq_abi *&rs) const noexcept {
     rs = platform::rseq_registered_area_if_known();
     // NULL: no rseq for this thread, or its area is not known yet (see prime_thread()).
