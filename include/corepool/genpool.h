@@ -92,7 +92,9 @@ void *cp_gen_pool_dma_zalloc(struct cp_gen_pool *pool, size_t size, uint64_t *dm
 int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size);
 int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size, void **owner);
 
-/* Free bytes / total bytes over all chunks. Lock-free, async-signal-safe. */
+/* Free bytes / total bytes over all chunks. Lock-free, async-signal-safe. avail is exact
+ * while no alloc or free is in flight; while some are, it may be off by their sizes (it is
+ * kept per CPU and summed, O(chunks x CPUs), up to 64 counters per chunk). */
 size_t cp_gen_pool_avail(struct cp_gen_pool *pool);
 size_t cp_gen_pool_size(struct cp_gen_pool *pool);
 /* True if [start, start+size) lies inside one chunk. Lock-free, async-signal-safe. */
@@ -109,6 +111,24 @@ void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
  * none; NULL or a bad alignment keeps the old algorithm and sets cp_last_error()).
  * Lock-free; concurrent allocs use the old or the new setting. */
 void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, const void *data);
+
+/* ---- Spread mode (a corepool extension; off by default) -----------------------------------
+ * With spread on, a first-fit search (FIRST_FIT, FIRST_FIT_ALIGN, FIRST_FIT_ORDER_ALIGN) for
+ * up to 512 granules starts, in each chunk, at the home of the CPU the caller runs on
+ * (cp_gen_pool_home): it returns the lowest fitting start at or past the home, else the
+ * lowest one before it. Homes are spread evenly over each chunk (CPU k: block
+ * k * blocks / cp_nr_cpu_ids(), blocks of 512 granules), so threads on different CPUs claim,
+ * free and update hints on different cache lines instead of all crowding the chunk's first
+ * free bits. The price: addresses are no longer lowest-first across CPUs. Chunks are still
+ * tried in add order; larger requests, FIXED and BEST_FIT are unchanged. For a shared pool the
+ * setting is the region's (all processes). Lock-free; allocs running concurrently use the old
+ * or the new setting. Returns 0, or -EINVAL for a NULL pool. */
+int cp_gen_pool_set_spread(struct cp_gen_pool *pool, bool on);
+bool cp_gen_pool_spread(struct cp_gen_pool *pool);
+/* Where `cpu`'s search starts in the chunk that holds `addr`: its home if spread is on, else
+ * the chunk's start. 0 if `addr` is in no chunk or cpu >= cp_nr_cpu_ids(). Lock-free,
+ * async-signal-safe. */
+uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cpu);
 
 /* Destroys the pool: -EBUSY (nothing freed, pool usable) while allocations are outstanding,
  * else 0 and all metadata is released (for a shared pool: this process's handle; the region

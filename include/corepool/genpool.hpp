@@ -57,6 +57,8 @@ class gen_pool {
   void set_algo(cp_genpool_algo algo, const void *data = nullptr) noexcept {
     cp_gen_pool_set_algo(p_, algo, data);
   }
+  // Spread mode (see cp_gen_pool_set_spread): each CPU's first-fit search starts at its home.
+  void set_spread(bool on) noexcept { cp_gen_pool_set_spread(p_, on); }
   cp_gen_pool *get() const noexcept { return p_; }
 
  private:

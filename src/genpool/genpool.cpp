@@ -76,11 +76,14 @@
 #include <cstring>
 #include <new>
 
+#include "corepool/cpu.h"
 #include "ds/bgwork.h"
 #include "error.h"
 #include "genpool/bitmap.h"
 #include "inject.h"
 #include "platform/memory.h"
+#include "platform/rseq.h"
+#include "platform/topology.h"
 
 namespace corepool::genpool {
 namespace {
@@ -89,7 +92,7 @@ constexpr uint64_t kBlockBits = 512;
 constexpr uint64_t kBlockWords = kBlockBits / 64;
 constexpr uint64_t kGroupBlocks = 64;
 constexpr uint64_t kMagic = 0x6c6f6f706e656763ULL;  // "cgenpool"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: avail striped per CPU, spread flag
 constexpr int kMaxOrder = 40;
 
 // ---- hints ---------------------------------------------------------------------------------
@@ -120,10 +123,16 @@ struct chunk {
   uint64_t owner;             // cookie (process-local meaning)
   uint64_t nwords, nblocks, ngroups;
   uint64_t meta_bytes;
-  std::atomic<int64_t> avail;  // free granules, never more than are allocatable (I6)
+  uint64_t nstripes;  // avail stripes, a power of two
   uint64_t pad[6];
-  // followed by alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
-  aword *alloc() noexcept { return reinterpret_cast<aword *>(this + 1); }
+  // followed by avail stripes[nstripes] (one cache line each), alloc[nwords],
+  // bound[2 * nwords], bhint[nblocks], ghint[ngroups]
+  std::atomic<int64_t> *stripe(uint64_t i) noexcept {
+    return reinterpret_cast<std::atomic<int64_t> *>(reinterpret_cast<char *>(this + 1) + 64 * i);
+  }
+  aword *alloc() noexcept {
+    return reinterpret_cast<aword *>(reinterpret_cast<char *>(this + 1) + 64 * nstripes);
+  }
   aword *bound() noexcept { return alloc() + nwords; }
   aword *bhint() noexcept { return bound() + 2 * nwords; }
   aword *ghint() noexcept { return bhint() + nblocks; }
@@ -138,17 +147,27 @@ struct header {
   uint64_t mem_size;                // shared: bytes of the region
   std::atomic<uint64_t> bump;       // shared: next free metadata offset (under the lock)
   std::atomic<uint64_t> algo_word;  // algo | value << 8
+  std::atomic<uint64_t> spread;     // 1: each CPU's first-fit search starts at its home
   std::atomic<int64_t> first;       // first chunk offset, 0 = none
   int64_t tail;                     // last chunk offset (under the lock)
   pthread_mutex_t lock;             // add lock (robust + process-shared in shared mode)
 };
 constexpr uint64_t kHeaderBytes = (sizeof(header) + 63) & ~uint64_t{63};
 
-uint64_t meta_bytes_for(uint64_t nbits) noexcept {
+// avail is split into one counter per CPU (modulo a power of two, at most 64), each on its
+// own cache line: every alloc and free updates it, and one shared counter was the line that
+// all CPUs' operations bounced even when they worked in different parts of the chunk.
+uint64_t stripes_for_machine() noexcept {
+  uint64_t n = 1;
+  while (n < platform::nr_cpu_ids() && n < 64) n <<= 1;
+  return n;
+}
+
+uint64_t meta_bytes_for(uint64_t nbits, uint64_t nstripes) noexcept {
   uint64_t nblocks = (nbits + kBlockBits - 1) / kBlockBits;
   uint64_t ngroups = (nblocks + kGroupBlocks - 1) / kGroupBlocks;
   uint64_t nwords = nblocks * kBlockWords;
-  return sizeof(chunk) + 8 * (3 * nwords + nblocks + ngroups);
+  return sizeof(chunk) + 64 * nstripes + 8 * (3 * nwords + nblocks + ngroups);
 }
 
 }  // namespace
@@ -192,8 +211,30 @@ inline uint64_t gran(header *h) noexcept {
 inline uint64_t granules(header *h, size_t size) noexcept {
   return (size >> h->order) + ((size & (gran(h) - 1)) != 0);
 }
+// The CPU the caller runs on (a hint: it may migrate at once). One TLS load with rseq.
+[[gnu::noinline]] unsigned this_cpu_slow() noexcept {
+  platform::rseq_registered_area();  // primes the fast path's TLS pointer when rseq works
+  return cp_current_cpu();
+}
+inline unsigned this_cpu() noexcept {
+  const platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
+  if (__builtin_expect(rs != nullptr, 1)) return __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+  return this_cpu_slow();
+}
+// Adds d to the caller's avail stripe. Any stripe is correct (only the sum means anything):
+// the CPU id only keeps CPUs on different lines, so a migration in between costs nothing.
+inline void avail_add(chunk *c, int64_t d) noexcept {
+  c->stripe(this_cpu() & (c->nstripes - 1))->fetch_add(d, std::memory_order_relaxed);
+}
+// Free granules of c: the sum of its stripes (a stripe alone may be negative). Exact when no
+// operation is in flight; while some are, see I6.
+inline int64_t avail_sum(chunk *c) noexcept {
+  int64_t a = 0;
+  for (uint64_t i = 0; i < c->nstripes; ++i) a += c->stripe(i)->load(std::memory_order_acquire);
+  return a;
+}
 inline uint64_t avail_of(chunk *c) noexcept {
-  int64_t a = c->avail.load(std::memory_order_relaxed);
+  int64_t a = avail_sum(c);
   return a < 0 ? 0 : static_cast<uint64_t>(a);
 }
 chunk *find_chunk(header *h, uint64_t addr) noexcept {
@@ -397,7 +438,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   aword *m = c->alloc();
   uint64_t e = s + n;
   // I6: counted as used before any bit is set (given back if the claim fails).
-  c->avail.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+  avail_add(c, -static_cast<int64_t>(n));
   for (uint64_t i = s; i < e;) {
     unsigned b = i % 64;
     uint64_t len = std::min<uint64_t>(64 - b, e - i);
@@ -413,7 +454,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
           clear_range(m, s, i);
           raise_hints(c, s, i);
         }
-        c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);  // I6
+        avail_add(c, static_cast<int64_t>(n));  // I6
         return conflict;
       }
       // acq_rel: acquire pairs with the release clear of the previous owner's free.
@@ -457,70 +498,93 @@ uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n
   return kNone;
 }
 
-// First fit in chunk c, guided by hints; mask/off describe the start alignment in granules.
-uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off) noexcept {
+// First fit among the starts in blocks [bfirst, blast) of chunk c, for n <= kBlockBits,
+// guided by hints; mask/off describe the start alignment in granules. A fitting run starting
+// in block b ends in b or b+1: contig_b >= n or right_b + left_{b+1} >= n is necessary.
+uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t bfirst,
+                    uint64_t blast) noexcept {
+  const uint64_t nb = c->nblocks;
+  aword *bhv = c->bhint();
+  for (uint64_t g = bfirst / kGroupBlocks; g * kGroupBlocks < blast; ++g) {
+    uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
+    if (gh_val(g0) < n) continue;
+    const uint64_t gfirst = g * kGroupBlocks, gend = std::min(nb, gfirst + kGroupBlocks);
+    const uint64_t bbeg = std::max(bfirst, gfirst), bend = std::min(blast, gend);
+    uint64_t hv = bhv[bbeg].load(std::memory_order_acquire);
+    for (uint64_t b = bbeg; b < bend; ++b) {
+      uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
+      bh h = bh_unpack(hv), hn = bh_unpack(nv);
+      // (A run that starts in b + 1 is b + 1's: the pair counts only with right_b > 0.)
+      bool cross = (h.right != 0) & (h.right + hn.left >= n);
+      if (h.contig >= n || cross) {
+        uint64_t lo = b * kBlockBits;
+        uint64_t snap[kBlockWords + 2];
+        bool whole;
+        uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
+                                n, mask, off, snap, &whole);
+        if (s != kNone) return s;
+        if (mask == 0) {
+          // An unaligned scan of every start in b found nothing: every run starting in b
+          // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
+          // value loaded before the scan read the bits (I3): no recompute needed.
+          uint64_t cap = n - 1;
+          uint64_t low =
+              bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
+                      std::min<uint64_t>(h.right, cap));
+          CP_INJECT("genpool.lower.cas");
+          // seq_cst and rechecked when it lands: a free that skipped its raise because
+          // hv covered its run is seen by the re-read (I7); the words the scan read tell
+          // whether anything was freed in b since.
+          if (low != hv && bhv[b].compare_exchange_strong(hv, low, std::memory_order_seq_cst,
+                                                          std::memory_order_relaxed))
+            recheck_lowered(c, b, low, whole ? snap : nullptr);
+        } else {
+          refresh_block(c, b);
+        }
+        if (cross && b + 1 < nb) refresh_block(c, b + 1);
+        nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
+      }
+      hv = nv;
+    }
+    // A group is lowered only after a scan of all its blocks (a spread search starting
+    // inside it saw part of it).
+    if (bbeg != gfirst || bend != gend) continue;
+    // The group's value from the hints as they are now (after the refreshes).
+    uint64_t best = 0;
+    for (uint64_t b = gfirst; b < gend; ++b)
+      best = std::max(best, block_need(c, b, std::memory_order_relaxed));
+    // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
+    // then look at the blocks again: a free whose block raise this pass missed either
+    // sees the lowered value (and raises it) or its raise is seen here.
+    if (best < gh_val(g0) && c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
+                                                                   std::memory_order_seq_cst,
+                                                                   std::memory_order_relaxed)) {
+      uint64_t again = 0;
+      for (uint64_t b = gfirst; b < gend; ++b)
+        again = std::max(again, block_need(c, b, std::memory_order_seq_cst));
+      if (again > best) raise_group(c, g, again);
+    }
+  }
+  return kNone;
+}
+
+// Home block of `cpu` in chunk c for a spread pool: the CPUs' homes are spread evenly over
+// the chunk (cpu * nblocks / nr_cpu_ids), so threads on different CPUs claim, free and
+// lower hints on different cache lines.
+inline uint64_t home_block(chunk *c, unsigned cpu) noexcept {
+  return static_cast<uint64_t>(cpu) * c->nblocks / platform::nr_cpu_ids();
+}
+
+// First fit in chunk c; mask/off describe the start alignment in granules. Requests of up to
+// one block start at block `home` (0: plain first fit): the lowest fitting start at or past
+// it, else the lowest one before it.
+uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t home = 0) noexcept {
   const uint64_t nb = c->nblocks;
   aword *bhv = c->bhint();
   if (n <= kBlockBits) {
-    // A fitting run starting in block b ends in b or b+1: contig_b >= n or
-    // right_b + left_{b+1} >= n is necessary.
-    for (uint64_t g = 0; g < c->ngroups; ++g) {
-      uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
-      if (gh_val(g0) < n) continue;
-      uint64_t bend = std::min(nb, (g + 1) * kGroupBlocks);
-      uint64_t hv = bhv[g * kGroupBlocks].load(std::memory_order_acquire);
-      for (uint64_t b = g * kGroupBlocks; b < bend; ++b) {
-        uint64_t nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
-        bh h = bh_unpack(hv), hn = bh_unpack(nv);
-        // (A run that starts in b + 1 is b + 1's: the pair counts only with right_b > 0.)
-        bool cross = (h.right != 0) & (h.right + hn.left >= n);
-        if (h.contig >= n || cross) {
-          uint64_t lo = b * kBlockBits;
-          uint64_t snap[kBlockWords + 2];
-          bool whole;
-          uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
-                                  n, mask, off, snap, &whole);
-          if (s != kNone) return s;
-          if (mask == 0) {
-            // An unaligned scan of every start in b found nothing: every run starting in b
-            // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
-            // value loaded before the scan read the bits (I3): no recompute needed.
-            uint64_t cap = n - 1;
-            uint64_t low =
-                bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
-                        std::min<uint64_t>(h.right, cap));
-            CP_INJECT("genpool.lower.cas");
-            // seq_cst and rechecked when it lands: a free that skipped its raise because
-            // hv covered its run is seen by the re-read (I7); the words the scan read tell
-            // whether anything was freed in b since.
-            if (low != hv && bhv[b].compare_exchange_strong(hv, low, std::memory_order_seq_cst,
-                                                            std::memory_order_relaxed))
-              recheck_lowered(c, b, low, whole ? snap : nullptr);
-          } else {
-            refresh_block(c, b);
-          }
-          if (cross && b + 1 < nb) refresh_block(c, b + 1);
-          nv = b + 1 < nb ? bhv[b + 1].load(std::memory_order_acquire) : 0;
-        }
-        hv = nv;
-      }
-      // The group's value from the hints as they are now (after the refreshes).
-      uint64_t best = 0;
-      for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
-        best = std::max(best, block_need(c, b, std::memory_order_relaxed));
-      // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
-      // then look at the blocks again: a free whose block raise this pass missed either
-      // sees the lowered value (and raises it) or its raise is seen here.
-      if (best < gh_val(g0) && c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
-                                                                     std::memory_order_seq_cst,
-                                                                     std::memory_order_relaxed)) {
-        uint64_t again = 0;
-        for (uint64_t b = g * kGroupBlocks; b < bend; ++b)
-          again = std::max(again, block_need(c, b, std::memory_order_seq_cst));
-        if (again > best) raise_group(c, g, again);
-      }
-    }
-    return kNone;
+    uint64_t s = fit_blocks(c, n, mask, off, home, nb);
+    if (s == kNone && home) s = fit_blocks(c, n, mask, off, 0, home);
+    return s;
   }
   // Large requests (> one block): a run starting in b is at most right_b + whole free
   // blocks + left of the block that ends it. A candidate region [b, last] is scanned
@@ -612,21 +676,23 @@ bool decode_algo(cp_genpool_algo algo, const void *data, algo_req *out) noexcept
 }
 
 // Runs the algorithm on one chunk; returns the start granule or kNone.
-uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r) noexcept {
+// `cpu`: the caller's CPU for a spread pool, or -1.
+uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r, int cpu) noexcept {
+  const uint64_t home = cpu >= 0 ? home_block(c, static_cast<unsigned>(cpu)) : 0;
   switch (r.algo) {
     case CP_GENPOOL_FIRST_FIT:
-      return first_fit(c, n, 0, 0);
+      return first_fit(c, n, 0, 0, home);
     case CP_GENPOOL_FIRST_FIT_ORDER_ALIGN: {
       uint64_t p = 1;
       while (p < n) p <<= 1;
-      return first_fit(c, n, p - 1, 0);
+      return first_fit(c, n, p - 1, 0, home);
     }
     case CP_GENPOOL_FIRST_FIT_ALIGN: {
       uint64_t a = r.value, g = gran(h);
-      if (a <= g) return (c->start & (a - 1)) ? kNone : first_fit(c, n, 0, 0);
+      if (a <= g) return (c->start & (a - 1)) ? kNone : first_fit(c, n, 0, 0, home);
       if (c->start & (g - 1)) return kNone;  // no granule boundary is aligned
       uint64_t mask = (a >> h->order) - 1;
-      return first_fit(c, n, mask, (c->start >> h->order) & mask);
+      return first_fit(c, n, mask, (c->start >> h->order) & mask, home);
     }
     case CP_GENPOOL_FIXED: {
       if (r.value & (gran(h) - 1)) return kNone;
@@ -655,10 +721,12 @@ uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **own
   if (!pool || size == 0) return 0;
   header *h = pool->hdr;
   uint64_t n = granules(h, size);
+  const int cpu = h->spread.load(std::memory_order_relaxed) ? static_cast<int>(this_cpu()) : -1;
   for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
-    if (n > c->nbits || static_cast<int64_t>(n) > c->avail.load(std::memory_order_relaxed))
-      continue;
-    uint64_t s = alloc_in_chunk(h, c, n, r);
+    // (No avail check here, unlike the kernel: summing the stripes costs more than the
+    // group hints do to pass a full chunk.)
+    if (n > c->nbits) continue;
+    uint64_t s = alloc_in_chunk(h, c, n, r, cpu);
     if (s == kNone) continue;
     if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
     if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
@@ -712,6 +780,7 @@ void format_header(header *h, int order, bool shared, uint64_t mem_size) noexcep
   h->mem_size = mem_size;
   h->bump.store(kHeaderBytes, std::memory_order_relaxed);
   h->algo_word.store(CP_GENPOOL_FIRST_FIT, std::memory_order_relaxed);
+  h->spread.store(0, std::memory_order_relaxed);
   h->first.store(0, std::memory_order_relaxed);
   h->tail = 0;
 }
@@ -782,7 +851,7 @@ struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem) {
 size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size) {
   if (min_alloc_order < 0 || min_alloc_order > kMaxOrder) return 0;
   uint64_t nbits = size >> min_alloc_order;
-  return static_cast<size_t>((meta_bytes_for(nbits) + 63) & ~uint64_t{63});
+  return static_cast<size_t>((meta_bytes_for(nbits, stripes_for_machine()) + 63) & ~uint64_t{63});
 }
 
 size_t cp_gen_pool_shared_meta_avail(struct cp_gen_pool *pool) {
@@ -801,7 +870,8 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   uint64_t bytes = nbits << h->order;
   if (virt + bytes < virt) return set_error(-EINVAL, "chunk wraps around the address space");
   if (nbits > (uint64_t{1} << 56)) return set_error(-EINVAL, "chunk too large");
-  uint64_t meta = (meta_bytes_for(nbits) + 63) & ~uint64_t{63};
+  const uint64_t nstripes = stripes_for_machine();
+  uint64_t meta = (meta_bytes_for(nbits, nstripes) + 63) & ~uint64_t{63};
 
   lock(h);
   for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
@@ -837,7 +907,8 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->ngroups = (c->nblocks + kGroupBlocks - 1) / kGroupBlocks;
   c->nwords = c->nblocks * kBlockWords;
   c->meta_bytes = meta;
-  c->avail.store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
+  c->nstripes = nstripes;
+  c->stripe(0)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   // Bits past nbits are permanently allocated, so scans need no tail special case.
   aword *m = c->alloc();
   for (uint64_t i = nbits; i < c->nwords * 64;) {
@@ -961,7 +1032,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   }
   raise_hints(c, s, e);
   // I6: counted as free only once its bits are clear and its hints raised.
-  c->avail.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+  avail_add(c, static_cast<int64_t>(n));
   if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
   return 0;
 }
@@ -1018,6 +1089,25 @@ void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, c
                              std::memory_order_relaxed);
 }
 
+int cp_gen_pool_set_spread(struct cp_gen_pool *pool, bool on) {
+  if (!pool) return set_error(-EINVAL, "pool is NULL");
+  pool->hdr->spread.store(on ? 1 : 0, std::memory_order_relaxed);
+  return 0;
+}
+
+bool cp_gen_pool_spread(struct cp_gen_pool *pool) {
+  return pool && pool->hdr->spread.load(std::memory_order_relaxed);
+}
+
+uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cpu) {
+  if (!pool) return 0;
+  header *h = pool->hdr;
+  chunk *c = find_chunk(h, addr);
+  if (!c || cpu >= platform::nr_cpu_ids()) return 0;
+  uint64_t b = h->spread.load(std::memory_order_relaxed) ? home_block(c, cpu) : 0;
+  return static_cast<uintptr_t>(c->start + ((b * kBlockBits) << h->order));
+}
+
 int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
                                   cp_gen_pool_grow_fn grow, void *ctx) {
   if (!pool) return set_error(-EINVAL, "pool is NULL");
@@ -1056,7 +1146,7 @@ void cp_gen_pool_detach(struct cp_gen_pool *pool) {
 int cp_gen_pool_destroy(struct cp_gen_pool *pool) {
   if (!pool) return set_error(-EINVAL, "pool is NULL");
   for (chunk *c = first_chunk(pool->hdr); c; c = next_chunk(pool->hdr, c))
-    if (c->avail.load(std::memory_order_acquire) != static_cast<int64_t>(c->nbits))
+    if (avail_sum(c) != static_cast<int64_t>(c->nbits))
       return set_error(-EBUSY, "allocations outstanding");
   cp_gen_pool_detach(pool);
   return 0;

@@ -173,18 +173,21 @@ using BoostSeqFit = BoostIpc<bi::simple_seq_fit<bi::mutex_family>>;
 #endif
 
 #ifdef CPB_GENPOOL
-struct GenPool : AreaBase {
+// Spread: cp_gen_pool_set_spread(pool, true), each CPU's first fit starts at its own home.
+template <bool Spread>
+struct GenPoolT : AreaBase {
   Region r;
   cp_gen_pool *pool = nullptr;
-  ~GenPool() {
+  ~GenPoolT() {
     if (pool) cp_gen_pool_destroy(pool);
   }
-  static std::unique_ptr<GenPool> create(const Params &, std::string &err) {
-    auto c = std::make_unique<GenPool>();
+  static std::unique_ptr<GenPoolT> create(const Params &, std::string &err) {
+    auto c = std::make_unique<GenPoolT>();
     if (!c->r.init()) return err = "out of memory", nullptr;
     c->pool = cp_gen_pool_create(6, -1);
     if (!c->pool) return err = std::string("cp_gen_pool_create: ") + cp_last_error(), nullptr;
     int rc = cp_gen_pool_add(c->pool, uintptr_t(c->r.mem.get()), kRegion, -1);
+    if (rc == 0 && Spread) rc = cp_gen_pool_set_spread(c->pool, true);
     if (rc != 0) return err = std::string("cp_gen_pool_add: ") + cp_last_error(), nullptr;
     return c;
   }
@@ -192,6 +195,8 @@ struct GenPool : AreaBase {
   void free(uintptr_t a, size_t size) { (void)cp_gen_pool_free(pool, a, size); }
   bool custom(const Task &t, const Params &p, Measurement &m) { return run_mixed(*this, t, p, m); }
 };
+using GenPool = GenPoolT<false>;
+using GenPoolSpread = GenPoolT<true>;
 #endif
 
 // ---- A2 --------------------------------------------------------------------------------------
@@ -357,8 +362,14 @@ void reg() {
 #ifdef CPB_GENPOOL
   add_inproc<GenPool>("genpool", "corepool", Kind::corepool,
                       "cp_gen_pool_create(order 6 = 64 B), one 8 MiB chunk, first fit", a1);
+  add_inproc<GenPoolSpread>("genpool-spread", "corepool", Kind::corepool,
+                            "as genpool, with cp_gen_pool_set_spread(pool, true): each CPU's "
+                            "first fit starts at its own home in the chunk",
+                            a1);
 #else
   add_missing("genpool", "corepool", Kind::corepool, a1, "<corepool/genpool.h> not in this build");
+  add_missing("genpool-spread", "corepool", Kind::corepool, a1,
+              "<corepool/genpool.h> not in this build");
 #endif
 #ifdef CPB_BOOST_IPC
   add_inproc<BoostRbtree>("boost-ipc-rbtree_best_fit", "area", Kind::peer,
