@@ -546,10 +546,9 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
       }
       hv = nv;
     }
-    // A group is lowered only after a scan of all its blocks (a spread search starting
-    // inside it saw part of it).
-    if (bbeg != gfirst || bend != gend) continue;
-    // The group's value from the hints as they are now (after the refreshes).
+    // The group's value from the hints as they are now (after the refreshes; from all its
+    // blocks, also those a spread search starting inside the group did not look at: each
+    // block's hint is an upper bound either way).
     uint64_t best = 0;
     for (uint64_t b = gfirst; b < gend; ++b)
       best = std::max(best, block_need(c, b, std::memory_order_relaxed));

@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "chaos.h"
+#include "corepool/cpu.h"
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "corepool/genpool.hpp"
@@ -51,6 +55,109 @@ TEST(GenPoolDifferential, RandomSequencesAllAlgorithms) {
       }
     }
   }
+}
+
+// Spread mode: pinned to each allowed CPU in turn (up to 4), first fit starts at that CPU's
+// home in every chunk; the model knows the homes (cp_gen_pool_home) and must agree exactly.
+TEST(GenPoolDifferential, SpreadFromEachCpusHome) {
+  const uint64_t steps = GP_SANITIZED ? 20000 : 200000;
+  cpu_set_t old;
+  ASSERT_EQ(sched_getaffinity(0, sizeof old, &old), 0);
+  int tried = 0, nonzero_home = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && tried < 4; ++cpu) {
+    if (!CPU_ISSET(cpu, &old)) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    ++tried;
+    for (int order : {0, 6}) {
+      genpool_test::differential d(order, cpu);
+      corepool::chaos::rng r(static_cast<uint64_t>(cpu) * 977 + static_cast<uint64_t>(order));
+      auto next = [&] { return r.next(); };
+      for (uint64_t i = 0; i < steps / 2; ++i) {
+        ASSERT_TRUE(d.step(next)) << d.why << " at step " << i << " cpu " << cpu << " order "
+                                  << order;
+      }
+      for (auto &c : d.m.chunks) nonzero_home += c.home != 0;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof old, &old), 0);
+  // With one CPU every home is 0 and this is plain first fit; with more, homes inside chunks.
+  if (tried > 1) {
+    EXPECT_GT(nonzero_home, 0);
+  }
+}
+
+TEST(GenPool, SpreadHomesAndWrapAround) {
+  const unsigned ncpu = cp_nr_cpu_ids();
+  const int order = 6;
+  const uintptr_t base = 0x7000000000ull;
+  const size_t blocks = 4 * ncpu, bytes = blocks * 512 * 64;
+  corepool::gen_pool p(order);
+  ASSERT_EQ(p.add(base, bytes), 0);
+  ASSERT_FALSE(cp_gen_pool_spread(p.get()));
+  for (unsigned cpu = 0; cpu < ncpu; ++cpu) EXPECT_EQ(cp_gen_pool_home(p.get(), base, cpu), base);
+  ASSERT_EQ(cp_gen_pool_set_spread(p.get(), true), 0);
+  ASSERT_TRUE(cp_gen_pool_spread(p.get()));
+  for (unsigned cpu = 0; cpu < ncpu; ++cpu)
+    EXPECT_EQ(cp_gen_pool_home(p.get(), base + 64, cpu), base + cpu * 4 * 512 * 64);
+  EXPECT_EQ(cp_gen_pool_home(p.get(), base, ncpu), 0u);  // no such CPU
+  EXPECT_EQ(cp_gen_pool_home(p.get(), base + bytes, 0), 0u);  // in no chunk
+  EXPECT_EQ(cp_gen_pool_set_spread(nullptr, true), -EINVAL);
+
+  cpu_set_t old;
+  ASSERT_EQ(sched_getaffinity(0, sizeof old, &old), 0);
+  int cpu = -1;
+  for (int i = CPU_SETSIZE - 1; i >= 0 && cpu < 0; --i)
+    if (CPU_ISSET(i, &old)) cpu = i;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const uintptr_t home = cp_gen_pool_home(p.get(), base, static_cast<unsigned>(cpu));
+  // From the home on, in address order, up to the chunk's end...
+  std::vector<uintptr_t> got;
+  for (uintptr_t a = home; a < base + bytes; a += 512 * 64) {
+    got.push_back(p.alloc(512 * 64));
+    EXPECT_EQ(got.back(), a);
+  }
+  // ...then from the chunk's start, up to the home; then nothing.
+  for (uintptr_t a = base; a < home; a += 512 * 64) {
+    got.push_back(p.alloc(512 * 64));
+    EXPECT_EQ(got.back(), a);
+  }
+  EXPECT_EQ(p.alloc(64), 0u);
+  // A run across the home from below is found on the wrap-around pass.
+  if (home != base) {
+    ASSERT_EQ(p.free(home - 512 * 64, 512 * 64), 0);
+    ASSERT_EQ(p.free(home, 512 * 64), 0);
+    uintptr_t a = cp_gen_pool_alloc(p.get(), 512 * 64 + 64);  // > one block: plain first fit
+    EXPECT_EQ(a, home - 512 * 64);
+    EXPECT_EQ(p.free(a, 512 * 64 + 64), 0);
+    got.erase(std::find(got.begin(), got.end(), home - 512 * 64));
+    got.erase(std::find(got.begin(), got.end(), home));
+    // Free now: [home - 512, home + 512) granules. Taken again by FIXED: [home - 512,
+    // home - 100) and [home + 200, home + 512). Left: [home - 100, home + 200).
+    const uint64_t h = (home - base) / 64;
+    cp_genpool_data_fixed f1{.offset = (h - 512) * 64}, f2{.offset = (h + 200) * 64};
+    ASSERT_EQ(cp_gen_pool_alloc_algo(p.get(), 412 * 64, CP_GENPOOL_FIXED, &f1), home - 512 * 64);
+    ASSERT_EQ(cp_gen_pool_alloc_algo(p.get(), 312 * 64, CP_GENPOOL_FIXED, &f2), home + 200 * 64);
+    // 200 granules fit at the home (first pass); 300 only across it, from below (second pass).
+    uintptr_t b = p.alloc(200 * 64);
+    EXPECT_EQ(b, home);
+    EXPECT_EQ(p.free(b, 200 * 64), 0);
+    b = p.alloc(300 * 64);
+    EXPECT_EQ(b, home - 100 * 64);
+    EXPECT_EQ(p.free(b, 300 * 64), 0);
+    EXPECT_EQ(p.free(home - 512 * 64, 412 * 64), 0);
+    EXPECT_EQ(p.free(home + 200 * 64, 312 * 64), 0);
+    for (uintptr_t a2 : got) ASSERT_EQ(p.free(a2, 512 * 64), 0);
+  } else {
+    for (uintptr_t a2 : got) ASSERT_EQ(p.free(a2, 512 * 64), 0);
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof old, &old), 0);
+  EXPECT_EQ(p.avail(), bytes);
 }
 
 // ---- bad input ---------------------------------------------------------------------------
@@ -536,7 +643,7 @@ void stress_signal(int worker, void *) {
   c->handler_allocs.fetch_add(1, std::memory_order_relaxed);
 }
 
-void run_stress(int threads) {
+void run_stress(int threads, bool spread = false) {
   const size_t size = 1 << 20;
   auto *mem = static_cast<unsigned char *>(aligned_alloc(4096, size));
   stress_ctx c;
@@ -544,6 +651,7 @@ void run_stress(int threads) {
   c.base = reinterpret_cast<uintptr_t>(mem);
   c.size = size;
   ASSERT_EQ(cp_gen_pool_add(c.pool, c.base, size, -1), 0);
+  ASSERT_EQ(cp_gen_pool_set_spread(c.pool, spread), 0);
   g_stress = &c;
   corepool::chaos::options o;
   o.threads = threads;
@@ -596,6 +704,7 @@ void run_stress(int threads) {
   EXPECT_TRUE(rep.in_time);
   EXPECT_EQ(c.errors.load(), 0u) << "overlapping allocations or failed frees";
   EXPECT_EQ(cp_gen_pool_avail(c.pool), size);
+  cp_gen_pool_set_spread(c.pool, false);  // the checks below expect address order from 0
   // No hint was left under its bits: block-sized requests (the hinted small-request path,
   // block and group hints) come back in address order, one per 512-granule block.
   for (size_t off = 0; off < size; off += 512 * 64)
@@ -624,6 +733,13 @@ TEST(GenPoolChaos, T8) {
 }
 TEST(GenPoolChaos, T32) {
   run_stress(32);
+}
+// Spread mode: threads migrate between CPUs (so between homes) while they allocate.
+TEST(GenPoolChaos, SpreadT8) {
+  run_stress(8, true);
+}
+TEST(GenPoolChaos, SpreadT32) {
+  run_stress(32, true);
 }
 
 // ---- process-shared --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ struct model {
   struct mchunk {
     uint64_t start, nbits;
     std::map<uint64_t, uint64_t> used;
+    uint64_t home = 0;  // spread mode: granule where first fit starts for requests <= 512
     uint64_t free_bits() const {
       uint64_t u = 0;
       for (auto &[s, n] : used) u += n;
@@ -53,17 +54,24 @@ struct model {
     if (pos < c.nbits) f(pos, c.nbits);
   }
 
+  // Lowest aligned start s >= from with [s, s+n) in a gap; spread mode first tries the
+  // starts at or past the chunk's home (requests of up to one 512-granule block).
   static uint64_t first_fit(const mchunk &c, uint64_t n, uint64_t mask, uint64_t off) {
-    uint64_t r = ~uint64_t{0};
-    gaps(c, [&](uint64_t a, uint64_t b) {
-      uint64_t s = ((a + off + mask) & ~mask) - off;
-      if (s >= a && s + n <= b) {
-        r = s;
-        return true;
-      }
-      return false;
-    });
-    return r;
+    auto from = [&](uint64_t lo) {
+      uint64_t r = ~uint64_t{0};
+      gaps(c, [&](uint64_t a, uint64_t b) {
+        uint64_t x = a > lo ? a : lo;
+        uint64_t s = ((x + off + mask) & ~mask) - off;
+        if (s >= x && s + n <= b) {
+          r = s;
+          return true;
+        }
+        return false;
+      });
+      return r;
+    };
+    uint64_t r = n <= 512 && c.home ? from(c.home) : ~uint64_t{0};
+    return r != ~uint64_t{0} ? r : from(0);
   }
 
   uint64_t alloc(uint64_t size, cp_genpool_algo algo, uint64_t value) {
@@ -153,8 +161,12 @@ struct differential {
   std::vector<std::pair<uint64_t, uint64_t>> dead;  // recently freed, for double frees
   uint64_t next_base = 0x100000000ull;
   const char *why = "";
+  int home_cpu = -1;  // spread mode: the CPU the caller is pinned to
 
-  explicit differential(int o) : order(o), pool(cp_gen_pool_create(o, -1)), m(o) {}
+  explicit differential(int o, int spread_cpu = -1)
+      : order(o), pool(cp_gen_pool_create(o, -1)), m(o), home_cpu(spread_cpu) {
+    if (home_cpu >= 0) cp_gen_pool_set_spread(pool, true);
+  }
   ~differential() {
     for (auto &[a, s] : live) cp_gen_pool_free(pool, a, s);
     if (cp_gen_pool_destroy(pool) != 0) cp_gen_pool_detach(pool);  // never leak metadata
@@ -176,6 +188,9 @@ struct differential {
       }
       int r1 = cp_gen_pool_add(pool, start, size, -1), r2 = m.add(start, size);
       if (r1 != r2) return why = "add result differs", false;
+      if (r1 == 0 && home_cpu >= 0)
+        m.chunks.back().home =
+            (cp_gen_pool_home(pool, start, static_cast<unsigned>(home_cpu)) - start) >> order;
     } else if (op < 50 && live.size() < 400) {  // alloc
       uint64_t k = next() % 10;
       uint64_t size = k < 6   ? 1 + next() % (8 * g)
