@@ -357,6 +357,36 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   }
 }
 
+// raise_hints for a free whose clear left word `wi` as `now` (the value its RMW produced), when
+// the clear run around [s, e) lies strictly inside that word (set bits below s and at or after
+// e in `now`): then the run is measured from `now` alone, and it cannot reach its block's
+// start or end, so only `contig` can grow. Returns false (nothing done) when the run reaches
+// a word boundary. Reading the run from the RMW's result instead of re-reading after the hint
+// load (I3) is safe here: both ends of the run are bits of this word, so whatever changes
+// them later is an RMW on this word ordered after ours — a claim (the run we merge is then
+// an over-estimate, and hints are upper bounds) or a free (whose own merge re-reads this word
+// after its RMW and so includes our range).
+inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) noexcept {
+  const uint64_t below = now & ((uint64_t{1} << (s % 64)) - 1);
+  const uint64_t above = (e % 64) ? now & (~uint64_t{0} << (e % 64)) : 0;
+  if (!below || !above) return false;
+  const uint64_t len = static_cast<uint64_t>(__builtin_ctzll(above)) -
+                       (63 - static_cast<uint64_t>(__builtin_clzll(below))) - 1;
+  const uint64_t b = s / kBlockBits;
+  aword &w = c->bhint()[b];
+  uint64_t v = w.load(std::memory_order_seq_cst);  // after our seq_cst clear (I7)
+  for (;;) {
+    bh h = bh_unpack(v);
+    if (h.contig >= len) return true;  // covered: nothing to write (I7)
+    bh n = {h.seq + 1, static_cast<uint32_t>(len), h.left, h.right};
+    if (w.compare_exchange_weak(v, bh_pack(n.seq, n.contig, n.left, n.right),
+                                std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+      raise_groups(c, b, h, n);  // I5
+      return true;
+    }
+  }
+}
+
 // I7, the lowering's half. A free that cleared bits of block b and then loaded b's hint
 // before a lowering's CAS replaced it may have skipped its raise because the old value
 // covered its run; its clear precedes that CAS (both seq_cst), so a re-read of the bits
@@ -1015,7 +1045,8 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
     CP_INJECT("genpool.free.claimed");
     // Release: the owner's writes happen before the next claim of these bits (acq_rel);
     // seq_cst: ordered before raise_hints' hint load (I7).
-    aw.fetch_and(~amask, std::memory_order_seq_cst);
+    uint64_t now = aw.fetch_and(~amask, std::memory_order_seq_cst) & ~amask;
+    if (!raise_hint_in_word(c, s, e, now)) raise_hints(c, s, e);
   } else {
     if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
       return set_error(-EINVAL, "not allocated, or not its start");
@@ -1028,8 +1059,8 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
     bd[s / 32].fetch_and(~start_bit(s), std::memory_order_relaxed);
     CP_INJECT("genpool.free.claimed");
     clear_range(c->alloc(), s, e);
+    raise_hints(c, s, e);
   }
-  raise_hints(c, s, e);
   // I6: counted as free only once its bits are clear and its hints raised.
   avail_add(c, static_cast<int64_t>(n));
   if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
