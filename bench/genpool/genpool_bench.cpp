@@ -1,6 +1,7 @@
 // gen_pool benchmarks: alloc+free pairs of mixed sizes (1..8 granules) on one chunk of
 // 1 MiB, 64 MiB or 1 GiB at granularity 64 B or 4 KiB, filled to 0/50/90% and fragmented
-// (filled with mixed pieces, then random pieces freed), with 1/2/8/32 threads, beside a
+// (filled with mixed pieces, then random pieces freed), with 1/2/8/32 threads (genpool_spread:
+// the same pool with cp_gen_pool_set_spread on), beside a
 // mutex-guarded first-fit bitmap (the kernel's scan, no hints) and Boost.Interprocess
 // rbtree_best_fit (1 MiB and 64 MiB: Boost needs real memory, gen_pool and the bitmap use
 // made-up addresses) and simple_seq_fit (1 MiB: its sorted free list makes filling 64 MiB
@@ -42,8 +43,9 @@ struct allocator_fx {
 struct genpool_fx final : allocator_fx {
   cp_gen_pool *p;
   uint64_t next = 0;
-  genpool_fx(int order, uint64_t size) : p(cp_gen_pool_create(order, -1)) {
+  genpool_fx(int order, uint64_t size, bool spread) : p(cp_gen_pool_create(order, -1)) {
     cp_gen_pool_add(p, uintptr_t{1} << 40, size, -1);  // made up: never touched
+    cp_gen_pool_set_spread(p, spread);
   }
   ~genpool_fx() override { cp_gen_pool_detach(p); }
   uintptr_t alloc(size_t n) override { return cp_gen_pool_alloc(p, n); }
@@ -123,8 +125,8 @@ struct boost_fx final : allocator_fx {
 };
 #endif
 
-enum kind { GENPOOL, MUTEX_BITMAP, BOOST_RBTREE, BOOST_SEQFIT };
-const char *kind_name[] = {"genpool", "mutex_bitmap", "boost_rbtree_best_fit",
+enum kind { GENPOOL, GENPOOL_SPREAD, MUTEX_BITMAP, BOOST_RBTREE, BOOST_SEQFIT };
+const char *kind_name[] = {"genpool", "genpool_spread", "mutex_bitmap", "boost_rbtree_best_fit",
                            "boost_simple_seq_fit"};
 
 struct key {
@@ -144,7 +146,8 @@ allocator_fx *get_fixture(const key &k) {
   g_fx.reset();
   switch (k.k) {
     case GENPOOL:
-      g_fx = std::make_unique<genpool_fx>(k.order, k.size);
+    case GENPOOL_SPREAD:
+      g_fx = std::make_unique<genpool_fx>(k.order, k.size, k.k == GENPOOL_SPREAD);
       break;
     case MUTEX_BITMAP:
       g_fx = std::make_unique<mutex_bitmap_fx>(k.order, k.size);
@@ -208,7 +211,7 @@ int register_all() {
   for (int order : {6, 12})
     for (uint64_t size : {kMiB, 64 * kMiB, 1024 * kMiB})
       for (int fill : {0, 50, 90})
-        for (kind k : {GENPOOL, MUTEX_BITMAP, BOOST_RBTREE, BOOST_SEQFIT}) {
+        for (kind k : {GENPOOL, GENPOOL_SPREAD, MUTEX_BITMAP, BOOST_RBTREE, BOOST_SEQFIT}) {
 #ifndef GENPOOL_BENCH_BOOST
           if (k >= BOOST_RBTREE) continue;
 #endif

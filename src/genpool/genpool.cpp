@@ -123,15 +123,16 @@ struct chunk {
   uint64_t owner;             // cookie (process-local meaning)
   uint64_t nwords, nblocks, ngroups;
   uint64_t meta_bytes;
-  uint64_t nstripes;  // avail stripes, a power of two
-  uint64_t pad[6];
-  // followed by avail stripes[nstripes] (one cache line each), alloc[nwords],
-  // bound[2 * nwords], bhint[nblocks], ghint[ngroups]
+  uint64_t nstripes;   // avail stripes per set, a power of two
+  uint64_t rseq_ok;    // 1: nstripes >= nr_cpu_ids, so every CPU has its own plain stripe
+  uint64_t pad[5];
+  // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
+  // atomic set), alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
     return reinterpret_cast<std::atomic<int64_t> *>(reinterpret_cast<char *>(this + 1) + 64 * i);
   }
   aword *alloc() noexcept {
-    return reinterpret_cast<aword *>(reinterpret_cast<char *>(this + 1) + 64 * nstripes);
+    return reinterpret_cast<aword *>(reinterpret_cast<char *>(this + 1) + 128 * nstripes);
   }
   aword *bound() noexcept { return alloc() + nwords; }
   aword *bhint() noexcept { return bound() + 2 * nwords; }
@@ -154,9 +155,14 @@ struct header {
 };
 constexpr uint64_t kHeaderBytes = (sizeof(header) + 63) & ~uint64_t{63};
 
-// avail is split into one counter per CPU (modulo a power of two, at most 64), each on its
-// own cache line: every alloc and free updates it, and one shared counter was the line that
-// all CPUs' operations bounced even when they worked in different parts of the chunk.
+// avail is split into counters per CPU, each on its own cache line: every alloc and free
+// updates it, and one shared counter was the line that all CPUs' operations bounced even when
+// they worked in different parts of the chunk. Two sets of stripes (a power of two >=
+// nr_cpu_ids each, at most 64): the plain set, written only by restartable sequences of
+// their CPU (a plain add, no lock prefix), and the atomic set, written only by atomic adds
+// (threads without rseq, architectures without the sequences, > 64 CPUs; any process of a
+// shared pool may be one of them). Never both kinds on one stripe: a plain add racing with
+// an atomic one could lose either.
 uint64_t stripes_for_machine() noexcept {
   uint64_t n = 1;
   while (n < platform::nr_cpu_ids() && n < 64) n <<= 1;
@@ -167,7 +173,7 @@ uint64_t meta_bytes_for(uint64_t nbits, uint64_t nstripes) noexcept {
   uint64_t nblocks = (nbits + kBlockBits - 1) / kBlockBits;
   uint64_t ngroups = (nblocks + kGroupBlocks - 1) / kGroupBlocks;
   uint64_t nwords = nblocks * kBlockWords;
-  return sizeof(chunk) + 64 * nstripes + 8 * (3 * nwords + nblocks + ngroups);
+  return sizeof(chunk) + 128 * nstripes + 8 * (3 * nwords + nblocks + ngroups);
 }
 
 }  // namespace
@@ -221,16 +227,58 @@ inline unsigned this_cpu() noexcept {
   if (__builtin_expect(rs != nullptr, 1)) return __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
   return this_cpu_slow();
 }
-// Adds d to the caller's avail stripe. Any stripe is correct (only the sum means anything):
-// the CPU id only keeps CPUs on different lines, so a migration in between costs nothing.
+#ifdef COREPOOL_INJECT
+}  // namespace
+}  // namespace corepool::genpool
+// Tests only: this thread takes avail_add's atomic path, as a thread without rseq would (a
+// failed registration cannot be forced portably), to mix both kinds of adds in one chunk.
+extern "C" thread_local bool cp_genpool_test_atomic_avail;
+thread_local bool cp_genpool_test_atomic_avail = false;
+namespace corepool::genpool {
+namespace {
+constexpr bool kTestHooks = true;
+#else
+constexpr bool kTestHooks = false;
+static bool cp_genpool_test_atomic_avail = false;
+#endif
+
+// avail_add without a usable sequence: primes the thread's rseq area and retries the
+// sequence (after an abort: preempted, migrated or signalled), else adds atomically to an
+// atomic stripe. Any stripe is correct (only the sum means anything).
+[[gnu::noinline]] void avail_add_slow(chunk *c, int64_t d) noexcept {
+  if (platform::rseq_arch_supported() && c->rseq_ok && platform::rseq_registered_area() &&
+      !(kTestHooks && cp_genpool_test_atomic_avail)) {
+    for (;;) {
+      int cpu = platform::rseq_cpu_start();
+      if (cpu < 0) break;
+      if (platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(static_cast<unsigned>(cpu))),
+                              d, cpu) == platform::CP_RSEQ_OK)
+        return;
+    }
+  }
+  c->stripe(c->nstripes + (this_cpu() & (c->nstripes - 1)))
+      ->fetch_add(d, std::memory_order_relaxed);
+}
+// Adds d to the caller's avail stripe: one restartable sequence adding to this CPU's plain
+// stripe (kill-safe: the commit is the add itself, one instruction), else avail_add_slow.
 inline void avail_add(chunk *c, int64_t d) noexcept {
-  c->stripe(this_cpu() & (c->nstripes - 1))->fetch_add(d, std::memory_order_relaxed);
+  if constexpr (platform::rseq_arch_supported()) {
+    platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
+    if (__builtin_expect(rs != nullptr && c->rseq_ok && !(kTestHooks && cp_genpool_test_atomic_avail), 1)) {
+      int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
+      if (platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(static_cast<unsigned>(cpu))),
+                              d, cpu, rs) == platform::CP_RSEQ_OK)
+        return;
+    }
+  }
+  avail_add_slow(c, d);
 }
 // Free granules of c: the sum of its stripes (a stripe alone may be negative). Exact when no
 // operation is in flight; while some are, see I6.
 inline int64_t avail_sum(chunk *c) noexcept {
   int64_t a = 0;
-  for (uint64_t i = 0; i < c->nstripes; ++i) a += c->stripe(i)->load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < 2 * c->nstripes; ++i)
+    a += c->stripe(i)->load(std::memory_order_acquire);
   return a;
 }
 inline uint64_t avail_of(chunk *c) noexcept {
@@ -317,6 +365,7 @@ void raise_groups(chunk *c, uint64_t b, const bh &h, const bh &n) noexcept {
 }
 
 constexpr uint64_t kBhFields = (uint64_t{1} << 30) - 1;  // contig, left, right of a bhint
+constexpr uint64_t kBhAllFree = bh_pack(0, kBlockBits, kBlockBits, kBlockBits);
 
 // After alloc bits of [s, e) were cleared (seq_cst; a free or a claim's rollback): merge the
 // clear run around [s, e) into the touched block hints, then raise their groups (I3, I5).
@@ -332,6 +381,8 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
     // this CAS (its seq bump). seq_cst: ordered after the clear of our bits for I7 (the
     // store-buffer pair with a lowering's CAS and re-read), and for I5.
     uint64_t v = w.load(std::memory_order_seq_cst);
+    // A hint that says "all free" covers any run: skip the scans (I7, as below).
+    if ((v & kBhFields) == kBhAllFree) continue;
     bh h, n;
     for (;;) {
       uint64_t a = clear_run_start(m, std::max(s, bs), bs);
@@ -469,6 +520,23 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   uint64_t e = s + n;
   // I6: counted as used before any bit is set (given back if the claim fails).
   avail_add(c, -static_cast<int64_t>(n));
+  if (s / 32 == (e - 1) / 32) {
+    // Within one 32-granule bound word (so one alloc word): one CAS, then both marks (I2)
+    // with one RMW. The same steps as the loop below.
+    const uint64_t mask = word_mask(static_cast<unsigned>(s % 64), n);
+    aword &w = m[s / 64];
+    uint64_t old = w.load(std::memory_order_relaxed);
+    do {
+      if (old & mask) {  // I1: nothing of ours is set; tell the scan where to go on
+        avail_add(c, static_cast<int64_t>(n));  // I6
+        return (s & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
+      }
+      // acq_rel: acquire pairs with the release clear of the previous owner's free.
+    } while (!w.compare_exchange_weak(old, old | mask, std::memory_order_acq_rel,
+                                      std::memory_order_relaxed));
+    c->bound()[s / 32].fetch_or(start_bit(s) | end_bit(e - 1), std::memory_order_release);
+    return kNone;
+  }
   for (uint64_t i = s; i < e;) {
     unsigned b = i % 64;
     uint64_t len = std::min<uint64_t>(64 - b, e - i);
@@ -495,12 +563,8 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   }
   // I2: boundary marks after the claim; the caller's user sees them before it can free.
   aword *bd = c->bound();
-  if (s / 32 == (e - 1) / 32) {
-    bd[s / 32].fetch_or(start_bit(s) | end_bit(e - 1), std::memory_order_release);
-  } else {
-    bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
-    bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
-  }
+  bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
+  bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   return kNone;
 }
 
@@ -937,7 +1001,8 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->nwords = c->nblocks * kBlockWords;
   c->meta_bytes = meta;
   c->nstripes = nstripes;
-  c->stripe(0)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
+  c->rseq_ok = nstripes >= platform::nr_cpu_ids();
+  c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   // Bits past nbits are permanently allocated, so scans need no tail special case.
   aword *m = c->alloc();
   for (uint64_t i = nbits; i < c->nwords * 64;) {

@@ -643,6 +643,12 @@ void stress_signal(int worker, void *) {
   c->handler_allocs.fetch_add(1, std::memory_order_relaxed);
 }
 
+#ifdef COREPOOL_INJECT
+extern "C" thread_local bool cp_genpool_test_atomic_avail;
+#endif
+
+// spread: the pool in spread mode, and (test builds) the odd workers add to avail atomically,
+// as threads without rseq do, while the even ones use the per-CPU sequences.
 void run_stress(int threads, bool spread = false) {
   const size_t size = 1 << 20;
   auto *mem = static_cast<unsigned char *>(aligned_alloc(4096, size));
@@ -665,6 +671,9 @@ void run_stress(int threads, bool spread = false) {
   auto rep = corepool::chaos::run(
       o,
       [&](int w) {
+#ifdef COREPOOL_INJECT
+        cp_genpool_test_atomic_avail = spread && w % 2 == 1;
+#endif
         corepool::chaos::rng r(static_cast<uint64_t>(w) + 7);
         struct live_t {
           uintptr_t a;
