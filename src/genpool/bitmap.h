@@ -1,4 +1,10 @@
-// Atomic bitmap helpers of gen_pool: word-at-a-time scans over std::atomic<uint64_t> arrays.
+// Atomic bitmap helpers of gen_pool: word-at-a-time scans over its granule map.
+//
+// The map: word j (a std::atomic<uint64_t>) holds granules [32j, 32j + 32), their alloc bits
+// in its low half and their start bits in its high half, so that a claim sets an
+// allocation's alloc bits and its start mark with one CAS, and a free clears both with one.
+// Scans see only alloc bits, 64 granules at a time: view(map, k) is granules [64k, 64k + 64)
+// from words 2k and 2k + 1 (two loads, not one snapshot; no scan needs one).
 //
 // Scans use relaxed loads: they only choose a candidate; the claim CAS (acq_rel) decides.
 #pragma once
@@ -11,6 +17,20 @@ namespace corepool::genpool {
 
 using aword = std::atomic<uint64_t>;
 inline constexpr uint64_t kNone = ~uint64_t{0};
+inline constexpr uint64_t kAllocHalf = 0xffffffffULL;
+
+// Alloc bits of granules [64k, 64k + 64).
+inline uint64_t view(const aword *map, uint64_t k,
+                     std::memory_order mo = std::memory_order_relaxed) noexcept {
+  return (map[2 * k].load(mo) & kAllocHalf) | (map[2 * k + 1].load(mo) << 32);
+}
+// Alloc bit and start bit of granule i in its word map[i / 32].
+inline uint64_t alloc_bit(uint64_t i) noexcept {
+  return uint64_t{1} << (i % 32);
+}
+inline uint64_t start_bit(uint64_t i) noexcept {
+  return uint64_t{1} << (32 + i % 32);
+}
 
 // Mask of bits [b, b+len) inside one word (0 < len, b + len <= 64).
 inline uint64_t word_mask(unsigned b, uint64_t len) noexcept {
@@ -21,7 +41,7 @@ inline uint64_t word_mask(unsigned b, uint64_t len) noexcept {
 template <bool want>
 inline uint64_t find_next(const aword *map, uint64_t pos, uint64_t end) noexcept {
   while (pos < end) {
-    uint64_t w = map[pos / 64].load(std::memory_order_relaxed);
+    uint64_t w = view(map, pos / 64);
     if (!want) w = ~w;
     w &= ~uint64_t{0} << (pos % 64);
     if (w) {
@@ -37,10 +57,6 @@ inline uint64_t find_next_zero(const aword *map, uint64_t pos, uint64_t end) noe
 }
 inline uint64_t find_next_set(const aword *map, uint64_t pos, uint64_t end) noexcept {
   return find_next<true>(map, pos, end);
-}
-
-inline bool test_bit(const aword *map, uint64_t i) noexcept {
-  return (map[i / 64].load(std::memory_order_acquire) >> (i % 64)) & 1;
 }
 
 // First s with lo <= s < hi, s + n <= end, (s + off) % (mask + 1) == 0 and bits [s, s+n)
@@ -100,7 +116,7 @@ inline uint64_t find_fit(const aword *map, uint64_t lo, uint64_t hi, uint64_t en
   uint64_t carry = 0;  // free bits ending at pos - 1, all at or after lo
   uint64_t below = (uint64_t{1} << (lo % 64)) - 1;  // bits before lo count as taken
   while (pos < end) {
-    uint64_t raw = map[pos / 64].load(std::memory_order_relaxed);
+    uint64_t raw = view(map, pos / 64);
     *snap++ = raw;
     uint64_t w = raw | below;
     below = 0;
@@ -129,7 +145,7 @@ inline uint64_t clear_run_start(const aword *map, uint64_t pos, uint64_t lo) noe
   while (pos > lo) {
     uint64_t wi = (pos - 1) / 64;
     unsigned top = static_cast<unsigned>((pos - 1) % 64);
-    uint64_t w = map[wi].load(std::memory_order_relaxed);
+    uint64_t w = view(map, wi);
     if (top != 63) w &= (uint64_t{2} << top) - 1;
     if (w) {
       uint64_t i = wi * 64 + 64 - static_cast<uint64_t>(__builtin_clzll(w));
@@ -156,18 +172,6 @@ inline uint64_t longest_run_over(uint64_t x, uint64_t floor) noexcept {
   uint64_t k = floor + 1;
   while ((x &= x >> 1)) ++k;
   return k;
-}
-
-// Clears bits [s, e) word by word (release: the previous owner's writes to the range happen
-// before a later claim that reads these words with acquire; seq_cst: ordered before the
-// caller's seq_cst hint load, gen_pool's I7).
-inline void clear_range(aword *map, uint64_t s, uint64_t e) noexcept {
-  while (s < e) {
-    unsigned b = s % 64;
-    uint64_t len = 64 - b < e - s ? 64 - b : e - s;
-    map[s / 64].fetch_and(~word_mask(b, len), std::memory_order_seq_cst);
-    s += len;
-  }
 }
 
 }  // namespace corepool::genpool

@@ -3,11 +3,13 @@
 //
 // Protocol
 // --------
-// Each chunk has three bitmaps with one bit per granule:
+// Each chunk has a map with two bits per granule, 32 granules per word (bitmap.h):
 //   alloc  bit set = granule allocated (or being claimed). The truth for allocation.
-//   bound  two bits per granule i: bit 2i (start) set at the first granule of each
-//          completed allocation, bit 2i+1 (end) at its last. Interleaved so that a small
-//          allocation's marks are set, and its free claimed, with one RMW.
+//   start  bit set at the first granule of each allocation, set by the same CAS that claims
+//          the allocation's first word and cleared by the same CAS that frees it. An
+//          allocation is a start granule and the allocated granules after it up to the next
+//          start or free granule, so a free validates its size without an end mark, and an
+//          allocation within one word costs one CAS to claim and one to free.
 // and two levels of hints:
 //   bhint[b]  per block of 512 granules: {seq:34, contig:10, left:10, right:10}, upper bounds
 //             of the longest free run inside the block, the free run at its start and at
@@ -20,8 +22,14 @@
 // Invariants
 //   I1 alloc bits are only set by a successful CAS that found all the claimed bits clear
 //      (claim), and only cleared by the thread that owns them (free, or claim's rollback).
-//   I2 start/end bits lie only on granules whose alloc bit is set: they are set after the
-//      claim and cleared before the alloc bits are.
+//   I2 a start bit lies only on a granule whose alloc bit is set, and an allocation in flight
+//      (being claimed, freed or rolled back) is at every instant its start followed by a
+//      prefix of its granules: a claim sets the start with its first word's alloc bits and
+//      goes forward; a free or a rollback goes backward, from the last word to the first, and
+//      clears the start with the first word's alloc bits. So the granule after a live
+//      allocation is always free or a start, and a correct free always validates (a free
+//      going forward would leave alloc bits without a start after a freed first word; a new
+//      allocation ending there could not be freed until they were cleared).
 //   I3 block hints are upper bounds of the bits, counting the ranges of frees in flight
 //      (cleared, hint not yet raised) as allocated. Every hint write is a CAS from a value
 //      loaded (acquire) BEFORE the bits it is computed from are read. Raises (after a free or
@@ -31,8 +39,11 @@
 //      fails. A clear that a lowering's read missed belongs to a raise that lands after the
 //      lowering's load, so the lowering fails (seq moved) or the raise, re-reading the bits
 //      after loading the lowered value, merges the run back in.
-//   I4 clearing the end mark is the free's claim: the one RMW that clears it owns the free,
-//      so two racing frees of one allocation cannot both clear its alloc bits.
+//   I4 the free's claim is one CAS, on the allocation's last word: it clears the alloc bits
+//      the allocation has there (with the start bit when that is also its first word),
+//      requiring them set and no start among them other than its own. The one CAS that
+//      succeeds owns the free, so two racing frees of one allocation cannot both clear its
+//      bits.
 //   I5 group values are upper bounds of their blocks' values. A raise of a block hint
 //      (seq_cst CAS) is followed by a seq_cst load of the group, raised by CAS (seq + 1) if
 //      it is lower. A scan lowers a group only by a CAS on the seq it read, followed by a
@@ -92,7 +103,7 @@ constexpr uint64_t kBlockBits = 512;
 constexpr uint64_t kBlockWords = kBlockBits / 64;
 constexpr uint64_t kGroupBlocks = 64;
 constexpr uint64_t kMagic = 0x6c6f6f706e656763ULL;  // "cgenpool"
-constexpr uint32_t kVersion = 2;  // 2: avail striped per CPU, spread flag
+constexpr uint32_t kVersion = 3;  // 2: avail striped per CPU, spread flag; 3: one map
 constexpr int kMaxOrder = 40;
 
 // ---- hints ---------------------------------------------------------------------------------
@@ -121,21 +132,20 @@ struct chunk {
   uint64_t nbits;             // granules
   uint64_t phys;              // UINT64_MAX: none
   uint64_t owner;             // cookie (process-local meaning)
-  uint64_t nwords, nblocks, ngroups;
+  uint64_t nwords, nblocks, ngroups;  // nwords: 64-granule views (2 map words each)
   uint64_t meta_bytes;
   uint64_t nstripes;   // avail stripes per set, a power of two
   uint64_t rseq_ok;    // 1: nstripes >= nr_cpu_ids, so every CPU has its own plain stripe
   uint64_t pad[5];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
-  // atomic set), alloc[nwords], bound[2 * nwords], bhint[nblocks], ghint[ngroups]
+  // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
     return reinterpret_cast<std::atomic<int64_t> *>(reinterpret_cast<char *>(this + 1) + 64 * i);
   }
   aword *alloc() noexcept {
     return reinterpret_cast<aword *>(reinterpret_cast<char *>(this + 1) + 128 * nstripes);
   }
-  aword *bound() noexcept { return alloc() + nwords; }
-  aword *bhint() noexcept { return bound() + 2 * nwords; }
+  aword *bhint() noexcept { return alloc() + 2 * nwords; }
   aword *ghint() noexcept { return bhint() + nblocks; }
 };
 static_assert(sizeof(chunk) % 64 == 0);
@@ -173,7 +183,7 @@ uint64_t meta_bytes_for(uint64_t nbits, uint64_t nstripes) noexcept {
   uint64_t nblocks = (nbits + kBlockBits - 1) / kBlockBits;
   uint64_t ngroups = (nblocks + kGroupBlocks - 1) / kGroupBlocks;
   uint64_t nwords = nblocks * kBlockWords;
-  return sizeof(chunk) + 128 * nstripes + 8 * (3 * nwords + nblocks + ngroups);
+  return sizeof(chunk) + 128 * nstripes + 8 * (2 * nwords + nblocks + ngroups);
 }
 
 }  // namespace
@@ -301,10 +311,9 @@ inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
 // With `snap`, the words read are stored in snap[0..kBlockWords).
 uint64_t block_hint_exact(chunk *c, uint64_t b, uint64_t *snap = nullptr,
                           std::memory_order mo = std::memory_order_relaxed) noexcept {
-  const aword *m = c->alloc() + b * kBlockWords;
   uint64_t contig = 0, left = kNone, run = 0;
   for (uint64_t i = 0; i < kBlockWords; ++i) {
-    uint64_t w = m[i].load(mo);
+    uint64_t w = view(c->alloc(), b * kBlockWords + i, mo);
     if (snap) snap[i] = w;
     if (w == 0) {
       run += 64;
@@ -418,8 +427,8 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
 // an over-estimate, and hints are upper bounds) or a free (whose own merge re-reads this word
 // after its RMW and so includes our range).
 inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) noexcept {
-  const uint64_t below = now & ((uint64_t{1} << (s % 64)) - 1);
-  const uint64_t above = (e % 64) ? now & (~uint64_t{0} << (e % 64)) : 0;
+  const uint64_t below = now & ((uint64_t{1} << (s % 32)) - 1);
+  const uint64_t above = (e % 32) ? now & kAllocHalf & (~uint64_t{0} << (e % 32)) : 0;
   if (!below || !above) return false;
   const uint64_t len = static_cast<uint64_t>(__builtin_ctzll(above)) -
                        (63 - static_cast<uint64_t>(__builtin_clzll(below))) - 1;
@@ -452,10 +461,9 @@ inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) n
 [[gnu::noinline]] void recheck_lowered(chunk *c, uint64_t b, uint64_t low,
                                        const uint64_t *snap) noexcept {
   if (snap) {
-    const aword *m = c->alloc() + b * kBlockWords;
     uint64_t cleared = 0;
     for (uint64_t i = 0; i < kBlockWords; ++i)
-      cleared |= snap[i] & ~m[i].load(std::memory_order_seq_cst);
+      cleared |= snap[i] & ~view(c->alloc(), b * kBlockWords + i, std::memory_order_seq_cst);
     if (!cleared) return;
   }
   bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)), l = bh_unpack(low);
@@ -492,79 +500,53 @@ void refresh_block(chunk *c, uint64_t b) noexcept {
     recheck_lowered(c, b, low, snap);  // I7
 }
 
-inline uint64_t start_bit(uint64_t i) noexcept {
-  return uint64_t{1} << (2 * (i % 32));
-}
-inline uint64_t end_bit(uint64_t i) noexcept {
-  return uint64_t{2} << (2 * (i % 32));
-}
-// First granule in [s, e) whose end mark is set, or e.
-uint64_t find_next_end(const aword *bd, uint64_t s, uint64_t e) noexcept {
-  constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
-  while (s < e) {
-    uint64_t w =
-        bd[s / 32].load(std::memory_order_acquire) & kEnds & (~uint64_t{0} << (2 * (s % 32)));
-    if (w) {
-      uint64_t i = (s & ~uint64_t{31}) + static_cast<uint64_t>(__builtin_ctzll(w)) / 2;
-      return i < e ? i : e;
-    }
-    s = (s & ~uint64_t{31}) + 32;
+// Clears granules [s, e) (alloc bits; the start bit of s with the first word) from the last
+// word back to the first, so that what is still set is always s's start and a prefix (I2).
+// seq_cst: release for the next owner; ordered before the caller's hint load (I7).
+void release_backward(aword *m, uint64_t s, uint64_t e) noexcept {
+  for (uint64_t w = (e - 1) / 32; w > s / 32; --w) {
+    m[w].fetch_and(~word_mask(0, std::min<uint64_t>(32, e - w * 32)), std::memory_order_seq_cst);
+    CP_INJECT("genpool.release.mid");
   }
-  return e;
+  const uint64_t first = std::min<uint64_t>(32 - s % 32, e - s);
+  m[s / 32].fetch_and(~(word_mask(static_cast<unsigned>(s % 32), first) | start_bit(s)),
+                      std::memory_order_seq_cst);
 }
 
-// Claims alloc bits [s, s+n). Returns kNone on success; otherwise the index of a bit found
-// set (the partial claim is undone first) so the caller continues the search after it.
+// Claims granules [s, s+n): their alloc bits and the start bit of s, word by word from the
+// first. Returns kNone on success; otherwise the index of a bit found set (the partial claim
+// is undone first) so the caller continues the search after it.
 uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
   aword *m = c->alloc();
-  uint64_t e = s + n;
+  const uint64_t e = s + n;
   // I6: counted as used before any bit is set (given back if the claim fails).
   avail_add(c, -static_cast<int64_t>(n));
-  if (s / 32 == (e - 1) / 32) {
-    // Within one 32-granule bound word (so one alloc word): one CAS, then both marks (I2)
-    // with one RMW. The same steps as the loop below.
-    const uint64_t mask = word_mask(static_cast<unsigned>(s % 64), n);
-    aword &w = m[s / 64];
-    uint64_t old = w.load(std::memory_order_relaxed);
-    do {
-      if (old & mask) {  // I1: nothing of ours is set; tell the scan where to go on
-        avail_add(c, static_cast<int64_t>(n));  // I6
-        return (s & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
-      }
-      // acq_rel: acquire pairs with the release clear of the previous owner's free.
-    } while (!w.compare_exchange_weak(old, old | mask, std::memory_order_acq_rel,
-                                      std::memory_order_relaxed));
-    c->bound()[s / 32].fetch_or(start_bit(s) | end_bit(e - 1), std::memory_order_release);
-    return kNone;
-  }
   for (uint64_t i = s; i < e;) {
-    unsigned b = i % 64;
-    uint64_t len = std::min<uint64_t>(64 - b, e - i);
+    unsigned b = i % 32;
+    uint64_t len = std::min<uint64_t>(32 - b, e - i);
     uint64_t mask = word_mask(b, len);
-    aword &w = m[i / 64];
+    uint64_t set = i == s ? mask | start_bit(s) : mask;  // I2: the start with the first word
+    aword &w = m[i / 32];
     uint64_t old = w.load(std::memory_order_relaxed);
     do {
       if (old & mask) {
-        // I1: we own [s, i) only; give it back and tell scanners to look again.
+        // I1: we own [s, i) only; give it back (with the start bit) and tell scanners to
+        // look again.
         uint64_t conflict =
-            (i & ~uint64_t{63}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
+            (i & ~uint64_t{31}) + static_cast<uint64_t>(__builtin_ctzll(old & mask));
         if (i > s) {
-          clear_range(m, s, i);
+          release_backward(m, s, i);
           raise_hints(c, s, i);
         }
         avail_add(c, static_cast<int64_t>(n));  // I6
         return conflict;
       }
       // acq_rel: acquire pairs with the release clear of the previous owner's free.
-    } while (!w.compare_exchange_weak(old, old | mask, std::memory_order_acq_rel,
+    } while (!w.compare_exchange_weak(old, old | set, std::memory_order_acq_rel,
                                       std::memory_order_relaxed));
     i += len;
     if (i < e) CP_INJECT("genpool.claim.mid");
   }
-  // I2: boundary marks after the claim; the caller's user sees them before it can free.
-  aword *bd = c->bound();
-  bd[s / 32].fetch_or(start_bit(s), std::memory_order_release);
-  bd[(e - 1) / 32].fetch_or(end_bit(e - 1), std::memory_order_release);
   return kNone;
 }
 
@@ -1003,17 +985,11 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->nstripes = nstripes;
   c->rseq_ok = nstripes >= platform::nr_cpu_ids();
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
-  // Bits past nbits are permanently allocated, so scans need no tail special case.
+  // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
+  // tail special case; a free's end check stops at nbits.
   aword *m = c->alloc();
-  for (uint64_t i = nbits; i < c->nwords * 64;) {
-    if (i % 64 == 0) {
-      m[i / 64].store(~uint64_t{0}, std::memory_order_relaxed);
-      i += 64;
-    } else {
-      m[i / 64].fetch_or(~uint64_t{0} << (i % 64), std::memory_order_relaxed);
-      i = (i & ~uint64_t{63}) + 64;
-    }
-  }
+  for (uint64_t i = nbits; i < c->nwords * 64; i = (i & ~uint64_t{31}) + 32)
+    m[i / 32].fetch_or(kAllocHalf & (kAllocHalf << (i % 32)), std::memory_order_relaxed);
   for (uint64_t b = 0; b < c->nblocks; ++b)
     c->bhint()[b].store(block_hint_exact(c, b), std::memory_order_relaxed);
   for (uint64_t g = 0; g < c->ngroups; ++g) {
@@ -1085,45 +1061,51 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   if (off & (gran(h) - 1)) return set_error(-EINVAL, "address is not the start of an allocation");
   uint64_t s = off >> h->order, n = granules(h, size);
   if (n == 0 || n > c->nbits - s) return set_error(-EINVAL, "size does not match the allocation");
-  uint64_t e = s + n;
+  const uint64_t e = s + n;
+  aword *m = c->alloc();
   // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
-  // start mark at s, end mark at e-1, no end mark before it, all alloc bits set (I2).
-  aword *bd = c->bound();
-  if (s / 32 == (e - 1) / 32) {
-    // The marks of the whole range lie in one bound word, its alloc bits in one alloc word.
-    aword &w = bd[s / 32];
-    uint64_t bw = w.load(std::memory_order_acquire);
-    if (!(bw & start_bit(s))) return set_error(-EINVAL, "not allocated, or not its start");
-    constexpr uint64_t kEnds = 0xaaaaaaaaaaaaaaaaULL;
-    uint64_t before_last = (end_bit(e - 1) - 1) & ~(start_bit(s) - 1);  // ends in [s, e-1)
-    uint64_t amask = word_mask(static_cast<unsigned>(s % 64), n);
-    aword &aw = c->alloc()[s / 64];
-    if (!(bw & end_bit(e - 1)) || (bw & kEnds & before_last) ||
-        (aw.load(std::memory_order_acquire) & amask) != amask)
-      return set_error(-EINVAL, "size does not match the allocation");
-    // I4: the free's claim is one CAS that clears both marks and requires both.
-    uint64_t marks = start_bit(s) | end_bit(e - 1);
-    while (!w.compare_exchange_weak(bw, bw & ~marks, std::memory_order_acq_rel,
+  // a start at s, alloc bits over [s, e), no start in (s, e), and granule e free or a start
+  // (or past the chunk's end) (I2).
+  aword &w = m[s / 32];
+  const uint64_t sb = start_bit(s);
+  uint64_t v = w.load(std::memory_order_acquire);
+  if (!(v & sb)) return set_error(-EINVAL, "not allocated, or not its start");
+  const uint64_t first = std::min<uint64_t>(32 - s % 32, n);  // granules in s's word
+  const uint64_t fmask = word_mask(static_cast<unsigned>(s % 32), first);
+  bool ok = (v & fmask) == fmask && !(v & (fmask << 32) & ~sb);
+  for (uint64_t i = s + first; ok && i < e; i += 32) {  // the following words, whole or not
+    uint64_t wm = word_mask(0, std::min<uint64_t>(32, e - i));
+    uint64_t x = m[i / 32].load(std::memory_order_acquire);
+    ok = (x & wm) == wm && !(x & (wm << 32));
+  }
+  if (ok && e < c->nbits) {
+    uint64_t x = (e / 32 == s / 32) ? v : m[e / 32].load(std::memory_order_acquire);
+    ok = !(x & alloc_bit(e)) || (x & start_bit(e));
+  }
+  if (!ok) return set_error(-EINVAL, "size does not match the allocation");
+  if (first == n) {
+    // I4: the free's claim is the CAS that clears the start bit and the alloc bits, requiring
+    // all of them set. seq_cst: release for the next owner (its claim CAS is acq_rel), and
+    // ordered before the hint load of the raise (I7).
+    const uint64_t clr = fmask | sb;
+    while (!w.compare_exchange_weak(v, v & ~clr, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
-      if ((bw & marks) != marks) return set_error(-EINVAL, "double free");
+      if ((v & clr) != clr) return set_error(-EINVAL, "double free");
     }
     CP_INJECT("genpool.free.claimed");
-    // Release: the owner's writes happen before the next claim of these bits (acq_rel);
-    // seq_cst: ordered before raise_hints' hint load (I7).
-    uint64_t now = aw.fetch_and(~amask, std::memory_order_seq_cst) & ~amask;
-    if (!raise_hint_in_word(c, s, e, now)) raise_hints(c, s, e);
+    if (!raise_hint_in_word(c, s, e, v & ~clr & kAllocHalf)) raise_hints(c, s, e);
   } else {
-    if (!(bd[s / 32].load(std::memory_order_acquire) & start_bit(s)))
-      return set_error(-EINVAL, "not allocated, or not its start");
-    if (find_next_end(bd, s, e) != e - 1 || find_next_zero(c->alloc(), s, e) != e)
-      return set_error(-EINVAL, "size does not match the allocation");
-    // I4: clearing the end mark is the claim of this free.
-    uint64_t eb = end_bit(e - 1);
-    if (!(bd[(e - 1) / 32].fetch_and(~eb, std::memory_order_acq_rel) & eb))
-      return set_error(-EINVAL, "double free");
-    bd[s / 32].fetch_and(~start_bit(s), std::memory_order_relaxed);
+    // I4: the claim is the CAS on the last word (its part starts at the word's start),
+    // requiring the alloc bits set and no start there; then backward to the first word (I2).
+    const uint64_t lw = (e - 1) / 32, lmask = word_mask(0, e - lw * 32);
+    aword &l = m[lw];
+    uint64_t x = l.load(std::memory_order_relaxed);
+    do {
+      if ((x & lmask) != lmask || (x & (lmask << 32))) return set_error(-EINVAL, "double free");
+    } while (!l.compare_exchange_weak(x, x & ~lmask, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed));
     CP_INJECT("genpool.free.claimed");
-    clear_range(c->alloc(), s, e);
+    release_backward(m, s, lw * 32);
     raise_hints(c, s, e);
   }
   // I6: counted as free only once its bits are clear and its hints raised.

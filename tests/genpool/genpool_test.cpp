@@ -413,15 +413,16 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   uintptr_t parked_got = 0;
   std::thread t([&] {
     t_park = &g_claim_park;
-    parked_got = cp_gen_pool_alloc(p, 1000);  // 16 words: parks after the first
+    parked_got = cp_gen_pool_alloc(p, 1000);  // 32 map words: parks after the first
   });
   while (!g_claim_park.parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  // The parked claim holds [base, base+64) at least; others go around it, without waiting.
+  // The parked claim holds [base, base+32) (its first map word) at least; others go around
+  // it, without waiting.
   std::vector<uintptr_t> got;
   for (int i = 0; i < 20; ++i) {
     uintptr_t a = cp_gen_pool_alloc(p, 100);
     ASSERT_NE(a, 0u);
-    EXPECT_TRUE(a + 100 <= base || a >= base + 64) << "allocated inside a claim in flight";
+    EXPECT_TRUE(a + 100 <= base || a >= base + 32) << "allocated inside a claim in flight";
     got.push_back(a);
   }
   for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(p, a, 100), 0);
@@ -435,10 +436,53 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   EXPECT_EQ(cp_gen_pool_avail(p), 4096u);
   EXPECT_EQ(cp_gen_pool_destroy(p), 0);
 }
-#endif
 
 // ---- hint edge cases (order 0: one byte per granule; blocks of 512, groups of 64 blocks) ----
 // Fills [base, base+size) with one-granule allocations.
+// I2: a free spanning several map words goes backward (its claim on the last word, the
+// start's word last), so what it still holds is always its start and a prefix. Parked after
+// its claim, or after one more word, the space it released is at the end of its range: an
+// allocation made there, ending at a word boundary in front of what the free still holds,
+// can be freed. (Going forward, the start's word would be free first and the rest alloc
+// bits without a start: an allocation ending in front of them would fail its free with
+// "size does not match" until the parked free went on.)
+TEST(GenPool, FreeParkedMidwayKeepsNeighboursFreeable) {
+  for (const char *point : {"genpool.free.claimed", "genpool.release.mid"}) {
+    SCOPED_TRACE(point);
+    cp_gen_pool *p = cp_gen_pool_create(0, -1);
+    const uintptr_t base = 0x200000;
+    ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
+    ASSERT_EQ(cp_gen_pool_alloc(p, 32), base);        // granules [0, 32): map word 0
+    ASSERT_EQ(cp_gen_pool_alloc(p, 96), base + 32);   // [32, 128): words 1, 2, 3
+    ASSERT_EQ(cp_gen_pool_alloc(p, 32), base + 128);  // [128, 160): word 4
+    park_point pp{point};
+    void (*hook)(const char *) = park_hook;
+    __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+    int parked_rc = -1;
+    std::thread t([&] {
+      t_park = &pp;
+      parked_rc = cp_gen_pool_free(p, base + 32, 96);
+    });
+    while (!pp.parked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // First fit puts 32 granules in the lowest word the parked free released.
+    uintptr_t a = cp_gen_pool_alloc(p, 32);
+    ASSERT_NE(a, 0u);
+    EXPECT_EQ(cp_gen_pool_free(p, a, 32), 0) << cp_last_error() << " at +" << a - base;
+    // A double free of the parked allocation meanwhile is refused.
+    EXPECT_EQ(cp_gen_pool_free(p, base + 32, 96), -EINVAL);
+    pp.release.store(true);
+    t.join();
+    hook = nullptr;
+    __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+    EXPECT_EQ(parked_rc, 0);
+    EXPECT_EQ(cp_gen_pool_free(p, base, 32), 0);
+    EXPECT_EQ(cp_gen_pool_free(p, base + 128, 32), 0);
+    EXPECT_EQ(cp_gen_pool_avail(p), 4096u);
+    EXPECT_EQ(cp_gen_pool_destroy(p), 0);
+  }
+}
+#endif
+
 void fill_singles(cp_gen_pool *p, uintptr_t base, size_t size) {
   for (size_t i = 0; i < size; ++i) ASSERT_EQ(cp_gen_pool_alloc(p, 1), base + i);
   ASSERT_EQ(cp_gen_pool_alloc(p, 1), 0u);  // full; this failing scan also lowers every hint
