@@ -574,12 +574,15 @@ uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n
   return kNone;
 }
 
-// First fit among the starts in blocks [bfirst, blast) of chunk c, for n <= kBlockBits,
-// guided by hints; mask/off describe the start alignment in granules. A fitting run starting
-// in block b ends in b or b+1: contig_b >= n or right_b + left_{b+1} >= n is necessary.
-uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t bfirst,
-                    uint64_t blast) noexcept {
+// First fit among the starts in [slo, shi) of chunk c, for n <= kBlockBits, guided by
+// hints; mask/off describe the start alignment in granules. A fitting run starting in block
+// b ends in b or b+1: contig_b >= n or right_b + left_{b+1} >= n is necessary. A block whose
+// starts the range covers only in part (a spread search from a home inside it) is scanned
+// over that part and never lowered: its failed scan did not look at every start.
+uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t slo,
+                    uint64_t shi) noexcept {
   const uint64_t nb = c->nblocks;
+  const uint64_t bfirst = slo / kBlockBits, blast = (shi + kBlockBits - 1) / kBlockBits;
   aword *bhv = c->bhint();
   for (uint64_t g = bfirst / kGroupBlocks; g * kGroupBlocks < blast; ++g) {
     uint64_t g0 = c->ghint()[g].load(std::memory_order_acquire);
@@ -593,12 +596,17 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
       // (A run that starts in b + 1 is b + 1's: the pair counts only with right_b > 0.)
       bool cross = (h.right != 0) & (h.right + hn.left >= n);
       if (h.contig >= n || cross) {
-        uint64_t lo = b * kBlockBits;
+        const uint64_t bs = b * kBlockBits;
+        const uint64_t lo = std::max(bs, slo), hi = std::min(bs + kBlockBits, shi);
         uint64_t snap[kBlockWords + 2];
         bool whole;
-        uint64_t s = scan_claim(c, lo, lo + kBlockBits, std::min(c->nbits, lo + 2 * kBlockBits),
-                                n, mask, off, snap, &whole);
+        uint64_t s = scan_claim(c, lo, hi, std::min(c->nbits, bs + 2 * kBlockBits), n, mask, off,
+                                snap, &whole);
         if (s != kNone) return s;
+        if (lo != bs || hi != bs + kBlockBits) {
+          hv = nv;  // part of the block only: nothing learned about the rest of its starts
+          continue;
+        }
         if (mask == 0) {
           // An unaligned scan of every start in b found nothing: every run starting in b
           // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
@@ -622,9 +630,10 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
       }
       hv = nv;
     }
-    // The group's value from the hints as they are now (after the refreshes; from all its
-    // blocks, also those a spread search starting inside the group did not look at: each
-    // block's hint is an upper bound either way).
+    // A group is lowered only after a walk over all its blocks (a spread search starting or
+    // ending inside it saw part of it, and recomputing the group costs 64 hint loads).
+    if (bbeg != gfirst || bend != gend) continue;
+    // The group's value from the hints as they are now (after the refreshes).
     uint64_t best = 0;
     for (uint64_t b = gfirst; b < gend; ++b)
       best = std::max(best, block_need(c, b, std::memory_order_relaxed));
@@ -643,21 +652,22 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
   return kNone;
 }
 
-// Home block of `cpu` in chunk c for a spread pool: the CPUs' homes are spread evenly over
-// the chunk (cpu * nblocks / nr_cpu_ids), so threads on different CPUs claim, free and
-// lower hints on different cache lines.
-inline uint64_t home_block(chunk *c, unsigned cpu) noexcept {
-  return static_cast<uint64_t>(cpu) * c->nblocks / platform::nr_cpu_ids();
+// Home granule of `cpu` in chunk c for a spread pool: the CPUs' homes are spread evenly over
+// the chunk (cpu * granules / nr_cpu_ids, rounded down to a multiple of 64 granules: a map
+// view), so threads on different CPUs claim, free and lower hints on different cache lines.
+inline uint64_t home_granule(chunk *c, unsigned cpu) noexcept {
+  unsigned __int128 x = static_cast<unsigned __int128>(cpu) * c->nbits;
+  return static_cast<uint64_t>(x / platform::nr_cpu_ids()) & ~uint64_t{63};
 }
 
 // First fit in chunk c; mask/off describe the start alignment in granules. Requests of up to
-// one block start at block `home` (0: plain first fit): the lowest fitting start at or past
+// one block start at granule `home` (0: plain first fit): the lowest fitting start at or past
 // it, else the lowest one before it.
 uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t home = 0) noexcept {
   const uint64_t nb = c->nblocks;
   aword *bhv = c->bhint();
   if (n <= kBlockBits) {
-    uint64_t s = fit_blocks(c, n, mask, off, home, nb);
+    uint64_t s = fit_blocks(c, n, mask, off, home, nb * kBlockBits);
     if (s == kNone && home) s = fit_blocks(c, n, mask, off, 0, home);
     return s;
   }
@@ -753,7 +763,7 @@ bool decode_algo(cp_genpool_algo algo, const void *data, algo_req *out) noexcept
 // Runs the algorithm on one chunk; returns the start granule or kNone.
 // `cpu`: the caller's CPU for a spread pool, or -1.
 uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r, int cpu) noexcept {
-  const uint64_t home = cpu >= 0 ? home_block(c, static_cast<unsigned>(cpu)) : 0;
+  const uint64_t home = cpu >= 0 ? home_granule(c, static_cast<unsigned>(cpu)) : 0;
   switch (r.algo) {
     case CP_GENPOOL_FIRST_FIT:
       return first_fit(c, n, 0, 0, home);
@@ -1181,8 +1191,8 @@ uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cp
   header *h = pool->hdr;
   chunk *c = find_chunk(h, addr);
   if (!c || cpu >= platform::nr_cpu_ids()) return 0;
-  uint64_t b = h->spread.load(std::memory_order_relaxed) ? home_block(c, cpu) : 0;
-  return static_cast<uintptr_t>(c->start + ((b * kBlockBits) << h->order));
+  uint64_t g = h->spread.load(std::memory_order_relaxed) ? home_granule(c, cpu) : 0;
+  return static_cast<uintptr_t>(c->start + (g << h->order));
 }
 
 int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
