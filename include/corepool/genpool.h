@@ -116,13 +116,14 @@ void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, c
  * With spread on, a first-fit search (FIRST_FIT, FIRST_FIT_ALIGN, FIRST_FIT_ORDER_ALIGN) for
  * up to 512 granules starts, in each chunk, at the home of the CPU the caller runs on
  * (cp_gen_pool_home): it returns the lowest fitting start at or past the home, else the
- * lowest one before it. Homes are spread evenly over each chunk (CPU k: granule
- * k * granules / cp_nr_cpu_ids(), rounded down to a multiple of 64), so threads on different CPUs claim,
- * free and update hints on different cache lines instead of all crowding the chunk's first
- * free bits. The price: addresses are no longer lowest-first across CPUs. Chunks are still
- * tried in add order; larger requests, FIXED and BEST_FIT are unchanged. For a shared pool the
- * setting is the region's (all processes). Lock-free; allocs running concurrently use the old
- * or the new setting. Returns 0, or -EINVAL for a NULL pool. */
+ * lowest one before it. Homes are spread evenly over each chunk (CPU k: granule k * stride,
+ * stride = granules / cp_nr_cpu_ids() rounded down to a multiple of 64), so threads on
+ * different CPUs claim, free and update hints on different cache lines instead of all
+ * crowding the chunk's first free bits. The price: addresses are no longer lowest-first
+ * across CPUs. Chunks are still tried in add order; larger requests, FIXED and BEST_FIT are
+ * unchanged. For a shared pool the setting is the region's (all processes). Lock-free; allocs
+ * running concurrently use the old or the new setting. Returns 0, or -EINVAL for a NULL pool.
+ * Use it when several threads allocate from one pool (docs/genpool.md has the numbers). */
 int cp_gen_pool_set_spread(struct cp_gen_pool *pool, bool on);
 bool cp_gen_pool_spread(struct cp_gen_pool *pool);
 /* Where `cpu`'s search starts in the chunk that holds `addr`: its home if spread is on, else

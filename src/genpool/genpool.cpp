@@ -136,7 +136,8 @@ struct chunk {
   uint64_t meta_bytes;
   uint64_t nstripes;   // avail stripes per set, a power of two
   uint64_t rseq_ok;    // 1: nstripes >= nr_cpu_ids, so every CPU has its own plain stripe
-  uint64_t pad[5];
+  uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (see home_granule)
+  uint64_t pad[4];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
   // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
@@ -653,11 +654,11 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
 }
 
 // Home granule of `cpu` in chunk c for a spread pool: the CPUs' homes are spread evenly over
-// the chunk (cpu * granules / nr_cpu_ids, rounded down to a multiple of 64 granules: a map
-// view), so threads on different CPUs claim, free and lower hints on different cache lines.
+// the chunk, cpu * home_stride with home_stride = granules / nr_cpu_ids rounded down to a
+// multiple of 64 (a map view), so threads on different CPUs claim, free and lower hints on
+// different cache lines. (A chunk of fewer than 64 granules per CPU has every home at 0.)
 inline uint64_t home_granule(chunk *c, unsigned cpu) noexcept {
-  unsigned __int128 x = static_cast<unsigned __int128>(cpu) * c->nbits;
-  return static_cast<uint64_t>(x / platform::nr_cpu_ids()) & ~uint64_t{63};
+  return cpu * c->home_stride;
 }
 
 // First fit in chunk c; mask/off describe the start alignment in granules. Requests of up to
@@ -994,6 +995,7 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->meta_bytes = meta;
   c->nstripes = nstripes;
   c->rseq_ok = nstripes >= platform::nr_cpu_ids();
+  c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{63};
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
   // tail special case; a free's end check stops at nbits.
