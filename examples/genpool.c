@@ -1,5 +1,6 @@
 /* gen_pool example: hand out pieces of a special memory region (here a static buffer standing
- * in for device SRAM with a device address) lock-free, with alignment and owner cookies. */
+ * in for device SRAM with a device address) lock-free, with alignment, owner cookies, and the
+ * spread mode for pools that several threads use. */
 #include <corepool/genpool.h>
 
 #include <stdint.h>
@@ -45,5 +46,14 @@ int main(void) {
   if (cp_gen_pool_destroy(pool) != -16) return 1; /* msg still allocated: -EBUSY */
   cp_gen_pool_free(pool, (uintptr_t)msg, 100);
   printf("avail %zu of %zu\n", cp_gen_pool_avail(pool), cp_gen_pool_size(pool));
+
+  /* Several threads allocating from one pool: spread mode starts each CPU's first fit at its
+   * own home in the chunk, so CPUs do not fight over the same first free bits. */
+  if (cp_gen_pool_set_spread(pool, true) != 0) return 1;
+  uintptr_t home = cp_gen_pool_home(pool, (uintptr_t)sram, 0);
+  uintptr_t piece = cp_gen_pool_alloc(pool, 256);
+  printf("spread: CPU 0's home %#lx, this thread got %#lx\n", (unsigned long)home,
+         (unsigned long)piece);
+  if (!piece || cp_gen_pool_free(pool, piece, 256) != 0) return 1;
   return cp_gen_pool_destroy(pool) == 0 ? 0 : 1;
 }
