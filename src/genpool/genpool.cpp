@@ -555,7 +555,7 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
 // holds, continuing past conflicts. Returns the start or kNone. `snap` (room for
 // (hi - lo) / 64 + 2 words): when the search fails in one find_fit pass from lo (word
 // aligned), *whole is set and snap holds the words that pass read, from lo's word on.
-uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
+[[gnu::always_inline]] inline uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
                     uint64_t off, uint64_t *snap, bool *whole) noexcept {
   uint64_t pos = lo;
   *whole = false;
