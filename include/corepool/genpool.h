@@ -117,7 +117,7 @@ void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, c
  * up to 512 granules starts, in each chunk, at the home of the CPU the caller runs on
  * (cp_gen_pool_home): it returns the lowest fitting start at or past the home, else the
  * lowest one before it. Homes are spread evenly over each chunk (CPU k: granule k * stride,
- * stride = granules / cp_nr_cpu_ids() rounded down to a multiple of 64), so threads on
+ * stride = granules / cp_nr_cpu_ids() rounded down to a multiple of 256), so threads on
  * different CPUs claim, free and update hints on different cache lines instead of all
  * crowding the chunk's first free bits. The price: addresses are no longer lowest-first
  * across CPUs. Chunks are still tried in add order; larger requests, FIXED and BEST_FIT are

@@ -655,8 +655,9 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
 
 // Home granule of `cpu` in chunk c for a spread pool: the CPUs' homes are spread evenly over
 // the chunk, cpu * home_stride with home_stride = granules / nr_cpu_ids rounded down to a
-// multiple of 64 (a map view), so threads on different CPUs claim, free and lower hints on
-// different cache lines. (A chunk of fewer than 64 granules per CPU has every home at 0.)
+// multiple of 256 (one cache line of map words), so threads on different CPUs claim, free
+// and lower hints on different cache lines. (A chunk of fewer than 256 granules per CPU has
+// every home at 0: its map is too small to give each CPU a line.)
 inline uint64_t home_granule(chunk *c, unsigned cpu) noexcept {
   return cpu * c->home_stride;
 }
@@ -995,7 +996,7 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->meta_bytes = meta;
   c->nstripes = nstripes;
   c->rseq_ok = nstripes >= platform::nr_cpu_ids();
-  c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{63};
+  c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{255};
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
   // tail special case; a free's end check stops at nbits.
