@@ -135,7 +135,7 @@ struct chunk {
   uint64_t nwords, nblocks, ngroups;  // nwords: 64-granule views (2 map words each)
   uint64_t meta_bytes;
   uint64_t nstripes;   // avail stripes per set, a power of two
-  uint64_t rseq_ok;    // 1: nstripes >= nr_cpu_ids, so every CPU has its own plain stripe
+  uint64_t rsvd;       // 0
   uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (see home_granule)
   uint64_t pad[4];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
@@ -171,9 +171,10 @@ constexpr uint64_t kHeaderBytes = (sizeof(header) + 63) & ~uint64_t{63};
 // they worked in different parts of the chunk. Two sets of stripes (a power of two >=
 // nr_cpu_ids each, at most 64): the plain set, written only by restartable sequences of
 // their CPU (a plain add, no lock prefix), and the atomic set, written only by atomic adds
-// (threads without rseq, architectures without the sequences, > 64 CPUs; any process of a
+// (threads without rseq, architectures without the sequences, CPUs 64 and up; any process of a
 // shared pool may be one of them). Never both kinds on one stripe: a plain add racing with
-// an atomic one could lose either.
+// an atomic one could lose either. A CPU id at or past the plain set's size (possible when
+// processes of a shared pool disagree on the CPU count) takes the atomic set.
 uint64_t stripes_for_machine() noexcept {
   uint64_t n = 1;
   while (n < platform::nr_cpu_ids() && n < 64) n <<= 1;
@@ -257,11 +258,11 @@ static bool cp_genpool_test_atomic_avail = false;
 // sequence (after an abort: preempted, migrated or signalled), else adds atomically to an
 // atomic stripe. Any stripe is correct (only the sum means anything).
 [[gnu::noinline]] void avail_add_slow(chunk *c, int64_t d) noexcept {
-  if (platform::rseq_arch_supported() && c->rseq_ok && platform::rseq_registered_area() &&
+  if (platform::rseq_arch_supported() && platform::rseq_registered_area() &&
       !(kTestHooks && cp_genpool_test_atomic_avail)) {
     for (;;) {
       int cpu = platform::rseq_cpu_start();
-      if (cpu < 0) break;
+      if (cpu < 0 || static_cast<unsigned>(cpu) >= c->nstripes) break;
       if (platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(static_cast<unsigned>(cpu))),
                               d, cpu) == platform::CP_RSEQ_OK)
         return;
@@ -272,13 +273,16 @@ static bool cp_genpool_test_atomic_avail = false;
 }
 // Adds d to the caller's avail stripe: one restartable sequence adding to this CPU's plain
 // stripe (kill-safe: the commit is the add itself, one instruction), else avail_add_slow.
+// CPUs past the plain set (more than 64, or more than the adder of the chunk knew of) add
+// atomically.
 inline void avail_add(chunk *c, int64_t d) noexcept {
   if constexpr (platform::rseq_arch_supported()) {
     platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
-    if (__builtin_expect(rs != nullptr && c->rseq_ok && !(kTestHooks && cp_genpool_test_atomic_avail), 1)) {
-      int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
-      if (platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(static_cast<unsigned>(cpu))),
-                              d, cpu, rs) == platform::CP_RSEQ_OK)
+    if (__builtin_expect(rs != nullptr && !(kTestHooks && cp_genpool_test_atomic_avail), 1)) {
+      unsigned cpu = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+      if (__builtin_expect(cpu < c->nstripes, 1) &&
+          platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(cpu)), d,
+                              static_cast<int>(cpu), rs) == platform::CP_RSEQ_OK)
         return;
     }
   }
@@ -659,7 +663,8 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
 // and lower hints on different cache lines. (A chunk of fewer than 256 granules per CPU has
 // every home at 0: its map is too small to give each CPU a line.)
 inline uint64_t home_granule(chunk *c, unsigned cpu) noexcept {
-  return cpu * c->home_stride;
+  uint64_t h = cpu * c->home_stride;
+  return h < c->nbits ? h : 0;  // a CPU the chunk's adder did not know of (shared pools)
 }
 
 // First fit in chunk c; mask/off describe the start alignment in granules. Requests of up to
@@ -995,7 +1000,6 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->nwords = c->nblocks * kBlockWords;
   c->meta_bytes = meta;
   c->nstripes = nstripes;
-  c->rseq_ok = nstripes >= platform::nr_cpu_ids();
   c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{255};
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
