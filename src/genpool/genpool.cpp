@@ -51,10 +51,12 @@
 //      Store-buffer pattern, both sides seq_cst: either the free's group load sees the
 //      lowered value and raises it, or the scan's re-read sees the raised block.
 //   I6 avail never counts a granule as free before it is allocatable: a claim subtracts
-//      before setting bits (adding back if it fails), a free adds after clearing the bits
-//      and raising the hints. So a process killed mid-operation leaves avail short by at
-//      most its request, and avail == size means every bit is clear and every hint covers
-//      it (the shared-mode kill test relies on this).
+//      (from its CPU's stripe) before setting bits (adding back if it fails), a free adds
+//      after clearing the bits and raising the hints. So a process killed mid-operation
+//      leaves avail short by at most its request, and avail == size with nothing in flight
+//      means every bit is clear and every hint covers it (the shared-mode kill test relies on
+//      this). A reader sums the stripes one by one: while operations are in flight the sum
+//      may be off by their sizes (nothing in gen_pool decides on it then).
 //   I7 a free whose block hint already covers the run it made (the hint loaded, seq_cst,
 //      after its seq_cst clear of the bits) does not write the hint: no CAS, no seq bump. So
 //      a lowering can no longer rely on its seq alone (I3): every lowering CAS is seq_cst and
@@ -127,17 +129,16 @@ inline uint64_t gh_seq(uint64_t v) noexcept {
 
 // ---- layout (all in one mapping for a shared pool; offsets only) ----------------------------
 struct chunk {
-  std::atomic<int64_t> next;  // offset of the next chunk from the header, 0 = none
-  uint64_t start;             // first address
-  uint64_t nbits;             // granules
-  uint64_t phys;              // UINT64_MAX: none
-  uint64_t owner;             // cookie (process-local meaning)
+  std::atomic<int64_t> next;          // offset of the next chunk from the header, 0 = none
+  uint64_t start;                     // first address
+  uint64_t nbits;                     // granules
+  uint64_t phys;                      // UINT64_MAX: none
+  uint64_t owner;                     // cookie (process-local meaning)
   uint64_t nwords, nblocks, ngroups;  // nwords: 64-granule views (2 map words each)
   uint64_t meta_bytes;
-  uint64_t nstripes;   // avail stripes per set, a power of two
-  uint64_t rsvd;       // 0
-  uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (see home_granule)
-  uint64_t pad[4];
+  uint64_t nstripes;     // avail stripes per set, a power of two
+  uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (home_granule)
+  uint64_t pad[5];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
   // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
@@ -292,8 +293,7 @@ inline void avail_add(chunk *c, int64_t d) noexcept {
 // operation is in flight; while some are, see I6.
 inline int64_t avail_sum(chunk *c) noexcept {
   int64_t a = 0;
-  for (uint64_t i = 0; i < 2 * c->nstripes; ++i)
-    a += c->stripe(i)->load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < 2 * c->nstripes; ++i) a += c->stripe(i)->load(std::memory_order_acquire);
   return a;
 }
 inline uint64_t avail_of(chunk *c) noexcept {
@@ -559,8 +559,9 @@ uint64_t claim(chunk *c, uint64_t s, uint64_t n) noexcept {
 // holds, continuing past conflicts. Returns the start or kNone. `snap` (room for
 // (hi - lo) / 64 + 2 words): when the search fails in one find_fit pass from lo (word
 // aligned), *whole is set and snap holds the words that pass read, from lo's word on.
-[[gnu::always_inline]] inline uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end, uint64_t n, uint64_t mask,
-                    uint64_t off, uint64_t *snap, bool *whole) noexcept {
+[[gnu::always_inline]] inline uint64_t scan_claim(chunk *c, uint64_t lo, uint64_t hi, uint64_t end,
+                                                  uint64_t n, uint64_t mask, uint64_t off,
+                                                  uint64_t *snap, bool *whole) noexcept {
   uint64_t pos = lo;
   *whole = false;
   while (pos < hi) {
@@ -617,9 +618,8 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
           // (inside it, at its start, at its end) is shorter than n. Lowered from hv, the
           // value loaded before the scan read the bits (I3): no recompute needed.
           uint64_t cap = n - 1;
-          uint64_t low =
-              bh_pack(h.seq, std::min<uint64_t>(h.contig, cap), std::min<uint64_t>(h.left, cap),
-                      std::min<uint64_t>(h.right, cap));
+          uint64_t low = bh_pack(h.seq, std::min<uint64_t>(h.contig, cap),
+                                 std::min<uint64_t>(h.left, cap), std::min<uint64_t>(h.right, cap));
           CP_INJECT("genpool.lower.cas");
           // seq_cst and rechecked when it lands: a free that skipped its raise because
           // hv covered its run is seen by the re-read (I7); the words the scan read tell
@@ -645,9 +645,9 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
     // Nothing fit in the group: lower its hint unless a free raised it meanwhile (I5),
     // then look at the blocks again: a free whose block raise this pass missed either
     // sees the lowered value (and raises it) or its raise is seen here.
-    if (best < gh_val(g0) && c->ghint()[g].compare_exchange_strong(g0, (gh_seq(g0) << 32) | best,
-                                                                   std::memory_order_seq_cst,
-                                                                   std::memory_order_relaxed)) {
+    if (best < gh_val(g0) &&
+        c->ghint()[g].compare_exchange_strong(
+            g0, (gh_seq(g0) << 32) | best, std::memory_order_seq_cst, std::memory_order_relaxed)) {
       uint64_t again = 0;
       for (uint64_t b = gfirst; b < gend; ++b)
         again = std::max(again, block_need(c, b, std::memory_order_seq_cst));

@@ -102,7 +102,7 @@ TEST(GenPool, SpreadHomesAndWrapAround) {
   ASSERT_TRUE(cp_gen_pool_spread(p.get()));
   for (unsigned cpu = 0; cpu < ncpu; ++cpu)
     EXPECT_EQ(cp_gen_pool_home(p.get(), base + 64, cpu), base + cpu * 4 * 512 * 64);
-  EXPECT_EQ(cp_gen_pool_home(p.get(), base, ncpu), 0u);  // no such CPU
+  EXPECT_EQ(cp_gen_pool_home(p.get(), base, ncpu), 0u);       // no such CPU
   EXPECT_EQ(cp_gen_pool_home(p.get(), base + bytes, 0), 0u);  // in no chunk
   EXPECT_EQ(cp_gen_pool_set_spread(nullptr, true), -EINVAL);
 
