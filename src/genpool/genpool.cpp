@@ -138,7 +138,10 @@ struct chunk {
   uint64_t meta_bytes;
   uint64_t nstripes;     // avail stripes per set, a power of two
   uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (home_granule)
-  uint64_t pad[5];
+  // Bit i set: plain / atomic stripe i may be non-zero (set before its first add; readers
+  // sum only these, so reading avail costs what the CPUs that used the chunk cost).
+  std::atomic<uint64_t> touched_plain, touched_atomic;
+  uint64_t pad[3];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
   // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
@@ -258,19 +261,27 @@ static bool cp_genpool_test_atomic_avail = false;
 // avail_add without a usable sequence: primes the thread's rseq area and retries the
 // sequence (after an abort: preempted, migrated or signalled), else adds atomically to an
 // atomic stripe. Any stripe is correct (only the sum means anything).
+// Marks stripe i of a set touched before its first add: a reader that loads the mask
+// (acquire) after an add completed sees the bit (the OR is ordered before the add).
+inline void touch(std::atomic<uint64_t> &mask, uint64_t i) noexcept {
+  if (!((mask.load(std::memory_order_relaxed) >> i) & 1))
+    mask.fetch_or(uint64_t{1} << i, std::memory_order_seq_cst);
+}
 [[gnu::noinline]] void avail_add_slow(chunk *c, int64_t d) noexcept {
   if (platform::rseq_arch_supported() && platform::rseq_registered_area() &&
       !(kTestHooks && cp_genpool_test_atomic_avail)) {
     for (;;) {
       int cpu = platform::rseq_cpu_start();
       if (cpu < 0 || static_cast<unsigned>(cpu) >= c->nstripes) break;
+      touch(c->touched_plain, static_cast<unsigned>(cpu));
       if (platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(static_cast<unsigned>(cpu))),
                               d, cpu) == platform::CP_RSEQ_OK)
         return;
     }
   }
-  c->stripe(c->nstripes + (this_cpu() & (c->nstripes - 1)))
-      ->fetch_add(d, std::memory_order_relaxed);
+  const uint64_t i = this_cpu() & (c->nstripes - 1);
+  touch(c->touched_atomic, i);
+  c->stripe(c->nstripes + i)->fetch_add(d, std::memory_order_relaxed);
 }
 // Adds d to the caller's avail stripe: one restartable sequence adding to this CPU's plain
 // stripe (kill-safe: the commit is the add itself, one instruction), else avail_add_slow.
@@ -282,6 +293,7 @@ inline void avail_add(chunk *c, int64_t d) noexcept {
     if (__builtin_expect(rs != nullptr && !(kTestHooks && cp_genpool_test_atomic_avail), 1)) {
       unsigned cpu = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
       if (__builtin_expect(cpu < c->nstripes, 1) &&
+          __builtin_expect((c->touched_plain.load(std::memory_order_relaxed) >> cpu) & 1, 1) &&
           platform::rseq_addv(reinterpret_cast<intptr_t *>(c->stripe(cpu)), d,
                               static_cast<int>(cpu), rs) == platform::CP_RSEQ_OK)
         return;
@@ -293,7 +305,11 @@ inline void avail_add(chunk *c, int64_t d) noexcept {
 // operation is in flight; while some are, see I6.
 inline int64_t avail_sum(chunk *c) noexcept {
   int64_t a = 0;
-  for (uint64_t i = 0; i < 2 * c->nstripes; ++i) a += c->stripe(i)->load(std::memory_order_acquire);
+  for (uint64_t m = c->touched_plain.load(std::memory_order_acquire); m; m &= m - 1)
+    a += c->stripe(static_cast<uint64_t>(__builtin_ctzll(m)))->load(std::memory_order_acquire);
+  for (uint64_t m = c->touched_atomic.load(std::memory_order_acquire); m; m &= m - 1)
+    a += c->stripe(c->nstripes + static_cast<uint64_t>(__builtin_ctzll(m)))
+             ->load(std::memory_order_acquire);
   return a;
 }
 inline uint64_t avail_of(chunk *c) noexcept {
@@ -1002,6 +1018,7 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->nstripes = nstripes;
   c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{255};
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
+  c->touched_atomic.store(1, std::memory_order_relaxed);  // (the chunk's memory is zeroed)
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
   // tail special case; a free's end check stops at nbits.
   aword *m = c->alloc();
