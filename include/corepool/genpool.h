@@ -94,7 +94,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
 
 /* Free bytes / total bytes over all chunks. Lock-free, async-signal-safe. avail is exact
  * while no alloc or free is in flight; while some are, it may be off by their sizes (it is
- * kept per CPU and summed, O(chunks x CPUs), up to 64 counters per chunk). */
+ * kept per CPU and summed over the CPUs that used each chunk). */
 size_t cp_gen_pool_avail(struct cp_gen_pool *pool);
 size_t cp_gen_pool_size(struct cp_gen_pool *pool);
 /* True if [start, start+size) lies inside one chunk. Lock-free, async-signal-safe. */
