@@ -810,7 +810,8 @@ struct shared_ctl {
   slot slots[4][kSlots];
 };
 
-TEST(GenPoolShared, ForkFourKillOne) {
+// spread: the region's pool in spread mode (the children allocate from their CPUs' homes).
+void fork_four_kill_one(bool spread) {
   const size_t ctl_size = 64 * 1024, meta_size = 256 * 1024, data_size = 1 << 20;
   const size_t total = ctl_size + meta_size + data_size;
   void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -821,6 +822,7 @@ TEST(GenPoolShared, ForkFourKillOne) {
   cp_gen_pool *p = cp_gen_pool_create_shared(pool_mem, meta_size, 6);
   ASSERT_NE(p, nullptr);
   ASSERT_EQ(cp_gen_pool_add(p, data, data_size, -1), 0);
+  ASSERT_EQ(cp_gen_pool_set_spread(p, spread), 0);
   EXPECT_LT(cp_gen_pool_shared_meta_avail(p), meta_size);
   const int iters = GP_SANITIZED ? 20000 : 200000;
   pid_t pids[4];
@@ -899,9 +901,17 @@ TEST(GenPoolShared, ForkFourKillOne) {
     EXPECT_EQ(cp_gen_pool_free(q, data, data_size), 0);
   }
   EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64), nullptr);
+  EXPECT_EQ(cp_gen_pool_spread(q), spread);  // the setting is the region's
   cp_gen_pool_detach(q);
   cp_gen_pool_detach(p);
   munmap(m, total);
+}
+
+TEST(GenPoolShared, ForkFourKillOne) {
+  fork_four_kill_one(false);
+}
+TEST(GenPoolShared, ForkFourKillOneSpread) {
+  fork_four_kill_one(true);
 }
 
 }  // namespace
