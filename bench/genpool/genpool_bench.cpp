@@ -11,6 +11,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -206,6 +207,21 @@ void bm_pairs(benchmark::State &st, key k) {
   st.SetItemsProcessed(st.iterations());
   st.counters["fail"] = benchmark::Counter(static_cast<double>(fails));
 }
+
+// Lower bound of any lock-free bitmap allocator's alloc+free pair: one CAS that sets the lowest
+// clear bit of one word and one RMW that clears it again; no search, no validation, no hints,
+// no avail. (The "3x simple_seq_fit" goal is measured against this.)
+void bm_bound_cas_pair(benchmark::State &st) {
+  alignas(64) static std::atomic<uint64_t> word{0x0f0f};
+  for (auto _ : st) {
+    uint64_t old = word.load(std::memory_order_relaxed);
+    uint64_t bit = ~old & (old + 1);
+    word.compare_exchange_strong(old, old | bit, std::memory_order_acq_rel);
+    word.fetch_and(~bit, std::memory_order_release);
+  }
+  st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(bm_bound_cas_pair)->Name("bound/cas_set_and_clear_one_word")->UseRealTime();
 
 int register_all() {
   for (int order : {6, 12})
