@@ -141,7 +141,8 @@ struct chunk {
   // Bit i set: plain / atomic stripe i may be non-zero (set before its first add; readers
   // sum only these, so reading avail costs what the CPUs that used the chunk cost).
   std::atomic<uint64_t> touched_plain, touched_atomic;
-  uint64_t pad[3];
+  uint64_t tail_all_free;  // fields of the last block's hint when all its granules are free
+  uint64_t pad[2];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
   // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
@@ -396,6 +397,13 @@ void raise_groups(chunk *c, uint64_t b, const bh &h, const bh &n) noexcept {
 
 constexpr uint64_t kBhFields = (uint64_t{1} << 30) - 1;  // contig, left, right of a bhint
 constexpr uint64_t kBhAllFree = bh_pack(0, kBlockBits, kBlockBits, kBlockBits);
+// True when hint value v of block b says every granule of b is free (then it covers any run
+// in b: a free needs no scan, I7). The last block of a chunk whose size is not a multiple of
+// 512 granules has its own "all free" value (its run cannot reach the set bits past the end).
+inline bool all_free(chunk *c, uint64_t b, uint64_t v) noexcept {
+  v &= kBhFields;
+  return v == kBhAllFree || (b + 1 == c->nblocks && v == c->tail_all_free);
+}
 
 // After alloc bits of [s, e) were cleared (seq_cst; a free or a claim's rollback): merge the
 // clear run around [s, e) into the touched block hints, then raise their groups (I3, I5).
@@ -412,7 +420,7 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
     // store-buffer pair with a lowering's CAS and re-read), and for I5.
     uint64_t v = w.load(std::memory_order_seq_cst);
     // A hint that says "all free" covers any run: skip the scans (I7, as below).
-    if ((v & kBhFields) == kBhAllFree) continue;
+    if (all_free(c, b, v)) continue;
     bh h, n;
     for (;;) {
       uint64_t a = clear_run_start(m, std::max(s, bs), bs);
@@ -442,20 +450,22 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
 // the clear run around [s, e) lies strictly inside that word (set bits below s and at or after
 // e in `now`): then the run is measured from `now` alone, and it cannot reach its block's
 // start or end, so only `contig` can grow. Returns false (nothing done) when the run reaches
-// a word boundary. Reading the run from the RMW's result instead of re-reading after the hint
+// a word boundary and the block hint does not already say "all free". Reading the run from the RMW's result instead of re-reading after the hint
 // load (I3) is safe here: both ends of the run are bits of this word, so whatever changes
 // them later is an RMW on this word ordered after ours — a claim (the run we merge is then
 // an over-estimate, and hints are upper bounds) or a free (whose own merge re-reads this word
 // after its RMW and so includes our range).
 inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) noexcept {
+  const uint64_t b = s / kBlockBits;
+  aword &w = c->bhint()[b];
+  uint64_t v = w.load(std::memory_order_seq_cst);  // after our seq_cst clear (I7)
+  // A hint that says "all free" covers any run (as in raise_hints), wherever it ends.
+  if (all_free(c, b, v)) return true;
   const uint64_t below = now & ((uint64_t{1} << (s % 32)) - 1);
   const uint64_t above = (e % 32) ? now & kAllocHalf & (~uint64_t{0} << (e % 32)) : 0;
   if (!below || !above) return false;
   const uint64_t len = static_cast<uint64_t>(__builtin_ctzll(above)) -
                        (63 - static_cast<uint64_t>(__builtin_clzll(below))) - 1;
-  const uint64_t b = s / kBlockBits;
-  aword &w = c->bhint()[b];
-  uint64_t v = w.load(std::memory_order_seq_cst);  // after our seq_cst clear (I7)
   for (;;) {
     bh h = bh_unpack(v);
     if (h.contig >= len) return true;  // covered: nothing to write (I7)
@@ -1017,6 +1027,10 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->meta_bytes = meta;
   c->nstripes = nstripes;
   c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{255};
+  {
+    const uint64_t tail = nbits - (c->nblocks - 1) * kBlockBits;  // granules in the last block
+    c->tail_all_free = tail == kBlockBits ? kBhAllFree : bh_pack(0, tail, tail, 0);
+  }
   c->stripe(nstripes)->store(static_cast<int64_t>(nbits), std::memory_order_relaxed);
   c->touched_atomic.store(1, std::memory_order_relaxed);  // (the chunk's memory is zeroed)
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
