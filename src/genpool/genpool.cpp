@@ -446,15 +446,16 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
   }
 }
 
-// raise_hints for a free whose clear left word `wi` as `now` (the value its RMW produced), when
-// the clear run around [s, e) lies strictly inside that word (set bits below s and at or after
-// e in `now`): then the run is measured from `now` alone, and it cannot reach its block's
-// start or end, so only `contig` can grow. Returns false (nothing done) when the run reaches
-// a word boundary and the block hint does not already say "all free". Reading the run from the RMW's result instead of re-reading after the hint
-// load (I3) is safe here: both ends of the run are bits of this word, so whatever changes
-// them later is an RMW on this word ordered after ours — a claim (the run we merge is then
-// an over-estimate, and hints are upper bounds) or a free (whose own merge re-reads this word
-// after its RMW and so includes our range).
+// raise_hints for a one-word free whose CAS left its word as `now` (alloc bits), when the
+// clear run around [s, e) lies strictly inside that word (set bits below s and at or after e
+// in `now`): then the run is measured from `now` alone, and it cannot reach its block's start
+// or end, so only `contig` can grow. Returns true when done, also when the block hint already
+// says "all free"; false (nothing done) when the run reaches a word boundary. Reading the run
+// from the CAS's result instead of re-reading after the hint load (I3) is safe here: both ends
+// of the run are bits of this word, so whatever changes them later is an RMW on this word
+// ordered after ours — a claim (the run we merge is then an over-estimate, and hints are
+// upper bounds) or a free (whose own merge re-reads this word after its RMW and so includes
+// our range).
 inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) noexcept {
   const uint64_t b = s / kBlockBits;
   aword &w = c->bhint()[b];
