@@ -102,7 +102,7 @@ namespace corepool::genpool {
 namespace {
 
 constexpr uint64_t kBlockBits = 512;
-constexpr uint64_t kBlockWords = kBlockBits / 64;
+constexpr uint64_t kBlockViews = kBlockBits / 64;
 constexpr uint64_t kGroupBlocks = 64;
 constexpr uint64_t kMagic = 0x6c6f6f706e656763ULL;  // "cgenpool"
 constexpr uint32_t kVersion = 3;  // 2: avail striped per CPU, spread flag; 3: one map
@@ -134,7 +134,7 @@ struct chunk {
   uint64_t nbits;                     // granules
   uint64_t phys;                      // UINT64_MAX: none
   uint64_t owner;                     // cookie (process-local meaning)
-  uint64_t nwords, nblocks, ngroups;  // nwords: 64-granule views (2 map words each)
+  uint64_t nviews, nblocks, ngroups;  // nviews: 64-granule views of the map (2 words each)
   uint64_t meta_bytes;
   uint64_t nstripes;     // avail stripes per set, a power of two
   uint64_t home_stride;  // spread mode: granules between CPU k's home and k+1's (home_granule)
@@ -144,14 +144,14 @@ struct chunk {
   uint64_t tail_all_free;  // fields of the last block's hint when all its granules are free
   uint64_t pad[2];
   // followed by avail stripes[2 * nstripes] (one cache line each: the plain set, then the
-  // atomic set), map[2 * nwords] (bitmap.h), bhint[nblocks], ghint[ngroups]
+  // atomic set), map[2 * nviews] (bitmap.h), bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *stripe(uint64_t i) noexcept {
     return reinterpret_cast<std::atomic<int64_t> *>(reinterpret_cast<char *>(this + 1) + 64 * i);
   }
   aword *alloc() noexcept {
     return reinterpret_cast<aword *>(reinterpret_cast<char *>(this + 1) + 128 * nstripes);
   }
-  aword *bhint() noexcept { return alloc() + 2 * nwords; }
+  aword *bhint() noexcept { return alloc() + 2 * nviews; }
   aword *ghint() noexcept { return bhint() + nblocks; }
 };
 static_assert(sizeof(chunk) % 64 == 0);
@@ -189,8 +189,8 @@ uint64_t stripes_for_machine() noexcept {
 uint64_t meta_bytes_for(uint64_t nbits, uint64_t nstripes) noexcept {
   uint64_t nblocks = (nbits + kBlockBits - 1) / kBlockBits;
   uint64_t ngroups = (nblocks + kGroupBlocks - 1) / kGroupBlocks;
-  uint64_t nwords = nblocks * kBlockWords;
-  return sizeof(chunk) + 128 * nstripes + 8 * (2 * nwords + nblocks + ngroups);
+  uint64_t nviews = nblocks * kBlockViews;
+  return sizeof(chunk) + 128 * nstripes + 8 * (2 * nviews + nblocks + ngroups);
 }
 
 }  // namespace
@@ -330,12 +330,12 @@ inline uint64_t umax(uint64_t a, uint64_t b) noexcept {
 
 // Exact {contig, left, right} of block b from the alloc bits (bits past nbits are set), a word
 // at a time: `run` is the clear run reaching the current word from below.
-// With `snap`, the words read are stored in snap[0..kBlockWords).
+// With `snap`, the words read are stored in snap[0..kBlockViews).
 uint64_t block_hint_exact(chunk *c, uint64_t b, uint64_t *snap = nullptr,
                           std::memory_order mo = std::memory_order_relaxed) noexcept {
   uint64_t contig = 0, left = kNone, run = 0;
-  for (uint64_t i = 0; i < kBlockWords; ++i) {
-    uint64_t w = view(c->alloc(), b * kBlockWords + i, mo);
+  for (uint64_t i = 0; i < kBlockViews; ++i) {
+    uint64_t w = view(c->alloc(), b * kBlockViews + i, mo);
     if (snap) snap[i] = w;
     if (w == 0) {
       run += 64;
@@ -449,24 +449,22 @@ void raise_hints(chunk *c, uint64_t s, uint64_t e) noexcept {
 // raise_hints for a one-word free whose CAS left its word as `now` (alloc bits), when the
 // clear run around [s, e) lies strictly inside that word (set bits below s and at or after e
 // in `now`): then the run is measured from `now` alone, and it cannot reach its block's start
-// or end, so only `contig` can grow. Returns true when done, also when the block hint already
-// says "all free"; false (nothing done) when the run reaches a word boundary. Reading the run
-// from the CAS's result instead of re-reading after the hint load (I3) is safe here: both ends
-// of the run are bits of this word, so whatever changes them later is an RMW on this word
-// ordered after ours — a claim (the run we merge is then an over-estimate, and hints are
-// upper bounds) or a free (whose own merge re-reads this word after its RMW and so includes
-// our range).
+// or end, so only `contig` can grow (an "all free" hint has the largest contig, so it covers
+// the run). Returns false (nothing done) when the run reaches a word boundary. Reading the
+// run from the CAS's result instead of re-reading after the hint load (I3) is safe here: both
+// ends of the run are bits of this word, so whatever changes them later is an RMW on this
+// word ordered after ours — a claim (the run we merge is then an over-estimate, and hints
+// are upper bounds) or a free (whose own merge re-reads this word after its RMW and so
+// includes our range).
 inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) noexcept {
+  const uint64_t below = now & ((uint64_t{1} << (s % 32)) - 1);
+  const uint64_t above = (e % 32) ? now & kAllocHalf & (~uint64_t{0} << (e % 32)) : 0;
+  if (!below || !above) return false;  // raise_hints (it checks "all free" first)
+  const uint64_t len = static_cast<uint64_t>(__builtin_ctzll(above)) -
+                       (63 - static_cast<uint64_t>(__builtin_clzll(below))) - 1;
   const uint64_t b = s / kBlockBits;
   aword &w = c->bhint()[b];
   uint64_t v = w.load(std::memory_order_seq_cst);  // after our seq_cst clear (I7)
-  // A hint that says "all free" covers any run (as in raise_hints), wherever it ends.
-  if (all_free(c, b, v)) return true;
-  const uint64_t below = now & ((uint64_t{1} << (s % 32)) - 1);
-  const uint64_t above = (e % 32) ? now & kAllocHalf & (~uint64_t{0} << (e % 32)) : 0;
-  if (!below || !above) return false;
-  const uint64_t len = static_cast<uint64_t>(__builtin_ctzll(above)) -
-                       (63 - static_cast<uint64_t>(__builtin_clzll(below))) - 1;
   for (;;) {
     bh h = bh_unpack(v);
     if (h.contig >= len) return true;  // covered: nothing to write (I7)
@@ -494,8 +492,8 @@ inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) n
                                        const uint64_t *snap) noexcept {
   if (snap) {
     uint64_t cleared = 0;
-    for (uint64_t i = 0; i < kBlockWords; ++i)
-      cleared |= snap[i] & ~view(c->alloc(), b * kBlockWords + i, std::memory_order_seq_cst);
+    for (uint64_t i = 0; i < kBlockViews; ++i)
+      cleared |= snap[i] & ~view(c->alloc(), b * kBlockViews + i, std::memory_order_seq_cst);
     if (!cleared) return;
   }
   bh x = bh_unpack(block_hint_exact(c, b, nullptr, std::memory_order_seq_cst)), l = bh_unpack(low);
@@ -522,7 +520,7 @@ inline bool raise_hint_in_word(chunk *c, uint64_t s, uint64_t e, uint64_t now) n
 // (I5). A lowering that lands is rechecked against the bits (I7).
 void refresh_block(chunk *c, uint64_t b) noexcept {
   uint64_t seen = c->bhint()[b].load(std::memory_order_acquire);
-  uint64_t snap[kBlockWords];
+  uint64_t snap[kBlockViews];
   bh o = bh_unpack(seen), x = bh_unpack(block_hint_exact(c, b, snap));
   uint64_t low = bh_pack(o.seq, std::min(o.contig, x.contig), std::min(o.left, x.left),
                          std::min(o.right, x.right));
@@ -631,7 +629,7 @@ uint64_t fit_blocks(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t 
       if (h.contig >= n || cross) {
         const uint64_t bs = b * kBlockBits;
         const uint64_t lo = std::max(bs, slo), hi = std::min(bs + kBlockBits, shi);
-        uint64_t snap[kBlockWords + 2];
+        uint64_t snap[kBlockViews + 2];
         bool whole;
         uint64_t s = scan_claim(c, lo, hi, std::min(c->nbits, bs + 2 * kBlockBits), n, mask, off,
                                 snap, &whole);
@@ -729,7 +727,7 @@ uint64_t first_fit(chunk *c, uint64_t n, uint64_t mask, uint64_t off, uint64_t h
       continue;
     }
     uint64_t lo = b * kBlockBits, hi = std::min(c->nbits, (last + 1) * kBlockBits);
-    uint64_t snap[kBlockWords + 2];  // unused: n > 64 never takes find_fit
+    uint64_t snap[kBlockViews + 2];  // unused: n > 64 never takes find_fit
     bool whole;
     uint64_t s = scan_claim(c, lo, hi, c->nbits, n, mask, off, snap, &whole);
     if (s != kNone) return s;
@@ -1024,7 +1022,7 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   c->owner = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(owner));
   c->nblocks = (nbits + kBlockBits - 1) / kBlockBits;
   c->ngroups = (c->nblocks + kGroupBlocks - 1) / kGroupBlocks;
-  c->nwords = c->nblocks * kBlockWords;
+  c->nviews = c->nblocks * kBlockViews;
   c->meta_bytes = meta;
   c->nstripes = nstripes;
   c->home_stride = (nbits / platform::nr_cpu_ids()) & ~uint64_t{255};
@@ -1037,7 +1035,7 @@ int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phy
   // Granules past nbits are permanently allocated (alloc bits, no start), so scans need no
   // tail special case; a free's end check stops at nbits.
   aword *m = c->alloc();
-  for (uint64_t i = nbits; i < c->nwords * 64; i = (i & ~uint64_t{31}) + 32)
+  for (uint64_t i = nbits; i < c->nviews * 64; i = (i & ~uint64_t{31}) + 32)
     m[i / 32].fetch_or(kAllocHalf & (kAllocHalf << (i % 32)), std::memory_order_relaxed);
   for (uint64_t b = 0; b < c->nblocks; ++b)
     c->bhint()[b].store(block_hint_exact(c, b), std::memory_order_relaxed);
