@@ -161,7 +161,7 @@ static_assert(sizeof(rseq_stack) == 64, "the sequences address the slots at head
 static inline int rseq_stack_push(rseq_stack *s, void *item, int cpu, rseq_abi *rs) noexcept;
 // pop:  if (fence || top == 0) FAIL; *out = slots[top - 1]; top -= 1.       commit: top
 static inline int rseq_stack_pop(rseq_stack *s, void **out, int cpu, rseq_abi *rs) noexcept;
-// push_bulk (all or nothing): if (fence || top + n > cap) FAIL;
+// push_bulk (all or nothing): if (fence || n < 0 || top + n > cap) FAIL;
 //           slots[top .. top+n) = items[0 .. n); top += n.                  commit: top
 static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr_t n, int cpu,
                                        rseq_abi *rs) noexcept;
@@ -177,7 +177,7 @@ static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, int
 //                 slots[*tail & mask] = item; *tail += 1.                  commit: *tail
 static inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **slots, intptr_t mask,
                                  void *item, int cpu) noexcept;
-// ring_push_bulk (all or nothing): if (*tail + n - *head > mask + 1) FAIL;
+// ring_push_bulk (all or nothing): if (n < 0 || *tail + n - *head > mask + 1) FAIL;
 //                 slots[(*tail + i) & mask] = items[i] for i < n; *tail += n. commit: *tail
 static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
                                       intptr_t mask, void *const *items, intptr_t n,

@@ -141,7 +141,8 @@ static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr
            "leaq 64(%[s], %%rcx, 8), %%rcx\n\t"
            "xorl %%eax, %%eax\n\t"
            "testq %[n], %[n]\n\t"
-           "jle 6f\n\t"  // n == 0: commit top unchanged
+           "jl %l[fail]\n\t"  // n < 0: refused, nothing stored
+           "jz 6f\n\t"        // n == 0: commit top unchanged
            "5:\n\t"
            "movq (%[items], %%rax, 8), %%r8\n\t"
            "movq %%r8, (%%rcx, %%rax, 8)\n\t"  // speculative: slots above top
@@ -241,7 +242,8 @@ static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void
            "jg %l[fail]\n\t"  // tail + n - head > mask + 1: does not fit, all or nothing
            "xorl %%eax, %%eax\n\t"
            "testq %[n], %[n]\n\t"
-           "jle 6f\n\t"  // n == 0: commit tail unchanged
+           "jl %l[fail]\n\t"  // n < 0: refused, nothing stored
+           "jz 6f\n\t"        // n == 0: commit tail unchanged
            "5:\n\t"
            "movq (%[items], %%rax, 8), %%r8\n\t"
            "leaq (%%rcx, %%rax), %%r9\n\t"

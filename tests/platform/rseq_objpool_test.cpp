@@ -71,6 +71,22 @@ TEST(RseqRing, BulkAllOrNothingAndWraps) {
   EXPECT_EQ(tail, 18);
 }
 
+// A negative count is refused and stores nothing (it is not a decrement of tail).
+TEST(RseqRing, BulkNegativeCountFails) {
+  REQUIRE_RSEQ();
+  void *slots[8] = {};
+  intptr_t tail = 13, head = 10;
+  int obj;
+  void *in[1] = {&obj};
+  for (intptr_t n : {intptr_t{-1}, intptr_t{-3}, INTPTR_MIN}) {
+    EXPECT_EQ(
+        on_this_cpu([&](int c) { return rseq_ring_push_bulk(&tail, &head, slots, 7, in, n, c); }),
+        CP_RSEQ_FAIL)
+        << n;
+    EXPECT_EQ(tail, 13) << n;
+  }
+}
+
 // Per-CPU rings, rseq producers, CAS consumers from anywhere: nothing lost or duplicated.
 constexpr int kObjs = 48;
 constexpr uint64_t kCap = 64;

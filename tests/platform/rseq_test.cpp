@@ -159,6 +159,30 @@ TEST(Rseq, StackBulk) {
   EXPECT_EQ(top, 2);
 }
 
+// A negative count is refused and stores nothing (it is not a decrement of top).
+TEST(Rseq, StackBulkNegativeCountFails) {
+  REQUIRE_RSEQ();
+  test_stack<8> st;
+  rseq_abi *rs = rseq_area();
+  int obj[4];
+  void *in[4] = {&obj[0], &obj[1], &obj[2], &obj[3]};
+  ASSERT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, 4, k, rs); }),
+            CP_RSEQ_OK);
+  for (intptr_t n : {intptr_t{-1}, intptr_t{-3}, INTPTR_MIN}) {
+    EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_push_bulk(&st.h, in, n, k, rs); }),
+              CP_RSEQ_FAIL)
+        << n;
+    EXPECT_EQ(st.h.top, 4) << n;
+    void *out[4] = {};
+    intptr_t got = 7;
+    EXPECT_EQ(on_this_cpu([&](int k) { return rseq_stack_pop_bulk(&st.h, out, n, &got, k, rs); }),
+              CP_RSEQ_FAIL)
+        << n;
+    EXPECT_EQ(st.h.top, 4) << n;
+    EXPECT_EQ(got, 7) << n;
+  }
+}
+
 // ---- the foundation's acceptance test: an exact per-CPU counter under chaos -------------
 
 // One cache line per CPU. `local` is modified only by rseq_addv on its CPU; `shared` is the
