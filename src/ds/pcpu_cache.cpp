@@ -1,12 +1,11 @@
 // pcpu_cache: setup, teardown and the remote drain. The protocol is in pcpu_cache.h.
 #include "ds/pcpu_cache.h"
 
-#include <corepool/cpu.h>
-
 #include <cerrno>
 #include <new>
 
 #include "inject.h"
+#include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq_fence.h"
 
@@ -16,19 +15,19 @@ using namespace corepool::platform;
 
 int pcpu_cache::init(unsigned nr_cpus, unsigned cap) noexcept {
   if (cap == 0 || nr_cpus == 0) return -EINVAL;
-  if (!cp_rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init()) return -ENOTSUP;
+  if (!rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init()) return -ENOTSUP;
   size_t stride = page_size();
   unsigned shift = static_cast<unsigned>(__builtin_ctzl(stride));  // page sizes are powers of two
   for (; stride < sizeof(stack) + size_t{cap} * sizeof(void *); stride <<= 1) shift++;
   char *mem = static_cast<char *>(os_alloc(stride * nr_cpus, page_size()));  // zeroed
   if (!mem) return -ENOMEM;
   for (unsigned c = 0; c < nr_cpus; c++) {
-    int node = cp_cpu_possible(c) ? cp_cpu_to_node(c) : -1;
+    int node = cpu_possible(c) ? cpu_to_node(c) : -1;
     if (node >= 0) (void)os_bind_node(mem + c * stride, stride, node);  // a preference
     stack *s = new (mem + c * stride) stack;
     s->top = 0;
     // A CPU that is not possible never runs a thread; keep its stack fenced for good.
-    s->fence = cp_cpu_possible(c) ? 0 : 1;
+    s->fence = cpu_possible(c) ? 0 : 1;
     s->cap = cap;
   }
   nr_cpus_ = nr_cpus;

@@ -94,6 +94,7 @@
 #include "error.h"
 #include "genpool/bitmap.h"
 #include "inject.h"
+#include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
 #include "platform/topology.h"
@@ -237,7 +238,7 @@ inline uint64_t granules(header *h, size_t size) noexcept {
 // The CPU the caller runs on (a hint: it may migrate at once). One TLS load with rseq.
 [[gnu::noinline]] unsigned this_cpu_slow() noexcept {
   platform::rseq_registered_area();  // primes the fast path's TLS pointer when rseq works
-  return cp_current_cpu();
+  return corepool::platform::current_cpu();
 }
 inline unsigned this_cpu() noexcept {
   const platform::rseq_abi *rs = platform::rseq_registered_area_if_known();

@@ -53,6 +53,7 @@
 #include "ds/pcpu_cache.h"
 #include "error.h"
 #include "inject.h"
+#include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
 
@@ -209,7 +210,8 @@ inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n) noe
 
 inline int start_cpu(const cp_objpool *p) noexcept {
   int cpu = p->rseq ? rseq_cpu_start() : -1;
-  if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus) cpu = static_cast<int>(cp_current_cpu());
+  if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus)
+    cpu = static_cast<int>(corepool::platform::current_cpu());
   return cpu;
 }
 
@@ -229,7 +231,7 @@ __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept 
       // CP_RSEQ_ABORT: preempted, migrated or signalled; nothing committed: retry
     }
   } else {
-    unsigned cpu = cp_current_cpu();
+    unsigned cpu = corepool::platform::current_cpu();
     ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
     if (r && mp_ring_push_bulk(r, &obj, 1)) return;
   }
@@ -286,7 +288,7 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
       return;
     }
   } else {
-    unsigned cpu = cp_current_cpu();
+    unsigned cpu = corepool::platform::current_cpu();
     ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
     if (r && mp_ring_push_bulk(r, objs, n)) return;
   }

@@ -50,6 +50,7 @@
 #include "error.h"
 #include "inject.h"
 #include "percpu/percpu_internal.h"
+#include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
 #include "platform/topology.h"
@@ -538,7 +539,7 @@ __attribute__((noinline)) void add_u64_slow(void *pcp, chunk *c, uint64_t v) noe
     corepool::pcpu::add_u64_no_rseq_thread(pcp, v);
     return;
   }
-  unsigned cpu = cp_current_cpu();
+  unsigned cpu = corepool::platform::current_cpu();
   mark_touched(c, cpu);
   __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + cpu * stride), v, __ATOMIC_RELAXED);
 }
@@ -624,7 +625,7 @@ const void *cp_per_cpu_cptr(const void *pcp, unsigned cpu) {
 }
 
 void *cp_this_cpu_ptr(void *pcp) {
-  return cp_per_cpu_ptr(pcp, cp_current_cpu());
+  return cp_per_cpu_ptr(pcp, corepool::platform::current_cpu());
 }
 
 void cp_this_cpu_add_u64(void *pcp, uint64_t v) {

@@ -1,4 +1,5 @@
-// CPU identity: choose the rseq source once, register per-thread areas, sched_getcpu fallback.
+// CPU identity (platform/cpu.h): choose the rseq source once, register per-thread areas,
+// sched_getcpu fallback.
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -7,8 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "platform/cpu.h"
 #include "platform/rseq.h"
-#include "platform/topology.h"
 
 #ifndef COREPOOL_ENABLE_RSEQ
 #define COREPOOL_ENABLE_RSEQ 1
@@ -101,43 +102,30 @@ rseq_abi *rseq_registered_area_slow() noexcept {
 
 }  // namespace corepool::platform::detail
 
-extern "C" {
+namespace corepool::platform {
 
-enum cp_cpu_id_source cp_cpu_id_source(void) {
-  using namespace corepool::platform;
+id_source cpu_id_source() noexcept {
   detail::rseq_cpu_start_slow();  // makes sure the mode is chosen
   switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
     case rseq_mode::glibc:
-      return CP_CPU_ID_RSEQ_GLIBC;
+      return id_source::rseq_glibc;
     case rseq_mode::own:
-      return CP_CPU_ID_RSEQ_OWN;
+      return id_source::rseq_own;
     default:
-      return CP_CPU_ID_GETCPU;
+      return id_source::getcpu;
   }
 }
 
-const char *cp_cpu_id_source_name(enum cp_cpu_id_source src) {
-  switch (src) {
-    case CP_CPU_ID_RSEQ_GLIBC:
-      return "rseq-glibc";
-    case CP_CPU_ID_RSEQ_OWN:
-      return "rseq-own";
-    case CP_CPU_ID_GETCPU:
-      return "getcpu";
-  }
-  return "unknown";
+bool rseq_enabled() noexcept {
+  return cpu_id_source() != id_source::getcpu;
 }
 
-bool cp_rseq_enabled(void) {
-  return cp_cpu_id_source() != CP_CPU_ID_GETCPU;
-}
-
-unsigned cp_current_cpu(void) {
-  int c = corepool::platform::rseq_cpu_start();
+unsigned current_cpu() noexcept {
+  int c = rseq_cpu_start();
   if (c < 0) c = sched_getcpu();
   if (c < 0) c = 0;
-  unsigned n = corepool::platform::nr_cpu_ids();
+  unsigned n = nr_cpu_ids();
   return static_cast<unsigned>(c) < n ? static_cast<unsigned>(c) : static_cast<unsigned>(c) % n;
 }
 
-}  // extern "C"
+}  // namespace corepool::platform

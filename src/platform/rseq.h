@@ -45,8 +45,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include <corepool/cpu.h>
-
 #include "platform/glibc_rseq.h"
 
 namespace corepool::platform {

@@ -9,8 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <corepool/cpu.h>
-
 #if COREPOOL_HAVE_NUMA
 #include <numa.h>
 #endif
@@ -174,21 +172,3 @@ void testing::set_nr_cpu_ids(unsigned n) noexcept {
 }
 
 }  // namespace corepool::platform
-
-extern "C" {
-unsigned cp_nr_cpu_ids(void) {
-  return corepool::platform::nr_cpu_ids();
-}
-bool cp_cpu_possible(unsigned cpu) {
-  return corepool::platform::cpu_possible(cpu);
-}
-int cp_cpu_to_node(unsigned cpu) {
-  return corepool::platform::cpu_to_node(cpu);
-}
-int cp_nr_nodes(void) {
-  return corepool::platform::nr_nodes();
-}
-size_t cp_cache_line_size(void) {
-  return corepool::platform::cache_line_size();
-}
-}

@@ -1,5 +1,5 @@
 // CPU and NUMA topology, read once from sysfs (and libnuma where present).
-// Internal to corepool; the public view is corepool/cpu.h.
+// Part of the platform CPU API (platform/cpu.h), on which the public corepool/cpu.h is built.
 #pragma once
 
 #include <cstddef>

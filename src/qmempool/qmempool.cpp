@@ -42,6 +42,7 @@
 #include "ds/cpu_ring.h"
 #include "error.h"
 #include "inject.h"
+#include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
 
@@ -146,7 +147,7 @@ struct rseq_cache {
 struct locked_cache {
   cp_qmempool *p;
   fhead *lock() const noexcept {
-    fhead *h = fc(p, cp_current_cpu());
+    fhead *h = fc(p, corepool::platform::current_cpu());
     // L1: acquire pairs with L2 of the previous holder: its top/slots writes are visible.
     if (h->lock.exchange(1, std::memory_order_acquire) != 0) return nullptr;
     CP_INJECT("qmempool.locked");
@@ -284,7 +285,7 @@ int take_below(cp_qmempool *p, void **out, int n) noexcept {
     return static_cast<int>(
         corepool::ds::cpu_ring_pop_bulk(depot(p, cpu), out, static_cast<unsigned>(n)));
   };
-  const unsigned self = cp_current_cpu();  // < cp_nr_cpu_ids() == p->ncpu
+  const unsigned self = corepool::platform::current_cpu();  // < cp_nr_cpu_ids() == p->ncpu
   int k = from_depot(self);
   if (k == 0) k = p->shared->dequeue<true>(out, n);
   for (unsigned i = 1; k == 0 && i < p->ncpu; i++)
