@@ -36,12 +36,15 @@ bool env_forces_off() {
 }
 
 // Registers this thread's own area. Returns true when the kernel accepted it.
-// Async-signal-safe: one syscall; a nested call from a signal handler sees EBUSY, which
-// means the outer call already registered this very area.
+// Async-signal-safe: one syscall, errno left as it was; a nested call from a signal handler
+// sees EBUSY, which means the outer call already registered this very area.
 bool register_own() {
 #if defined(SYS_rseq)
+  const int saved = errno;
   long r = ::syscall(SYS_rseq, &g_own_area, sizeof(rseq_abi), 0, kRseqSig);
-  if (r == 0 || errno == EBUSY) return true;
+  const bool ok = r == 0 || errno == EBUSY;
+  errno = saved;
+  if (ok) return true;
 #endif
   __atomic_store_n(&g_own_area.cpu_id, kFailed, __ATOMIC_RELAXED);
   return false;

@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -105,6 +106,26 @@ TEST(CpuId, EveryThreadGetsAnId) {
     });
   for (auto &t : ts) t.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+// Registering corepool's own area may run in a signal handler: it must leave errno alone,
+// also when the kernel answers EBUSY (the area is registered already, as after a nested
+// call). Forcing the area's cpu_id back to "uninitialised" makes the next call register again.
+TEST(CpuId, OwnRegistrationKeepsErrno) {
+  if (cp_cpu_id_source() != CP_CPU_ID_RSEQ_OWN)
+    GTEST_SKIP() << "needs mode rseq-own (ctest runs it with GLIBC_TUNABLES=glibc.pthread.rseq=0)";
+  std::thread([] {
+    using corepool::platform::detail::g_own_area;
+    ASSERT_GE(corepool::platform::rseq_cpu_start(), 0);  // registered
+    int clobbered = 0;
+    for (int i = 0; i < 100; i++) {
+      std::atomic_ref<uint32_t>(g_own_area.cpu_id).store(UINT32_MAX, std::memory_order_relaxed);
+      errno = 4242;
+      (void)corepool::platform::rseq_cpu_start();  // -1 until the kernel rewrites cpu_id
+      if (errno != 4242) clobbered++;
+    }
+    EXPECT_EQ(clobbered, 0);
+  }).join();
 }
 
 }  // namespace
