@@ -22,6 +22,7 @@
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "corepool/genpool.hpp"
+#include "ds/striped_counter.h"
 #include "inject.h"
 #include "model.h"
 
@@ -687,10 +688,6 @@ void stress_signal(int worker, void *) {
   c->handler_allocs.fetch_add(1, std::memory_order_relaxed);
 }
 
-#ifdef COREPOOL_INJECT
-extern "C" thread_local bool cp_genpool_test_atomic_avail;
-#endif
-
 // spread: the pool in spread mode, and (test builds) the odd workers add to avail atomically,
 // as threads without rseq do, while the even ones use the per-CPU sequences.
 void run_stress(int threads, bool spread = false) {
@@ -716,7 +713,7 @@ void run_stress(int threads, bool spread = false) {
       o,
       [&](int w) {
 #ifdef COREPOOL_INJECT
-        cp_genpool_test_atomic_avail = spread && w % 2 == 1;
+        corepool::ds::detail::t_stripe_force_atomic = spread && w % 2 == 1;
 #endif
         corepool::chaos::rng r(static_cast<uint64_t>(w) + 7);
         struct live_t {
