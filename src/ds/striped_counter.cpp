@@ -9,7 +9,7 @@
 namespace corepool::ds {
 namespace detail {
 
-thread_local bool t_stripe_force_atomic = false;
+__thread bool t_stripe_force_atomic = false;
 
 namespace {
 // Per-thread atomic stripe index: 0 until the thread's first atomic add, then 1 + a

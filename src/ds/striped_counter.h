@@ -48,7 +48,8 @@ inline constexpr bool kStripeTestHooks = true;
 #else
 inline constexpr bool kStripeTestHooks = false;
 #endif
-extern thread_local bool t_stripe_force_atomic;
+// Plain TLS (no C++ TLS wrapper): read from signal handlers and inlined fast paths.
+extern __thread bool t_stripe_force_atomic;
 void striped_add_slow(stripe_set &s, std::atomic<int64_t> *lines, int64_t d) noexcept;
 }  // namespace detail
 
