@@ -21,9 +21,9 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
   if (owner) *owner = nullptr;
   if (!pool) return set_error(-EINVAL, "pool is NULL");
   header *h = pool->hdr;
-  chunk *c = find_chunk(h, addr);
+  chunk *c = find_chunk(pool, addr);
   if (!c) return set_error(-EINVAL, "address outside every chunk");
-  uint64_t off = addr - c->start;
+  uint64_t off = addr - chunk_start(h, c);
   if (off & (gran(h) - 1)) return set_error(-EINVAL, "address is not the start of an allocation");
   uint64_t s = off >> h->order, n = granules(h, size);
   if (n == 0 || n > c->nbits - s) return set_error(-EINVAL, "size does not match the allocation");

@@ -827,7 +827,7 @@ void fork_four_kill_one(bool spread) {
     pids[k] = fork();
     ASSERT_GE(pids[k], 0);
     if (pids[k] == 0) {
-      cp_gen_pool *cp = cp_gen_pool_attach_shared(pool_mem);
+      cp_gen_pool *cp = cp_gen_pool_attach_shared(pool_mem, meta_size);
       if (!cp) _exit(2);
       corepool::chaos::rng r(static_cast<uint64_t>(k) + 99);
       int bad = 0;
@@ -873,7 +873,7 @@ void fork_four_kill_one(bool spread) {
     }
   }
   // Only the killed child's allocations remain: free them from its records.
-  cp_gen_pool *q = cp_gen_pool_attach_shared(pool_mem);
+  cp_gen_pool *q = cp_gen_pool_attach_shared(pool_mem, meta_size);
   ASSERT_NE(q, nullptr);
   // The dead child may have been inside one alloc (slot pending) or one free (slot marked
   // freeing; if the free had claimed the allocation, its bits may be partly cleared): that
@@ -897,7 +897,7 @@ void fork_four_kill_one(bool spread) {
     EXPECT_EQ(cp_gen_pool_alloc(q, data_size), data);  // bitmap fully clear
     EXPECT_EQ(cp_gen_pool_free(q, data, data_size), 0);
   }
-  EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64), nullptr);
+  EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64, meta_size - 64), nullptr);
   EXPECT_EQ(cp_gen_pool_spread(q), spread);  // the setting is the region's
   cp_gen_pool_detach(q);
   cp_gen_pool_detach(p);
