@@ -20,17 +20,7 @@
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "genpool/layout.h"
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define GP_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define GP_SANITIZED 1
-#endif
-#endif
-#ifndef GP_SANITIZED
-#define GP_SANITIZED 0
-#endif
+#include "sanitized.h"
 
 namespace {
 
