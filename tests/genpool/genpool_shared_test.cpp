@@ -1,9 +1,11 @@
 // gen_pool process-shared mode: a region that is not a valid pool (each field attach trusts,
 // mutated one at a time), chunks a peer adds after attach that fail validation, random
 // mutations of a valid region (attach + alloc + free: an error or a working pool, never a
-// crash), misuse answered with -EINVAL, and several processes that map one region at
-// different addresses and free each other's allocations.
+// crash), misuse answered with -EINVAL, several processes that map one region at different
+// addresses and free each other's allocations, and adders killed with SIGKILL at every step
+// of add and at random moments.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "genpool/layout.h"
+#include "inject.h"
 #include "sanitized.h"
 
 namespace {
@@ -35,8 +38,9 @@ constexpr int kOrder = 6;
 struct mapping {
   void *p = nullptr;
   size_t n = 0;
-  explicit mapping(size_t bytes) : n(bytes) {
-    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  explicit mapping(size_t bytes, bool shared = false) : n(bytes) {
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE,
+             (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) p = nullptr;
   }
   ~mapping() {
@@ -545,6 +549,185 @@ TEST(GenPoolSharedMappings, HandOffFourProcesses) {
 }
 TEST(GenPoolSharedMappings, HandOffEightProcesses) {
   run_handoff(8);
+}
+
+// ---- adders killed with SIGKILL ------------------------------------------------------------
+// Region: [metadata | data chunks of kKillChunk bytes, chunk k at kKillData + k * kKillChunk].
+// A control page outside it holds the next chunk index the adders use.
+constexpr size_t kKillRegion = 8 << 20, kKillData = 4 << 20, kKillChunk = 8192;
+constexpr uint64_t kKillSlots = (kKillRegion - kKillData) / kKillChunk;
+
+struct kill_ctl {
+  std::atomic<uint64_t> next;  // index of the next chunk to add
+};
+
+struct kill_rig {
+  mapping region{kKillRegion, true};
+  mapping ctl_mem{4096, true};
+  kill_ctl *ctl = new (ctl_mem.p) kill_ctl();
+  kill_rig() { format(); }
+  void format() {
+    cp_gen_pool *p = cp_gen_pool_create_shared(region.p, kKillData, kOrder);
+    EXPECT_NE(p, nullptr);
+    cp_gen_pool_detach(p);
+    ctl->next.store(0);
+  }
+  uintptr_t chunk_addr(uint64_t k) const {
+    return reinterpret_cast<uintptr_t>(region.c() + kKillData + k * kKillChunk);
+  }
+};
+
+// The adder: adds chunks at ctl->next until the metadata or the slots run out. An add that
+// finds its chunk already there (-EINVAL: the previous adder died after publishing, before
+// moving `next`) moves on.
+[[noreturn]] void adder(kill_rig *rig) {
+  cp_gen_pool *p = cp_gen_pool_attach_shared(rig->region.p, kKillData);
+  if (!p) _exit(3);
+  for (;;) {
+    uint64_t k = rig->ctl->next.load(std::memory_order_acquire);
+    if (k >= kKillSlots) _exit(0);
+    int r = cp_gen_pool_add(p, rig->chunk_addr(k), kKillChunk, -1);
+    if (r == -ENOMEM) _exit(0);
+    if (r != 0 && r != -EINVAL) _exit(4);
+    rig->ctl->next.store(k + 1, std::memory_order_release);
+  }
+}
+
+struct chunk_list {
+  std::vector<uintptr_t> starts;
+  bool ok = true;
+};
+void collect(cp_gen_pool *, const cp_gen_pool_chunk_info *ci, void *data) {
+  auto *l = static_cast<chunk_list *>(data);
+  if (ci->size != kKillChunk) l->ok = false;
+  l->starts.push_back(ci->start);
+}
+
+// The survivors' check after a kill: the region attaches (every record validates), the chunks
+// are distinct slots below `next` + 1 in add order, avail is exact, every chunk is wholly
+// allocatable and then nothing more is; the add lock is usable (a new add succeeds); an add of
+// a chunk already there is refused. Returns the number of chunks.
+size_t check_after_kill(kill_rig &rig) {
+  cp_gen_pool *q = cp_gen_pool_attach_shared(rig.region.p, kKillData);
+  EXPECT_NE(q, nullptr) << cp_last_error();
+  if (!q) return 0;
+  chunk_list l;
+  cp_gen_pool_for_each_chunk(q, collect, &l);
+  EXPECT_TRUE(l.ok);
+  const uint64_t next = rig.ctl->next.load();
+  for (size_t i = 0; i < l.starts.size(); ++i) {
+    EXPECT_LE(l.starts[i], rig.chunk_addr(next)) << "chunk past the adders' index";
+    if (i) {
+      EXPECT_GT(l.starts[i], l.starts[i - 1]) << "chunks out of add order";
+    }
+  }
+  EXPECT_EQ(cp_gen_pool_size(q), l.starts.size() * kKillChunk);
+  EXPECT_EQ(cp_gen_pool_avail(q), cp_gen_pool_size(q));
+  for (uintptr_t s : l.starts) EXPECT_EQ(cp_gen_pool_alloc(q, kKillChunk), s);
+  EXPECT_EQ(cp_gen_pool_alloc(q, 64), 0u);
+  for (uintptr_t s : l.starts) EXPECT_EQ(cp_gen_pool_free(q, s, kKillChunk), 0);
+  if (!l.starts.empty()) {
+    EXPECT_EQ(cp_gen_pool_add(q, l.starts.back(), kKillChunk, -1), -EINVAL);
+  }
+  cp_gen_pool_detach(q);
+  return l.starts.size();
+}
+
+#ifdef COREPOOL_INJECT
+// The point at which the adder kills itself (SIGKILL), in the child only.
+const char *g_kill_point = nullptr;
+void kill_hook(const char *point) {
+  if (g_kill_point && std::strcmp(point, g_kill_point) == 0) kill(getpid(), SIGKILL);
+}
+#endif
+
+// Each step of add: killed there, the chunk is in the list exactly when the kill came after
+// its publication; the next add (through the dead adder's robust lock) links after it.
+TEST(GenPoolSharedKill, AdderKilledAtEachStepOfAdd) {
+#ifndef COREPOOL_INJECT
+  GTEST_SKIP() << "needs the injection points (COREPOOL_INJECT)";
+#else
+  struct step {
+    const char *point;
+    bool published;
+  };
+  const step steps[] = {
+      {.point = "genpool.add.carved", .published = false},
+      {.point = "genpool.add.formatted", .published = false},
+      {.point = "genpool.add.published", .published = true},
+  };
+  kill_rig rig;
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const auto &st : steps) {
+      const size_t before = check_after_kill(rig);
+      const uint64_t k = rig.ctl->next.load();
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        g_kill_point = st.point;
+        void (*hook)(const char *) = kill_hook;
+        __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+        adder(&rig);
+      }
+      int wst = 0;
+      ASSERT_EQ(waitpid(pid, &wst, 0), pid);
+      ASSERT_TRUE(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL) << st.point << " status " << wst;
+      const size_t after = check_after_kill(rig);
+      EXPECT_EQ(after, before + (st.published ? 1 : 0)) << st.point;
+      cp_gen_pool *q = cp_gen_pool_attach_shared(rig.region.p, kKillData);
+      ASSERT_NE(q, nullptr);
+      EXPECT_EQ(cp_gen_pool_has_addr(q, rig.chunk_addr(k), kKillChunk), st.published) << st.point;
+      // The survivor adds (the dead adder may hold the lock): the same slot when it was not
+      // published, else it is refused and the next slot goes in.
+      EXPECT_EQ(cp_gen_pool_add(q, rig.chunk_addr(k), kKillChunk, -1), st.published ? -EINVAL : 0)
+          << st.point;
+      if (st.published) {
+        EXPECT_EQ(cp_gen_pool_add(q, rig.chunk_addr(k + 1), kKillChunk, -1), 0);
+      }
+      rig.ctl->next.store(k + (st.published ? 2 : 1));
+      EXPECT_EQ(cp_gen_pool_size(q), (after + 1) * kKillChunk) << st.point;
+      cp_gen_pool_detach(q);
+    }
+  }
+#endif
+}
+
+// Adders killed at random moments, at least 1,000 times; the survivors' check after each.
+TEST(GenPoolSharedKill, AddersKilledAtRandom) {
+  kill_rig rig;
+  corepool::chaos::rng r(4242);
+  const int kills = GP_SANITIZED ? 300 : 1000;
+  int killed = 0, formats = 0;
+  for (int i = 0; i < kills; ++i) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) adder(&rig);
+    // From at once to well into its adds.
+    const useconds_t wait = static_cast<useconds_t>(r.next() % 400);
+    if (wait) usleep(wait);
+    kill(pid, SIGKILL);
+    int wst = 0;
+    ASSERT_EQ(waitpid(pid, &wst, 0), pid);
+    if (WIFSIGNALED(wst)) {
+      ++killed;
+    } else {
+      ASSERT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) == 0) << "adder failed: " << wst;
+    }
+    check_after_kill(rig);
+    if (::testing::Test::HasFailure()) FAIL() << "after kill " << i;
+    cp_gen_pool *q = cp_gen_pool_attach_shared(rig.region.p, kKillData);
+    ASSERT_NE(q, nullptr);
+    const bool full =
+        cp_gen_pool_shared_meta_avail(q) < cp_gen_pool_chunk_meta_size(kOrder, kKillChunk) ||
+        rig.ctl->next.load() >= kKillSlots;
+    cp_gen_pool_detach(q);
+    if (full) {
+      rig.format();
+      ++formats;
+    }
+  }
+  EXPECT_GT(killed, kills / 2);
+  RecordProperty("formats", formats);
 }
 
 }  // namespace
