@@ -1,15 +1,11 @@
 #include "ds/bgwork.h"
 
-#include <linux/futex.h>
-#include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
-#include <thread>
+
+#include "platform/futex.h"
+#include "platform/thread.h"
 
 namespace corepool::ds {
 namespace {
@@ -24,15 +20,10 @@ std::atomic<work_item *> g_head{nullptr};
 std::atomic<uint32_t> g_wake{0};
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_running{false};
-std::mutex g_life;  // start/stop only (never on a fast path)
-std::thread *g_thread = nullptr;
+std::mutex g_life;             // start/stop only (never on a fast path)
+platform::os_thread g_thread;  // guarded by g_life
 // Bumped by the worker after each item; waiters in flush/cancel sleep on it.
 std::atomic<uint32_t> g_done{0};
-
-long futex(std::atomic<uint32_t> *w, int op, uint32_t val) {
-  return ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(w), op | FUTEX_PRIVATE_FLAG, val,
-                   nullptr, nullptr, 0);
-}
 
 void run_item(work_item *w) {
   // QUEUED -> RUNNING (or drop it when cancelled). The acquire pairs with the release CAS
@@ -80,11 +71,11 @@ void worker_main() {
       run_item(rev);
       rev = n;
       g_done.fetch_add(1, std::memory_order_release);
-      futex(&g_done, FUTEX_WAKE, INT_MAX);
+      platform::futex_wake(g_done, INT_MAX);
     }
     if (g_head.load(std::memory_order_acquire)) continue;
     if (g_stop.load(std::memory_order_acquire)) return;
-    futex(&g_wake, FUTEX_WAIT, seen);  // returns at once if a push bumped g_wake
+    platform::futex_wait(g_wake, seen);  // returns at once if a push bumped g_wake
   }
 }
 
@@ -97,9 +88,8 @@ void wait_done(work_item *w) {
       w->state.fetch_and(~kQueued, std::memory_order_acq_rel);
       return;
     }
-    timespec ts{0, 10 * 1000 * 1000};  // re-check: the item may be waiting for a wake-up
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(&g_done), FUTEX_WAIT | FUTEX_PRIVATE_FLAG,
-              seen, &ts, nullptr, 0);
+    // Re-check every 10 ms: the item may be waiting for a wake-up.
+    platform::futex_wait(g_done, seen, 10 * 1000 * 1000);
   }
 }
 
@@ -109,21 +99,18 @@ void bgwork_start() noexcept {
   if (g_running.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> g(g_life);
   if (g_running.load(std::memory_order_relaxed)) return;
-  g_stop.store(false);
-  try {
-    g_thread = new std::thread(worker_main);
-  } catch (...) {
+  g_stop.store(false, std::memory_order_relaxed);  // published by g_running's release below
+  if (!g_thread.start(worker_main))
     return;  // no worker: schedule_work reports false and callers keep working without it
-  }
   static bool registered = false;
   if (!registered) {
     registered = true;
     std::atexit([] { bgwork_stop(); });
     // The child of fork() has no worker thread: forget it (the parent's stays as it is).
-    pthread_atfork(nullptr, nullptr, [] {
-      g_thread = nullptr;  // the object belongs to the parent's thread; leak its copy
-      g_head.store(nullptr);
-      g_running.store(false);
+    platform::on_fork_child([] {
+      g_thread.forget();
+      g_head.store(nullptr, std::memory_order_relaxed);  // the child has one thread
+      g_running.store(false, std::memory_order_relaxed);
     });
   }
   g_running.store(true, std::memory_order_release);
@@ -134,13 +121,11 @@ void bgwork_stop() noexcept {
   if (!g_running.load(std::memory_order_relaxed)) return;
   g_stop.store(true, std::memory_order_release);
   g_wake.fetch_add(1, std::memory_order_release);
-  futex(&g_wake, FUTEX_WAKE, 1);
-  g_thread->join();
-  delete g_thread;
-  g_thread = nullptr;
+  platform::futex_wake(g_wake, 1);
+  g_thread.join();
   g_running.store(false, std::memory_order_release);
   // Items queued after the worker's last look stay unrun: unlink them and mark them idle.
-  for (work_item *w = g_head.exchange(nullptr); w;) {
+  for (work_item *w = g_head.exchange(nullptr, std::memory_order_acquire); w;) {
     work_item *n = w->next;
     w->state.fetch_and(~kQueued, std::memory_order_acq_rel);
     w = n;
@@ -167,7 +152,7 @@ bool schedule_work(work_item *w) noexcept {
         !g_head.compare_exchange_weak(h, w, std::memory_order_release, std::memory_order_relaxed));
   }
   g_wake.fetch_add(1, std::memory_order_release);
-  futex(&g_wake, FUTEX_WAKE, 1);  // async-signal-safe system call
+  platform::futex_wake(g_wake, 1);  // async-signal-safe
   return true;
 }
 

@@ -1,0 +1,32 @@
+// Library threads (thread.h).
+#include "platform/thread.h"
+
+#include <cerrno>
+
+namespace corepool::platform {
+namespace {
+void *trampoline(void *arg) {
+  reinterpret_cast<void (*)()>(arg)();
+  return nullptr;
+}
+}  // namespace
+
+bool os_thread::start(void (*fn)()) noexcept {
+  int saved = errno;
+  bool ok = pthread_create(&id_, nullptr, trampoline, reinterpret_cast<void *>(fn)) == 0;
+  errno = saved;
+  live_ = ok;
+  return ok;
+}
+
+void os_thread::join() noexcept {
+  if (!live_) return;
+  pthread_join(id_, nullptr);
+  live_ = false;
+}
+
+bool on_fork_child(void (*fn)()) noexcept {
+  return pthread_atfork(nullptr, nullptr, fn) == 0;
+}
+
+}  // namespace corepool::platform
