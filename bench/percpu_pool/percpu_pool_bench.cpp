@@ -8,8 +8,6 @@
 
 #include <chrono>
 
-#include "percpu_pool/percpu_pool_internal.h"
-
 namespace {
 
 cp_percpu_pool *make_pool(int low, int high) {
