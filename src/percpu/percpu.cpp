@@ -34,8 +34,6 @@
 //   per_cpu/add  yes    yes       yes            yes        yes (live handles only)
 #include <corepool/percpu.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -52,6 +50,7 @@
 #include "inject.h"
 #include "percpu/percpu_internal.h"
 #include "platform/cpu.h"
+#include "platform/fd.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
 #include "platform/topology.h"
@@ -657,7 +656,7 @@ int cp_percpu_dump(int fd) {
     }
   }
   for (const std::string &l : lines)
-    if (::write(fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) return -errno;
+    if (int r = pf::write_all(fd, l.data(), l.size()); r < 0) return r;
   return 0;
 }
 
