@@ -62,17 +62,6 @@ int os_commit(void *p, size_t size) noexcept {
   return ::mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
 }
 
-int os_purge(void *p, size_t size) noexcept {
-  return ::madvise(p, size, MADV_DONTNEED) == 0 ? 0 : -errno;
-}
-
-int os_decommit(void *p, size_t size) noexcept {
-  // Replacing the mapping drops the pages and their accounting in one call.
-  void *m =
-      ::mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  return m == MAP_FAILED ? -errno : 0;
-}
-
 int os_release(void *p, size_t size) noexcept {
   return ::munmap(p, align_up(size, page_size())) == 0 ? 0 : -errno;
 }
@@ -102,16 +91,6 @@ int os_bind_node(void *p, size_t size, int node) noexcept {
   (void)p;
   (void)size;
   return -ENOSYS;
-#endif
-}
-
-int os_hugepage_hint(void *p, size_t size) noexcept {
-#if defined(MADV_HUGEPAGE)
-  return ::madvise(p, size, MADV_HUGEPAGE) == 0 ? 0 : -errno;
-#else
-  (void)p;
-  (void)size;
-  return -EINVAL;
 #endif
 }
 

@@ -1,4 +1,4 @@
-// Address space and NUMA placement: the only place that calls mmap/madvise/mbind.
+// Address space and NUMA placement: the only place that calls mmap/munmap/mprotect/mbind/mincore.
 //
 // Contract for all functions: 0 (or a pointer) on success, a negative errno (or nullptr with
 // errno set) on failure. None of them blocks on a lock; all are thread-safe. They are system
@@ -16,11 +16,8 @@ size_t page_size() noexcept;  // async-signal-safe after the first call (cached)
 void *os_reserve(size_t size, size_t align) noexcept;
 // Make [p, p+size) readable and writable; pages are zero-filled on first touch. Page-aligned.
 int os_commit(void *p, size_t size) noexcept;
-// Give the pages back to the OS and make the range inaccessible again (reserve state).
-int os_decommit(void *p, size_t size) noexcept;
-// Give the pages back but keep the range accessible: it reads as zeros on next touch.
-int os_purge(void *p, size_t size) noexcept;
-// Unmap a range obtained from os_reserve/os_alloc.
+// Unmap a range obtained from os_reserve/os_alloc: how memory goes back to the OS (a pool
+// releases a whole range once nothing in it is in use; no pool returns pages of a live range).
 int os_release(void *p, size_t size) noexcept;
 // Reserve + commit in one step: zeroed, readable, writable.
 void *os_alloc(size_t size, size_t align) noexcept;
@@ -29,9 +26,8 @@ void *os_alloc(size_t size, size_t align) noexcept;
 // faulted in stay where they are). -ENOSYS where the kernel has no NUMA support; 0 on a
 // single-node machine.
 int os_bind_node(void *p, size_t size, int node) noexcept;
-// Ask for transparent huge pages on the range (MADV_HUGEPAGE); -EINVAL where unsupported.
-int os_hugepage_hint(void *p, size_t size) noexcept;
-// Number of resident pages in [p, p+size) (mincore), or a negative errno.
+// Number of resident pages in [p, p+size) (mincore), or a negative errno. Diagnostics: the
+// tests use it to check that reserved and committed memory stays unbacked until touched.
 long os_resident_pages(const void *p, size_t size) noexcept;
 
 }  // namespace corepool::platform

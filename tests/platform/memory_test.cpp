@@ -9,7 +9,7 @@
 namespace {
 using namespace corepool::platform;
 
-TEST(Memory, ReserveCommitPurgeDecommit) {
+TEST(Memory, ReserveCommitRelease) {
   const size_t pg = page_size();
   const size_t len = 64 * pg;
   char *p = static_cast<char *>(os_reserve(len, 1 << 21));
@@ -20,13 +20,7 @@ TEST(Memory, ReserveCommitPurgeDecommit) {
   EXPECT_EQ(os_resident_pages(p, len), 0);  // lazily backed
   std::memset(p, 0xab, 2 * pg);
   EXPECT_EQ(os_resident_pages(p, len), 2);
-  ASSERT_EQ(os_purge(p, 4 * pg), 0);
-  EXPECT_EQ(p[0], 0);  // zero after purge, still accessible
-  EXPECT_EQ(os_decommit(p, 4 * pg), 0);
-  EXPECT_EQ(os_resident_pages(p, len), 0);
-  ASSERT_EQ(os_commit(p, pg), 0);
-  EXPECT_EQ(p[pg - 1], 0);
-  EXPECT_EQ(os_hugepage_hint(p, len) == 0 || os_hugepage_hint(p, len) == -EINVAL, true);
+  EXPECT_EQ(p[4 * pg - 1], 0);  // committed, untouched: reads as zero
   int b = os_bind_node(p, len, 0);
   EXPECT_TRUE(b == 0 || b == -ENOSYS) << b;
   EXPECT_EQ(os_bind_node(p, len, -1), -EINVAL);
