@@ -46,26 +46,32 @@ int racing_double_free(cp_gen_pool *p, uintptr_t a, size_t a_size, Realloc reall
   __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
   return second;
 }
-#endif
+
+// Order 0 (one byte per granule), one 4 KiB chunk at kBase: A = [0, a) is allocated, freed
+// twice while the second free is parked, and reallocated as B = [0, b), C = [b, a).
+constexpr uintptr_t kBase = 0x100000;
+struct race {
+  cp_gen_pool *p = nullptr;
+  int second = 1;
+};
+race double_free_into(size_t a, size_t b) {
+  race r;
+  r.p = cp_gen_pool_create(0, -1);
+  EXPECT_NE(r.p, nullptr);
+  EXPECT_EQ(cp_gen_pool_add(r.p, kBase, 4096, -1), 0);
+  EXPECT_EQ(cp_gen_pool_alloc(r.p, a), kBase);
+  r.second = racing_double_free(r.p, kBase, a, [&] {
+    EXPECT_EQ(cp_gen_pool_alloc(r.p, b), kBase);
+    EXPECT_EQ(cp_gen_pool_alloc(r.p, a - b), kBase + b);
+  });
+  return r;
+}
 
 // Order 0 (one byte per granule); A = [0, 24) in one map word, reallocated as B = [0, 16) and
 // C = [16, 24): the word changed, so the double free's CAS fails and it must validate again.
 TEST(GenPoolMisuseRace, OneWordDoubleFreeAfterReallocationInPieces) {
-#ifndef COREPOOL_INJECT
-  GTEST_SKIP() << "needs the injection points (COREPOOL_INJECT)";
-#else
-  cp_gen_pool *p = cp_gen_pool_create(0, -1);
-  ASSERT_NE(p, nullptr);
-  const uintptr_t base = 0x100000;
-  ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
-  ASSERT_EQ(cp_gen_pool_alloc(p, 24), base);
-  uintptr_t b = 0, c = 0;
-  int second = racing_double_free(p, base, 24, [&] {
-    b = cp_gen_pool_alloc(p, 16);
-    c = cp_gen_pool_alloc(p, 8);
-  });
-  ASSERT_EQ(b, base);
-  ASSERT_EQ(c, base + 16);
+  auto [p, second] = double_free_into(24, 16);
+  const uintptr_t base = kBase, b = base, c = base + 16;
   EXPECT_EQ(second, -EINVAL);
   // B and C are intact: each is freed once, and nothing else is allocated afterwards.
   EXPECT_EQ(cp_gen_pool_free(p, c, 8), 0);
@@ -74,7 +80,6 @@ TEST(GenPoolMisuseRace, OneWordDoubleFreeAfterReallocationInPieces) {
   EXPECT_EQ(cp_gen_pool_alloc(p, 4096), base);
   EXPECT_EQ(cp_gen_pool_free(p, base, 4096), 0);
   EXPECT_EQ(cp_gen_pool_destroy(p), 0);
-#endif
 }
 
 // A = [0, 64) over two map words, reallocated as B = [0, 20) and C = [20, 64): the last word
@@ -82,21 +87,8 @@ TEST(GenPoolMisuseRace, OneWordDoubleFreeAfterReallocationInPieces) {
 // backward release must stop at the first word (C's start is there), leaving B whole and no
 // start bit on a free granule.
 TEST(GenPoolMisuseRace, MultiWordDoubleFreeStopsAtAForeignWord) {
-#ifndef COREPOOL_INJECT
-  GTEST_SKIP() << "needs the injection points (COREPOOL_INJECT)";
-#else
-  cp_gen_pool *p = cp_gen_pool_create(0, -1);
-  ASSERT_NE(p, nullptr);
-  const uintptr_t base = 0x100000;
-  ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
-  ASSERT_EQ(cp_gen_pool_alloc(p, 64), base);
-  uintptr_t b = 0, c = 0;
-  int second = racing_double_free(p, base, 64, [&] {
-    b = cp_gen_pool_alloc(p, 20);
-    c = cp_gen_pool_alloc(p, 44);
-  });
-  ASSERT_EQ(b, base);
-  ASSERT_EQ(c, base + 20);
+  auto [p, second] = double_free_into(64, 20);
+  const uintptr_t base = kBase, b = base, c = base + 20;
   EXPECT_EQ(second, -EINVAL);
   EXPECT_EQ(cp_gen_pool_free(p, b, 20), 0);  // B is whole
   // C lost its second word to the misuse (the ABA): its free is refused, the pool stays
@@ -108,7 +100,12 @@ TEST(GenPoolMisuseRace, MultiWordDoubleFreeStopsAtAForeignWord) {
   EXPECT_EQ(cp_gen_pool_free(p, base, 20), 0);
   EXPECT_EQ(cp_gen_pool_free(p, base + 32, 4096 - 32), 0);
   cp_gen_pool_detach(p);
-#endif
 }
+
+#else
+TEST(GenPoolMisuseRace, NeedsInjectionPoints) {
+  GTEST_SKIP() << "needs the injection points (COREPOOL_INJECT)";
+}
+#endif
 
 }  // namespace
