@@ -30,8 +30,8 @@
 //       indexes [t, t+n): its own n elements, and, by R5, every element enqueued after
 //       them into this queue (consumers never pass index t), until it resumes. It hides
 //       no element enqueued before t. Callers that need "a stopped thread hides only its
-//       own elements" must not enqueue behind a producer that may be stopped (qmempool and
-//       the DPDK driver give each queue one producer at a time by a try-lock).
+//       own elements" must not enqueue behind a producer that may be stopped: the DPDK
+//       driver gives each of its queues one producer at a time by a try-lock.
 //   R7  (what a stopped consumer hides) A consumer stopped between D2 and D3 holds its k
 //       elements, and makes its k slots unavailable to producers one lap later: an enqueue
 //       that needs one of them returns 0 ("less room") until it resumes. It hides nothing
