@@ -13,16 +13,16 @@
 
 #include "chaos.h"
 #include "ds/cpu_ring.h"
-#include "inject.h"
+#include "park_point.h"
 
 namespace {
 
 using corepool::ds::CP_RING_BUSY;
 using corepool::ds::CP_RING_FULL;
 using corepool::ds::CP_RING_OK;
+using corepool::ds::cpu_ring;
 using corepool::platform::CP_RSEQ_ABORT;
 using corepool::platform::CP_RSEQ_OK;
-using corepool::ds::cpu_ring;
 
 void *P(uintptr_t v) {
   return reinterpret_cast<void *>(v << 4);
@@ -94,27 +94,6 @@ TEST(CpuRing, RseqPushOnOwnCpu) {
 #endif
 
 #ifdef COREPOOL_INJECT
-std::atomic<bool> g_release{false};
-std::atomic<bool> g_parked{false};
-thread_local const char *t_park_at = nullptr;
-
-void park_hook(const char *point) {
-  if (t_park_at && std::strcmp(point, t_park_at) == 0) {
-    t_park_at = nullptr;
-    g_parked = true;
-    corepool::chaos::park_self_until(g_release);
-  }
-}
-
-struct hook_guard {
-  hook_guard() {
-    g_release = false;
-    g_parked = false;
-    __atomic_store_n(&cp_inject_hook, &park_hook, __ATOMIC_RELEASE);
-  }
-  ~hook_guard() { __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE); }
-};
-
 // R6: a producer stopped between storing its slots and committing them hides only its own
 // objects: everything committed before stays poppable, other pushes get BUSY (they go
 // elsewhere) instead of queueing behind it, and nothing is lost when it resumes.
@@ -122,13 +101,13 @@ TEST(CpuRing, StoppedLockedProducerHidesOnlyItsOwn) {
   ring_guard g(16);
   void *first[4] = {P(1), P(2), P(3), P(4)};
   ASSERT_EQ(corepool::ds::cpu_ring_try_push_bulk(g.r, first, 4), CP_RING_OK);
-  hook_guard hook;
+  corepool::chaos::park_point_guard hook;
   void *held[2] = {P(10), P(11)};
   std::thread a([&] {
-    t_park_at = "cpu_ring.push.locked";
+    corepool::chaos::park_at = "cpu_ring.push.locked";
     EXPECT_EQ(corepool::ds::cpu_ring_try_push_bulk(g.r, held, 2), CP_RING_OK);
   });
-  while (!g_parked) std::this_thread::yield();
+  corepool::chaos::park_point_guard::wait_parked();
   void *more = P(20);
   EXPECT_EQ(corepool::ds::cpu_ring_try_push_bulk(g.r, &more, 1), CP_RING_BUSY);
   // Every committed object comes out, from this thread and from another one.
@@ -139,7 +118,7 @@ TEST(CpuRing, StoppedLockedProducerHidesOnlyItsOwn) {
   b.join();
   EXPECT_EQ(other, 3u);
   EXPECT_EQ(corepool::ds::cpu_ring_pop(g.r), nullptr);
-  g_release = true;
+  corepool::chaos::park_point_guard::release();
   a.join();
   EXPECT_EQ(corepool::ds::cpu_ring_pop_bulk(g.r, out, 8), 2u);
   EXPECT_EQ(out[0], P(10));
@@ -153,17 +132,17 @@ TEST(CpuRing, StoppedConsumerHoldsNothing) {
   ring_guard g(2);
   void *one = P(1);
   ASSERT_EQ(corepool::ds::cpu_ring_try_push_bulk(g.r, &one, 1), CP_RING_OK);
-  hook_guard hook;
+  corepool::chaos::park_point_guard hook;
   void *a_got = P(99);
   std::thread a([&] {
-    t_park_at = "cpu_ring.pop.read";
+    corepool::chaos::park_at = "cpu_ring.pop.read";
     a_got = corepool::ds::cpu_ring_pop(g.r);
   });
-  while (!g_parked) std::this_thread::yield();
+  corepool::chaos::park_point_guard::wait_parked();
   EXPECT_EQ(corepool::ds::cpu_ring_pop(g.r), P(1));
   void *two[2] = {P(2), P(3)};
   ASSERT_EQ(corepool::ds::cpu_ring_try_push_bulk(g.r, two, 2), CP_RING_OK);  // reuses P(1)'s slot
-  g_release = true;
+  corepool::chaos::park_point_guard::release();
   a.join();
   EXPECT_EQ(a_got, P(2)) << "the stopped consumer must retry, not return its stale read";
   EXPECT_EQ(corepool::ds::cpu_ring_pop(g.r), P(3));

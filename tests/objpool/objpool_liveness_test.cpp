@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -19,7 +20,7 @@
 #include <corepool/objpool.h>
 
 #include "chaos.h"
-#include "inject.h"
+#include "park_point.h"
 
 namespace {
 
@@ -42,18 +43,6 @@ void unpin() {
   pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
 }
 
-std::atomic<bool> g_release{false};
-std::atomic<bool> g_parked{false};
-thread_local const char *t_park_at = nullptr;
-
-void park_hook(const char *point) {
-  if (t_park_at && std::strcmp(point, t_park_at) == 0) {
-    t_park_at = nullptr;
-    g_parked = true;
-    corepool::chaos::park_self_until(g_release);
-  }
-}
-
 // A pool whose pusher A, pinned to CPU 0, is stopped inside a locked push of objs[1] (with
 // rseq on, objs[0] first fills CPU 0's one-slot ring so that objs[1] goes to an overflow
 // ring). The test thread, pinned to CPU 0 too, then pushes every other object.
@@ -62,6 +51,7 @@ struct stopped_pusher {
   void *objs[kObjs];
   std::thread a;
   bool rseq = false;
+  std::optional<corepool::chaos::park_point_guard> hook;
 
   bool start() {
     if (!pin(0)) return false;
@@ -71,18 +61,16 @@ struct stopped_pusher {
     EXPECT_EQ(cp_objpool_init_attr(&p, kObjs, 32, nullptr, nullptr, nullptr, &attr), 0);
     rseq = cp_objpool_uses_rseq(p);
     EXPECT_EQ(cp_objpool_pop_bulk(p, objs, kObjs), kObjs);
-    g_release = false;
-    g_parked = false;
-    __atomic_store_n(&cp_inject_hook, &park_hook, __ATOMIC_RELEASE);
+    hook.emplace();
     a = std::thread([this] {
       pin(0);
       if (rseq) {
         EXPECT_EQ(cp_objpool_push(objs[0], p), 0);  // fills CPU 0's ring
       }
-      t_park_at = "cpu_ring.push.locked";
+      corepool::chaos::park_at = "cpu_ring.push.locked";
       EXPECT_EQ(cp_objpool_push(objs[1], p), 0);  // stopped inside
     });
-    while (!g_parked) std::this_thread::yield();
+    corepool::chaos::park_point_guard::wait_parked();
     if (!rseq) {
       EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
     }
@@ -103,9 +91,9 @@ struct stopped_pusher {
   }
 
   void finish() {
-    g_release = true;
+    corepool::chaos::park_point_guard::release();
     a.join();
-    __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE);
+    hook.reset();
     unpin();
     std::set<void *> all;
     while (void *o = cp_objpool_pop(p)) EXPECT_TRUE(all.insert(o).second);
