@@ -399,6 +399,11 @@ void cp_mp_free(rte_mempool *mp) {
          " of them in CPU caches\n",
          mp->name, enq, deq, fails, steals, ovf, shards_and_overflow(p) + in_caches, mp->size,
          in_caches);
+  // Each shard's producer lock, taken with acquire, orders the last put's release of it
+  // (L2) before the memory goes; a lock still held means a put is running (misuse).
+  for (unsigned s = 0; s < p->nr_shards; s++)
+    if (p->shards[s].producer.exchange(1, std::memory_order_acquire) != 0)
+      CP_LOG(WARNING, "pool %s freed while a put was in progress\n", mp->name);
   p->cache.destroy();
   for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
   free(p->overflow);

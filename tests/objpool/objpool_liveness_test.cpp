@@ -126,19 +126,20 @@ TEST(ObjpoolLiveness, StoppedPusherHidesOnlyItsObject) {
 
 // A signal handler on the stopped thread itself (interrupting its push) pops every object
 // that nobody holds, and pushes them back.
-cp_objpool *g_sig_pool = nullptr;
+std::atomic<cp_objpool *> g_sig_pool{nullptr};  // set before the signal is sent
 void *g_sig_got[kObjs];
 std::atomic<unsigned> g_sig_n{0};
 std::atomic<bool> g_sig_done{false};
 
 void pop_all_handler(int) {
+  cp_objpool *p = g_sig_pool.load(std::memory_order_acquire);
   unsigned n = 0;
   while (n < kObjs)
-    if (void *o = cp_objpool_pop(g_sig_pool))
+    if (void *o = cp_objpool_pop(p))
       g_sig_got[n++] = o;
     else
       break;
-  for (unsigned i = 0; i < n; i++) cp_objpool_push(g_sig_got[i], g_sig_pool);
+  for (unsigned i = 0; i < n; i++) cp_objpool_push(g_sig_got[i], p);
   g_sig_n.store(n, std::memory_order_release);
   g_sig_done.store(true, std::memory_order_release);
 }
@@ -151,8 +152,8 @@ TEST(ObjpoolLiveness, SignalHandlerOnStoppedPusherFindsEveryObject) {
   sigemptyset(&sa.sa_mask);
   struct sigaction old {};
   ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
-  g_sig_pool = s.p;
-  g_sig_done = false;
+  g_sig_pool.store(s.p, std::memory_order_release);
+  g_sig_done.store(false, std::memory_order_relaxed);
   ASSERT_EQ(pthread_kill(s.a.native_handle(), SIGUSR1), 0);
   while (!g_sig_done.load(std::memory_order_acquire)) std::this_thread::yield();
   std::set<void *> got(g_sig_got, g_sig_got + g_sig_n.load(std::memory_order_acquire));
