@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "ds/bgwork.h"
+#include "ds/hint_bitmap.h"
 #include "error.h"
 #include "inject.h"
 #include "percpu/percpu_internal.h"
@@ -90,27 +91,12 @@ void set_range(uint64_t *m, unsigned lo, unsigned hi, bool v) {
 
 // First index in [lo, hi) whose bit equals `v`, or hi.
 unsigned find_next(const uint64_t *m, unsigned lo, unsigned hi, bool v) {
-  while (lo < hi) {
-    unsigned w = lo / 64, b = lo % 64;
-    uint64_t word = v ? m[w] : ~m[w];
-    word &= ~0ull << b;
-    if (word) {
-      unsigned i = w * 64 + static_cast<unsigned>(__builtin_ctzll(word));
-      return i < hi ? i : hi;
-    }
-    lo = (w + 1) * 64;
-  }
-  return hi;
+  const ds::plain_view w{m};
+  return static_cast<unsigned>(v ? ds::find_next_set(w, lo, hi) : ds::find_next_zero(w, lo, hi));
 }
 
-// Free-space hints of one 512-bit block (all in bits, relative to the block).
-struct block_hint {
-  uint16_t first_free;    // kBlockBits when full
-  uint16_t contig;        // longest free run
-  uint16_t contig_start;  // where it starts
-  uint16_t left_free;     // free run touching the block's start
-  uint16_t right_free;    // free run touching the block's end
-};
+// Free-space hints of one 512-bit block (ds/hint_bitmap.h; bits, relative to the block).
+using block_hint = ds::block_hint;
 
 struct chunk {
   uint64_t magic;
@@ -187,49 +173,18 @@ inline bool is_touched(const chunk *c, unsigned u) noexcept {
 
 // ---- hints ------------------------------------------------------------------------------
 
+// Exact hints of block b from alloc_map (under the lock: plain words).
 void refresh_block(chunk *c, unsigned b) {
-  const unsigned lo = b * kBlockBits, hi = lo + kBlockBits;
-  block_hint h{};
-  unsigned ff = find_next(c->alloc_map, lo, hi, false);
-  h.first_free = static_cast<uint16_t>(ff - lo);
-  h.left_free = static_cast<uint16_t>(find_next(c->alloc_map, lo, hi, true) - lo);
-  unsigned best = 0, best_start = kBlockBits, last_start = hi, last_end = lo;
-  for (unsigned s = ff; s < hi;) {
-    unsigned e = find_next(c->alloc_map, s, hi, true);
-    if (e - s > best) {
-      best = e - s;
-      best_start = s - lo;
-    }
-    last_start = s;
-    last_end = e;
-    s = find_next(c->alloc_map, e, hi, false);
-  }
-  h.contig = static_cast<uint16_t>(best);
-  h.contig_start = static_cast<uint16_t>(best_start);
-  // right_free: the last free run, if it reaches the block's end.
-  const unsigned rf = last_end == hi ? hi - last_start : 0;
-  h.right_free = static_cast<uint16_t>(rf);
-  c->hints[b] = h;
+  c->hints[b] = ds::block_hint_exact(ds::plain_view{c->alloc_map}, b * (kBlockBits / 64),
+                                     kBlockBits / 64, nullptr, std::memory_order_relaxed);
 }
 
 // Chunk-level hints from the block hints: exact longest free run (runs may span blocks via
-// right_free + fully free blocks + left_free) and the first free bit.
+// right + fully free blocks + left) and the first free bit.
 void refresh_chunk(chunk *c) {
-  unsigned run = 0, best = 0, first = kBits;
-  for (unsigned b = 0; b < kBlocks; b++) {
-    const block_hint &h = c->hints[b];
-    if (first == kBits && h.first_free < kBlockBits) first = b * kBlockBits + h.first_free;
-    if (h.left_free == kBlockBits) {
-      run += kBlockBits;
-      best = std::max(best, run);
-      continue;
-    }
-    run += h.left_free;
-    best = std::max({best, run, static_cast<unsigned>(h.contig)});
-    run = h.right_free;
-  }
-  c->contig_bits = std::max(best, run);
-  c->first_free = first;
+  const ds::row_hint r = ds::merge_blocks(c->hints, kBlocks, kBlockBits);
+  c->contig_bits = static_cast<unsigned>(r.contig);
+  c->first_free = static_cast<unsigned>(r.first_free);
 }
 
 unsigned slot_of(unsigned contig_bits) {
@@ -310,7 +265,7 @@ chunk *create_chunk() {
   c->magic = kMagic;
   c->base = base;
   for (unsigned w = 0; w < k.touched_words; w++) new (&touched(c)[w]) std::atomic<uint64_t>(0);
-  for (unsigned b = 0; b < kBlocks; b++) c->hints[b] = {0, kBlockBits, 0, kBlockBits, kBlockBits};
+  for (unsigned b = 0; b < kBlocks; b++) c->hints[b] = {0, kBlockBits, kBlockBits, kBlockBits};
   c->free_bits = kBits;
   refresh_chunk(c);
   c->reg_index = g_chunks->size();

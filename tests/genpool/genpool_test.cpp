@@ -22,19 +22,10 @@
 #include "corepool/error.h"
 #include "corepool/genpool.h"
 #include "corepool/genpool.hpp"
+#include "ds/striped_counter.h"
 #include "inject.h"
 #include "model.h"
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define GP_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define GP_SANITIZED 1
-#endif
-#endif
-#ifndef GP_SANITIZED
-#define GP_SANITIZED 0
-#endif
+#include "sanitized.h"
 
 namespace {
 
@@ -687,10 +678,6 @@ void stress_signal(int worker, void *) {
   c->handler_allocs.fetch_add(1, std::memory_order_relaxed);
 }
 
-#ifdef COREPOOL_INJECT
-extern "C" thread_local bool cp_genpool_test_atomic_avail;
-#endif
-
 // spread: the pool in spread mode, and (test builds) the odd workers add to avail atomically,
 // as threads without rseq do, while the even ones use the per-CPU sequences.
 void run_stress(int threads, bool spread = false) {
@@ -716,7 +703,7 @@ void run_stress(int threads, bool spread = false) {
       o,
       [&](int w) {
 #ifdef COREPOOL_INJECT
-        cp_genpool_test_atomic_avail = spread && w % 2 == 1;
+        corepool::ds::detail::t_stripe_force_atomic = spread && w % 2 == 1;
 #endif
         corepool::chaos::rng r(static_cast<uint64_t>(w) + 7);
         struct live_t {
@@ -830,7 +817,7 @@ void fork_four_kill_one(bool spread) {
     pids[k] = fork();
     ASSERT_GE(pids[k], 0);
     if (pids[k] == 0) {
-      cp_gen_pool *cp = cp_gen_pool_attach_shared(pool_mem);
+      cp_gen_pool *cp = cp_gen_pool_attach_shared(pool_mem, meta_size);
       if (!cp) _exit(2);
       corepool::chaos::rng r(static_cast<uint64_t>(k) + 99);
       int bad = 0;
@@ -876,7 +863,7 @@ void fork_four_kill_one(bool spread) {
     }
   }
   // Only the killed child's allocations remain: free them from its records.
-  cp_gen_pool *q = cp_gen_pool_attach_shared(pool_mem);
+  cp_gen_pool *q = cp_gen_pool_attach_shared(pool_mem, meta_size);
   ASSERT_NE(q, nullptr);
   // The dead child may have been inside one alloc (slot pending) or one free (slot marked
   // freeing; if the free had claimed the allocation, its bits may be partly cleared): that
@@ -900,7 +887,7 @@ void fork_four_kill_one(bool spread) {
     EXPECT_EQ(cp_gen_pool_alloc(q, data_size), data);  // bitmap fully clear
     EXPECT_EQ(cp_gen_pool_free(q, data, data_size), 0);
   }
-  EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64), nullptr);
+  EXPECT_EQ(cp_gen_pool_attach_shared(static_cast<char *>(pool_mem) + 64, meta_size - 64), nullptr);
   EXPECT_EQ(cp_gen_pool_spread(q), spread);  // the setting is the region's
   cp_gen_pool_detach(q);
   cp_gen_pool_detach(p);

@@ -1,0 +1,119 @@
+// striped_counter: a 64-bit counter split into per-CPU stripes, each on its own cache line,
+// so that adds from different CPUs never touch one line. The value is the sum of the stripes
+// (a stripe alone may be negative).
+//
+// Layout (caller's memory, may be a process-shared mapping; no pointers inside):
+//   stripe_set   {nstripes, touched_plain, touched_atomic}   wherever the owner keeps it
+//   lines        2 * nstripes cache lines: the plain set (lines 0 .. n-1), then the atomic
+//                set (n .. 2n-1), one std::atomic<int64_t> at the start of each line
+// Two kinds of add, never both on one stripe (a plain add racing with an atomic one could
+// lose either):
+//   plain   a restartable sequence on this CPU adds to plain stripe `cpu` with one plain add
+//           (no lock prefix): the add is the commit, so a thread killed or preempted anywhere
+//           has either added or not. Only for CPUs below nstripes.
+//   atomic  fetch_add (relaxed) on atomic stripe `t & (n - 1)`, t a per-thread index: threads
+//           without rseq, architectures without the sequences, CPUs at or past nstripes
+//           (processes of a shared counter may disagree on the CPU count).
+// Protocol
+//   T1 (add) a stripe's touched bit is set (fetch_or, seq_cst) before the first add to it.
+//   T2 (sum) the touched masks are loaded (acquire) before the stripes: a sum that starts
+//      after an add completed sees its stripe's bit (T1) and so its add.
+// Invariants
+//   S1 the sum of all stripes is the initial value plus every completed add.
+//   S2 a stripe outside the touched masks is zero (memory starts zeroed; T1).
+// Concurrency: add with add and sum, from any thread, process or signal handler (lock-free,
+// async-signal-safe; the slow path may register rseq for the thread on its first call).
+// sum is exact when no add is in flight; while some are it may be off by their amounts.
+// init with nothing.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "platform/rseq.h"
+
+namespace corepool::ds {
+
+struct stripe_set {
+  uint64_t nstripes;  // stripes per set, a power of two, 1 .. 64
+  std::atomic<uint64_t> touched_plain, touched_atomic;
+};
+
+namespace detail {
+// Tests only (COREPOOL_INJECT builds): this thread takes the atomic kind, as a thread
+// without rseq would, to mix both kinds in one counter.
+#ifdef COREPOOL_INJECT
+inline constexpr bool kStripeTestHooks = true;
+#else
+inline constexpr bool kStripeTestHooks = false;
+#endif
+// Plain TLS (no C++ TLS wrapper): read from signal handlers and inlined fast paths.
+extern __thread bool t_stripe_force_atomic;
+void striped_add_slow(stripe_set &s, std::atomic<int64_t> *lines, int64_t d) noexcept;
+}  // namespace detail
+
+// Stripe i of a counter whose lines start at `lines`.
+inline std::atomic<int64_t> *stripe(std::atomic<int64_t> *lines, uint64_t i) noexcept {
+  return reinterpret_cast<std::atomic<int64_t> *>(reinterpret_cast<char *>(lines) + 64 * i);
+}
+// Bytes of the lines of a counter of n stripes per set.
+inline constexpr uint64_t striped_bytes(uint64_t n) noexcept {
+  return 128 * n;
+}
+// Stripes per set for this machine: a power of two >= the CPU count, at most 64.
+uint64_t striped_stripes_for_machine() noexcept;
+// Formats zeroed `lines` with `nstripes` (a power of two, 1 .. 64) and value `initial`.
+void striped_init(stripe_set &s, std::atomic<int64_t> *lines, uint64_t nstripes,
+                  int64_t initial) noexcept;
+
+// Adds d: one restartable sequence on this CPU's plain stripe, else the slow path (see the
+// kinds above). Lock-free, async-signal-safe. `static inline`, as must be every inline
+// function it is inlined into (platform/rseq.h, Linkage).
+static inline void striped_add(stripe_set &s, std::atomic<int64_t> *lines, int64_t d) noexcept {
+  if constexpr (platform::rseq_arch_supported()) {
+    platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
+    if (__builtin_expect(
+            rs != nullptr && !(detail::kStripeTestHooks && detail::t_stripe_force_atomic), 1)) {
+      unsigned cpu = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
+      if (__builtin_expect(cpu < s.nstripes, 1) &&
+          __builtin_expect((s.touched_plain.load(std::memory_order_relaxed) >> cpu) & 1, 1) &&
+          platform::rseq_addv(reinterpret_cast<intptr_t *>(stripe(lines, cpu)), d,
+                              static_cast<int>(cpu), rs) == platform::CP_RSEQ_OK)
+        return;
+    }
+  }
+  detail::striped_add_slow(s, lines, d);
+}
+
+// The sum of the touched stripes (T2). Lock-free, async-signal-safe.
+inline int64_t striped_sum(const stripe_set &s, std::atomic<int64_t> *lines) noexcept {
+  int64_t a = 0;
+  for (uint64_t m = s.touched_plain.load(std::memory_order_acquire); m; m &= m - 1)
+    a += stripe(lines, static_cast<uint64_t>(__builtin_ctzll(m)))->load(std::memory_order_acquire);
+  for (uint64_t m = s.touched_atomic.load(std::memory_order_acquire); m; m &= m - 1)
+    a += stripe(lines, s.nstripes + static_cast<uint64_t>(__builtin_ctzll(m)))
+             ->load(std::memory_order_acquire);
+  return a;
+}
+
+// A process-private counter that owns its lines (for statistics and the like).
+class striped_counter {
+ public:
+  striped_counter() noexcept;
+  ~striped_counter();
+  striped_counter(const striped_counter &) = delete;
+  striped_counter &operator=(const striped_counter &) = delete;
+  // False when the lines could not be allocated (then add and sum do nothing / return 0).
+  bool ok() const noexcept { return lines_ != nullptr; }
+  void add(int64_t d) noexcept {
+    if (lines_) striped_add(set_, lines_, d);
+  }
+  int64_t sum() const noexcept { return lines_ ? striped_sum(set_, lines_) : 0; }
+
+ private:
+  stripe_set set_{};
+  std::atomic<int64_t> *lines_ = nullptr;
+};
+
+}  // namespace corepool::ds
