@@ -206,13 +206,13 @@ TEST(PcpuCache, StealTakesTheTopOnce) {
 }
 
 #ifdef COREPOOL_INJECT
-std::atomic<bool> g_stealer_parked{false}, g_stealer_release{false};
-thread_local bool t_park_stealer = false;
-void stealer_park_hook(const char *point) {
-  if (!t_park_stealer || std::strcmp(point, "pcpu_cache.steal.fenced") != 0) return;
-  t_park_stealer = false;
-  g_stealer_parked.store(true);
-  corepool::chaos::park_self_until(g_stealer_release);
+std::atomic<bool> g_parked{false}, g_release{false};
+thread_local const char *t_park_at = nullptr;  // the point this thread stops at, once
+void park_hook(const char *point) {
+  if (!t_park_at || std::strcmp(point, t_park_at) != 0) return;
+  t_park_at = nullptr;
+  g_parked.store(true, std::memory_order_release);
+  corepool::chaos::park_self_until(g_release);
 }
 
 // A stealer stopped while it holds CPU 0's fence (between S1 and S4): the owner's
@@ -228,17 +228,18 @@ TEST(PcpuCache, StoppedStealerHoldsOnlyItsStack) {
   if (!on_rseq_stacks(c)) GTEST_SKIP() << "this thread has no rseq";
   std::vector<void *> t = tokens(8);
   ASSERT_TRUE(c.push_bulk_any(t.data(), 4));
-  g_stealer_parked = false;
-  g_stealer_release = false;
-  cp_inject_hook = stealer_park_hook;
+  g_parked.store(false, std::memory_order_relaxed);
+  g_release.store(false, std::memory_order_relaxed);
+  cp_inject_hook = park_hook;
   void *stolen[8] = {};
   unsigned k = 0;
   std::thread stealer([&] {
-    t_park_stealer = true;
+    t_park_at = "pcpu_cache.steal.fenced";
     k = c.steal(0, stolen, 8);
   });
-  for (int i = 0; i < 20000 && !g_stealer_parked.load(); i++) std::this_thread::yield();
-  ASSERT_TRUE(g_stealer_parked.load());
+  for (int i = 0; i < 20000 && !g_parked.load(std::memory_order_acquire); i++)
+    std::this_thread::yield();
+  ASSERT_TRUE(g_parked.load(std::memory_order_acquire));
   // The owner, on CPU 0: every operation returns at once, as a miss.
   for (int i = 0; i < 1000; i++) {
     EXPECT_FALSE(corepool::ds::pcpu_cache_push(c, t[4]));
@@ -252,7 +253,7 @@ TEST(PcpuCache, StoppedStealerHoldsOnlyItsStack) {
   std::thread([&] {
     EXPECT_EQ(c.steal(0, other, 8), 0u) << "a second stealer skips CPU 0";
   }).join();
-  g_stealer_release = true;
+  g_release.store(true, std::memory_order_release);
   stealer.join();
   cp_inject_hook = nullptr;
   ASSERT_EQ(k, 4u);
@@ -260,6 +261,50 @@ TEST(PcpuCache, StoppedStealerHoldsOnlyItsStack) {
   EXPECT_EQ(c.count(0), 0u);
   EXPECT_TRUE(corepool::ds::pcpu_cache_push(c, t[4])) << "the owner's stack is open again";
   EXPECT_EQ(c.pop_any(), t[4]);
+}
+
+// A thread stopped while it holds a fallback stack's lock (after L1, before L2): every other
+// operation on that stack returns at once as a miss (I4), the stack keeps its objects (I6),
+// and when the holder resumes it takes exactly one of them (I1, I3).
+TEST(PcpuCache, StoppedFallbackHolderHidesOnlyItsStack) {
+  affinity_guard ag;
+  // CPU id 1 has no slot in a one-id cache (I5): with or without rseq, threads on CPU 1 use
+  // fallback stack 0.
+  if (!affinity_guard::pin(1)) GTEST_SKIP() << "cannot pin this thread to CPU 1";
+  cache_guard g(1, 8, pcpu_cache::kFallback);
+  ASSERT_EQ(g.rc, 0);
+  pcpu_cache &c = g.c;
+  std::vector<void *> t = tokens(8);
+  ASSERT_TRUE(c.push_bulk_any(t.data(), 3));
+  ASSERT_EQ(c.count(0), 3u);
+  g_parked.store(false, std::memory_order_relaxed);
+  g_release.store(false, std::memory_order_relaxed);
+  cp_inject_hook = park_hook;
+  void *held = nullptr;
+  std::thread holder([&] {  // inherits the pin to CPU 1
+    t_park_at = "pcpu_cache.fallback.locked";
+    held = c.pop_any();
+  });
+  for (int i = 0; i < 20000 && !g_parked.load(std::memory_order_acquire); i++)
+    std::this_thread::yield();
+  ASSERT_TRUE(g_parked.load(std::memory_order_acquire));
+  for (int i = 0; i < 1000; i++) {
+    EXPECT_FALSE(c.push_any(t[4])) << "a held lock is a miss, not a wait";
+    EXPECT_EQ(c.pop_any(), nullptr);
+    EXPECT_FALSE(c.push_bulk_any(t.data() + 4, 2));
+    void *out[4];
+    EXPECT_EQ(c.pop_bulk_any(out, 4), 0u);
+  }
+  EXPECT_EQ(c.count(0), 3u) << "the stack keeps its objects while the holder is stopped";
+  g_release.store(true, std::memory_order_release);
+  holder.join();
+  cp_inject_hook = nullptr;
+  EXPECT_EQ(held, t[2]) << "the holder resumes and pops the top";
+  EXPECT_EQ(c.count(0), 2u);
+  EXPECT_TRUE(c.push_any(t[2])) << "the lock is free again (L2)";
+  void *out[4];
+  ASSERT_EQ(c.pop_bulk_any(out, 4), 3u);
+  EXPECT_EQ(std::vector<void *>(out, out + 3), std::vector<void *>(t.begin(), t.begin() + 3));
 }
 #endif
 
