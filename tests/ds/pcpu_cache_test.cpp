@@ -1,8 +1,8 @@
 // ds::pcpu_cache, the per-CPU cache tier: push/pop, bulk, capacity, CPU ids without a slot,
-// fence + steal, a stealer stopped while it holds a fence, and a chaos run (threads,
-// migration, a signal storm whose handler uses the cache, parking) that checks that nothing
-// is lost or handed out twice. Also run with COREPOOL_RSEQ=0 (every thread on the fallback
-// stacks).
+// fence + steal, a stealer stopped while it holds a fence, a thread stopped holding a fallback
+// lock, and a chaos run (threads, migration, a signal storm whose handler uses the cache,
+// parking) that checks that nothing is lost or handed out twice. Also run with
+// COREPOOL_RSEQ=0 (every thread on the fallback stacks).
 #include <gtest/gtest.h>
 #include <sched.h>
 
