@@ -431,7 +431,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       cache_cap = quarter < kDefaultCache ? quarter : kDefaultCache;
     }
     if (!(a.flags & CP_OBJPOOL_F_NOCACHE) && cache_cap && p->rseq) {
-      int crc = p->cache.init(ncpu, cache_cap);
+      int crc = p->cache.init(ncpu, cache_cap, corepool::ds::pcpu_cache::kStealable);
       if (crc == -ENOMEM) {
         set_error(-ENOMEM, "objpool: out of memory (CPU caches)");
         goto fail;

@@ -369,11 +369,21 @@ bool pin_to(unsigned cpu) {
 
 // push goes to the calling CPU's ring; pop tries the calling CPU's ring first (no cache:
 // this test is about the rings' order).
+// Pins the calling thread to CPU 0 and then CPU 1 and restores its affinity: a reason to
+// skip when that cannot work here, else NULL.
+const char *cannot_use_cpus_0_and_1() {
+  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1))
+    return "CPUs 0 and 1 are not both possible here: nothing to tell apart";
+  cpu_set_t saved;
+  if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) != 0)
+    return "cannot read this thread's affinity";
+  const bool ok = pin_to(0) && cp_current_cpu() == 0 && pin_to(1) && cp_current_cpu() == 1;
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  return ok ? nullptr : "cannot pin this thread to CPU 0 and CPU 1";
+}
+
 TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
-  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1)) {
-    EXPECT_GE(cp_nr_cpu_ids(), 1u);  // single-CPU machine: nothing to distinguish
-    return;
-  }
+  if (const char *why = cannot_use_cpus_0_and_1()) GTEST_SKIP() << why;
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
   cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
@@ -382,20 +392,17 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   EXPECT_EQ(cp_objpool_cache_capacity(p), 0u);
   void *objs[8];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 8), 8u);
-  if (pin_to(0)) {
-    ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
-    ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
-    ASSERT_TRUE(pin_to(1));
-    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
-    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
-    EXPECT_EQ(cp_objpool_pop(p), objs[0]);  // then CPU 0's, oldest first (a ring)
-    EXPECT_EQ(cp_objpool_push(objs[2], p), 0);
-    EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
-  } else {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-  }
+  ASSERT_TRUE(pin_to(0));
+  ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
+  ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
+  ASSERT_TRUE(pin_to(1));
+  ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
+  EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
+  EXPECT_EQ(cp_objpool_pop(p), objs[0]);  // then CPU 0's, oldest first (a ring)
+  EXPECT_EQ(cp_objpool_push(objs[2], p), 0);
+  EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   for (int i = 3; i < 8; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
   EXPECT_EQ(count_unique(p), 8);
@@ -412,7 +419,12 @@ TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
     // Only without rseq or without the rseq fence: then the pool runs on its rings.
     EXPECT_FALSE(cp_rseq_enabled() && corepool::platform::rseq_fence_init());
     cp_objpool_free(p);
-    return;
+    GTEST_SKIP() << "no per-CPU cache in this process (rseq off, or no rseq fence): "
+                    "nothing to steal";
+  }
+  if (const char *why = cannot_use_cpus_0_and_1()) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << why << ": the cache's per-CPU placement cannot be checked";
   }
   EXPECT_EQ(cp_objpool_cache_capacity(p), 4u);
   EXPECT_EQ(cp_objpool_uses_rseq(p), 1);
@@ -421,29 +433,23 @@ TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
   EXPECT_EQ(cp_objpool_nr_free(p), 0u);
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
-  if (cp_nr_cpu_ids() >= 2 && cp_cpu_possible(0) && cp_cpu_possible(1) && pin_to(0)) {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 3);
-    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // the cache is a stack: last in, first out
-    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
-    ASSERT_TRUE(pin_to(1));
-    // CPU 1's cache and every ring are empty: the pop drains CPU 0's cache.
-    void *got = cp_objpool_pop(p);
-    EXPECT_TRUE(got == objs[0] || got == objs[1] || got == objs[2]);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 0) << "a small pop steals a batch";
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 2) << "the surplus stays on the thief's CPU";
-    void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
-    EXPECT_NE(a, nullptr);
-    EXPECT_NE(b, nullptr);
-    EXPECT_EQ(cp_objpool_pop(p), nullptr);
-    std::set<void *> three{got, a, b};
-    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
-  } else {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-    std::set<void *> three;
-    for (int i = 0; i < 3; i++) three.insert(cp_objpool_pop(p));
-    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
-  }
+  ASSERT_TRUE(pin_to(0));
+  for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 3);
+  EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // the cache is a stack: last in, first out
+  ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+  ASSERT_TRUE(pin_to(1));
+  // CPU 1's cache and every ring are empty: the pop drains CPU 0's cache.
+  void *got = cp_objpool_pop(p);
+  EXPECT_TRUE(got == objs[0] || got == objs[1] || got == objs[2]);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 0) << "a small pop steals a batch";
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 2) << "the surplus stays on the thief's CPU";
+  void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
+  EXPECT_NE(a, nullptr);
+  EXPECT_NE(b, nullptr);
+  EXPECT_EQ(cp_objpool_pop(p), nullptr);
+  std::set<void *> three{got, a, b};
+  EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   // More than the caches hold: the rest goes to the rings; all come back exactly once.
   ASSERT_EQ(cp_objpool_push_bulk(objs, 64, p), 0);
@@ -503,7 +509,9 @@ TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
 // someone else took it (R3), and must not stop the others.
 TEST(Objpool, StoppedPopperLosesItsClaim) {
   cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init(&p, 4, 16, nullptr, nullptr, nullptr), 0);
+  // No cache: the pop must reach the ring (a cache would hold objs[0] on small machines).
+  cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  ASSERT_EQ(cp_objpool_init_attr(&p, 4, 16, nullptr, nullptr, nullptr, &nocache), 0);
   void *objs[4];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 4), 4u);
   pin_to(0);
