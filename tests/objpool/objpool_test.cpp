@@ -218,6 +218,59 @@ TEST(Objpool, PushRejectsForeignAndMisalignedPointers) {
   cp_objpool_free(other);
 }
 
+// A NULL pool or array is an error with a message, never a crash: int results are -EINVAL,
+// counts are 0, pop gives NULL, for_each does nothing.
+TEST(Objpool, NullArgumentsAreErrorsNotCrashes) {
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 8, 16, nullptr, nullptr, nullptr), 0);
+  auto expect_error = [](const char *what) {
+    EXPECT_STRNE(cp_last_error(), "") << what;
+    cp_clear_error();
+  };
+  cp_clear_error();
+  EXPECT_EQ(cp_objpool_pop(nullptr), nullptr);
+  expect_error("pop(NULL)");
+  void *out[4];
+  EXPECT_EQ(cp_objpool_pop_bulk(nullptr, out, 4), 0u);
+  expect_error("pop_bulk(NULL, objs, 4)");
+  EXPECT_EQ(cp_objpool_pop_bulk(p, nullptr, 4), 0u);
+  expect_error("pop_bulk(pool, NULL, 4)");
+  EXPECT_EQ(cp_objpool_pop_bulk(p, nullptr, 0), 0u);
+  EXPECT_EQ(cp_objpool_push_bulk(nullptr, 4, p), -EINVAL);
+  expect_error("push_bulk(NULL, 4, pool)");
+  EXPECT_EQ(cp_objpool_push_bulk(out, 0, nullptr), -EINVAL);
+  expect_error("push_bulk(objs, 0, NULL)");
+  EXPECT_EQ(cp_objpool_nr_free(nullptr), 0u);
+  expect_error("nr_free(NULL)");
+  EXPECT_EQ(cp_objpool_nr_free_cpu(nullptr, 0), -EINVAL);
+  expect_error("nr_free_cpu(NULL, 0)");
+  EXPECT_EQ(cp_objpool_nr_free_overflow(nullptr), 0u);
+  expect_error("nr_free_overflow(NULL)");
+  EXPECT_EQ(cp_objpool_ring_capacity(nullptr), 0u);
+  expect_error("ring_capacity(NULL)");
+  EXPECT_EQ(cp_objpool_object_size(nullptr), -EINVAL);
+  expect_error("object_size(NULL)");
+  EXPECT_EQ(cp_objpool_object_stride(nullptr), -EINVAL);
+  expect_error("object_stride(NULL)");
+  EXPECT_EQ(cp_objpool_nr_objs(nullptr), -EINVAL);
+  expect_error("nr_objs(NULL)");
+  EXPECT_EQ(cp_objpool_cache_capacity(nullptr), 0u);
+  expect_error("cache_capacity(NULL)");
+  EXPECT_EQ(cp_objpool_uses_rseq(nullptr), -EINVAL);
+  expect_error("uses_rseq(NULL)");
+  int calls = 0;
+  cp_objpool_for_each(
+      nullptr, [](void *, void *a) { ++*static_cast<int *>(a); }, &calls);
+  expect_error("for_each(NULL, fn, arg)");
+  cp_objpool_for_each(p, nullptr, &calls);
+  expect_error("for_each(pool, NULL, arg)");
+  EXPECT_EQ(calls, 0);
+  // The pool is untouched by all of it.
+  EXPECT_EQ(cp_objpool_nr_free(p), 8u);
+  EXPECT_EQ(count_unique(p), 8);
+  cp_objpool_free(p);
+}
+
 // The validity check is a divisibility test on the offset from the first object: exercise
 // strides with and without an odd factor, every 8th byte around and inside the objects.
 TEST(Objpool, PushAcceptsExactlyTheObjectStarts) {
@@ -365,6 +418,41 @@ bool pin_to(unsigned cpu) {
   bool ok = pthread_setaffinity_np(pthread_self(), sizeof(s), &s) == 0;
   sched_yield();  // run there now
   return ok;
+}
+
+// fini takes every free object out of the pool, also those cached on other CPUs (it steals
+// them), so the one object still outstanding is the last reference: its drop releases.
+TEST(Objpool, FiniCollectsObjectsCachedOnOtherCpus) {
+  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1))
+    GTEST_SKIP() << "needs CPUs 0 and 1";
+  std::atomic<int> releases{0};
+  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 16};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, 64, 16, &releases, nullptr, count_release, &attr), 0);
+  if (cp_objpool_cache_capacity(p) == 0) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << "no per-CPU cache here (needs rseq and the rseq fence)";
+  }
+  cpu_set_t saved;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+  void *objs[64];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 64), 64u);
+  if (!pin_to(0) || !pin_to(1)) {
+    pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+    ASSERT_EQ(cp_objpool_push_bulk(objs, 64, p), 0);
+    cp_objpool_free(p);
+    GTEST_SKIP() << "cannot pin to CPUs 0 and 1";
+  }
+  ASSERT_TRUE(pin_to(0));
+  for (int i = 0; i < 40; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 40);  // 16 of them in CPU 0's cache
+  ASSERT_TRUE(pin_to(1));
+  for (int i = 40; i < 63; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  cp_objpool_fini(p);  // on CPU 1: CPU 0's cache only by stealing
+  EXPECT_EQ(releases.load(), 0);
+  EXPECT_EQ(cp_objpool_drop(objs[63], p), 0) << "fini left free objects in the pool";
+  EXPECT_EQ(releases.load(), 1);
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 }
 
 // push goes to the calling CPU's ring; pop tries the calling CPU's ring first (no cache:
