@@ -9,8 +9,11 @@
  * Context safety (every function below says which applies):
  *   lock-free, async-signal-safe: alloc*, dma_alloc, dma_zalloc, free*, avail, size,
  *     has_addr, virt_to_phys, for_each_chunk (the callback runs on the caller). These never
- *     block, never allocate memory and never call the OS; they may be called from signal
- *     handlers and real-time threads, concurrently with each other and with add*.
+ *     block and never allocate memory; they may be called from signal handlers and real-time
+ *     threads, concurrently with each other and with add*. System calls they may make: a
+ *     thread's first call may register it for rseq (one rseq(2) call); with a growth hook set
+ *     (set_low_watermark), an allocation that leaves avail under the threshold wakes the
+ *     background worker (one futex(2) call). Neither blocks.
  *   may block: create*, attach_shared, add* (take the pool's add lock and allocate metadata),
  *     set_low_watermark, destroy, detach.
  * Chunks are never removed before destroy. See docs/genpool.md for the protocol.
@@ -60,8 +63,9 @@ struct cp_gen_pool *cp_gen_pool_create(int min_alloc_order, int nid);
 
 /* Adds the chunk [virt, virt+size) with device address `phys` (UINT64_MAX: none) and owner
  * cookie `owner`. Only whole granules are managed (size is truncated). Errors: -EINVAL (size
- * under one granule, range wraps around, overlaps a chunk of this pool), -ENOMEM (metadata).
- * Takes the add lock; runs concurrently with alloc/free. May block. Not signal-safe. */
+ * under one granule, virt 0, range wraps around, overlaps a chunk of this pool; shared pools:
+ * straddles the region's end, overlaps its metadata), -ENOMEM (metadata). Takes the add lock;
+ * runs concurrently with alloc/free. May block. Not signal-safe. */
 int cp_gen_pool_add_owner(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
                           int nid, void *owner);
 int cp_gen_pool_add_virt(struct cp_gen_pool *pool, uintptr_t virt, uint64_t phys, size_t size,
@@ -108,7 +112,8 @@ void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
                                              const struct cp_gen_pool_chunk_info *, void *),
                                 void *data);
 /* Sets the algorithm of cp_gen_pool_alloc; `data` is copied (ignored for algorithms that take
- * none; NULL or a bad alignment keeps the old algorithm and sets cp_last_error()).
+ * none; NULL, a bad alignment, or an alignment or offset of 2^56 or more keeps the old
+ * algorithm and sets cp_last_error(); cp_gen_pool_alloc_algo takes any value).
  * Lock-free; concurrent allocs use the old or the new setting. */
 void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, const void *data);
 
@@ -132,33 +137,57 @@ bool cp_gen_pool_spread(struct cp_gen_pool *pool);
 uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cpu);
 
 /* Destroys the pool: -EBUSY (nothing freed, pool usable) while allocations are outstanding,
- * else 0 and all metadata is released (for a shared pool: this process's handle; the region
- * is the caller's). Cancels a pending growth callback. May block; no concurrent calls. */
+ * else 0 and all metadata is released. For a shared pool it releases this process's handle
+ * only and returns 0 (other processes' allocations are theirs; the region is the caller's).
+ * Cancels a pending growth callback. May block; no concurrent calls on the handle. */
 int cp_gen_pool_destroy(struct cp_gen_pool *pool);
 
 /* ---- Process-shared mode ------------------------------------------------------------------
- * The whole pool state (header, chunk table, bitmaps, hints) lives inside `mem`, a region the
- * caller maps MAP_SHARED in every process (at any address: only offsets are stored). Several
- * processes then allocate and free lock-free; a process killed at any instruction holds no
- * lock on the alloc/free path and leaks at most what it had allocated. Chunk metadata for
- * later adds is carved from the rest of `mem`; the add lock is a robust process-shared mutex
- * (a holder's death is recovered by the next adder). Owner cookies are stored as integers and
- * are meaningful only in the process that added the chunk. */
+ * The whole pool state (header, chunk records, bitmaps, hints) lives inside `mem`, a region
+ * the caller maps MAP_SHARED in every process, at any address: the state holds only offsets.
+ * Several processes then allocate and free lock-free; a process killed at any instruction
+ * holds no lock on the alloc/free path and leaks at most what it had allocated (plus the one
+ * request it was inside). Chunk metadata for later adds is carved from `mem` after the header;
+ * the add lock is a robust process-shared mutex (a holder's death is recovered by the next
+ * adder, and an add killed at any step leaves the pool consistent).
+ *
+ * Addresses. The usual layout puts the managed data in the same region, after the metadata:
+ * a chunk added inside [mem, mem + mem_size) is stored as an offset, and every process sees
+ * it inside its own mapping: alloc* returns an address in the calling process's mapping, and
+ * free* takes one. To hand an allocation to another process, pass
+ * cp_gen_pool_shared_offset(pool, addr) and let it call cp_gen_pool_shared_addr(its_pool,
+ * offset). A chunk outside the region (device memory, another mapping) keeps its absolute
+ * address: every process sees the same integers, meaningful only where that memory is mapped
+ * at that address. virt_to_phys maps either kind to phys + (addr - chunk start). Owner
+ * cookies are stored as integers and are meaningful only in the process that added the chunk.
+ * Chunk metadata is sized for 64 CPUs whatever the adding process's CPU count. */
 
 /* Formats `mem` (mem_size bytes, 64-byte aligned) as an empty pool. Returns a handle for the
  * calling process, or NULL with errno EINVAL (bad order, misaligned or too small region) or
  * ENOMEM. May block. */
 struct cp_gen_pool *cp_gen_pool_create_shared(void *mem, size_t mem_size, int min_alloc_order);
-/* Opens a pool formatted by create_shared (possibly by another process, at another address).
- * NULL with errno EINVAL if `mem` holds no pool. May block. */
-struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem);
+/* Opens a pool formatted by create_shared (possibly by another process, at another address)
+ * in the `mem_size` bytes mapped at `mem`. Every field the pool will trust is checked first
+ * (header, order, metadata offset, every chunk record's place, sizes and counts, every chunk's
+ * bounds); chunks added later by other processes are checked when a walk first reaches them
+ * (one that fails ends the walk). NULL with errno EINVAL if `mem` holds no pool or one this
+ * process cannot trust (a region written by a buggy or hostile process gives EINVAL or a
+ * pool that works on what it validated, never a crash), ENOMEM. May block. */
+struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem, size_t mem_size);
+/* Offset of `addr` from the start of a shared pool's region as this process maps it, or
+ * UINTPTR_MAX if addr is outside it (or the pool is not shared). Lock-free, async-signal-safe. */
+uintptr_t cp_gen_pool_shared_offset(struct cp_gen_pool *pool, uintptr_t addr);
+/* Address in this process's mapping of the region at `offset`, or 0 if offset is past the
+ * region (or the pool is not shared). Lock-free, async-signal-safe. */
+uintptr_t cp_gen_pool_shared_addr(struct cp_gen_pool *pool, uintptr_t offset);
 /* Releases this process's handle without checking for allocations (any pool kind; for a
  * private pool this leaks its metadata if allocations are outstanding, so prefer destroy).
  * May block. */
 void cp_gen_pool_detach(struct cp_gen_pool *pool);
 /* Bytes of `mem` still free for chunk metadata of later adds (shared pools; 0 otherwise). */
 size_t cp_gen_pool_shared_meta_avail(struct cp_gen_pool *pool);
-/* Bytes of metadata a chunk of `size` bytes needs at this granularity (for sizing `mem`). */
+/* Bytes of metadata a chunk of `size` bytes needs at this granularity (for sizing `mem`; the
+ * same for any CPU count). */
 size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size);
 
 /* ---- Growth hook (the kernel DMA atomic pool's pattern) -----------------------------------

@@ -5,6 +5,7 @@
 //   corepool::percpu<stats> s;                     // one zeroed `stats` per possible CPU
 //   s.this_cpu_add(&stats::hits, 1);               // one restartable sequence, exact
 //   uint64_t n = s.sum(&stats::hits);              // over all CPUs (a snapshot, see percpu.h)
+//   s.add(&stats::hits);                           // the same, for a uint64_t field
 //   s.for_each_cpu([](unsigned cpu, stats &x) { ... });
 //
 //   CP_DEFINE_PER_CPU_CXX(stats, g_stats);         // static: at file scope, set before main
@@ -22,14 +23,23 @@
 #pragma once
 
 #include <corepool/percpu.h>
+#include <corepool/error.hpp>
 
 #include <bit>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <new>
 #include <type_traits>
 #include <utility>
 
 namespace corepool {
+
+/// Tag of percpu's adopting constructor.
+struct adopt_t {
+  explicit adopt_t() = default;
+};
+inline constexpr adopt_t adopt{};
 
 namespace detail {
 template <size_t N>
@@ -265,14 +275,24 @@ class percpu_access {
 
 /// One T per possible CPU, zero-initialised (T must be trivially default-constructible and
 /// destructible: every copy starts as zero bytes and is released without destructors).
-/// Movable, not copyable.
+/// Movable, not copyable (docs/cpp.md); a moved-from or released percpu is empty (false)
+/// and may only be destroyed, assigned to, or tested.
 template <class T>
 class percpu : public detail::percpu_access<T, percpu<T>> {
  public:
-  /// Allocates; throws std::bad_alloc when cp_alloc_percpu fails. May block.
-  percpu() : p_(cp_alloc_percpu(sizeof(T), alignof(T))) {
-    if (!p_) throw std::bad_alloc();
+  /// Allocates; throws std::bad_alloc when the per-CPU address space is exhausted (ENOMEM),
+  /// std::system_error for any other failure. May block; not async-signal-safe.
+  percpu() {
+    cp_clear_error();
+    p_ = cp_alloc_percpu(sizeof(T), alignof(T));
+    if (!p_) {
+      if (errno == ENOMEM) throw std::bad_alloc();
+      throw_error(errno, "corepool::percpu");
+    }
   }
+  /// Takes ownership of a handle of sizeof(T) bytes aligned to alignof(T) from
+  /// cp_alloc_percpu or cp_percpu_pool_alloc (nullptr: an empty percpu). Async-signal-safe.
+  percpu(adopt_t, void *handle) noexcept : p_(handle) {}
   ~percpu() { cp_free_percpu(p_); }
   percpu(percpu &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
   percpu &operator=(percpu &&o) noexcept {
@@ -285,6 +305,15 @@ class percpu : public detail::percpu_access<T, percpu<T>> {
   percpu(const percpu &) = delete;
   percpu &operator=(const percpu &) = delete;
 
+  /// Adds v to the calling CPU's copy of the uint64_t field `f`: this_cpu_add(f, v), that
+  /// is cp_this_cpu_add_u64 on that field (exact under preemption, migration and signals;
+  /// never mix it with plain or atomic updates of the same field). Lock-free;
+  /// async-signal-safe.
+  template <class C>
+  requires std::is_same_v<C, T>
+  void add(uint64_t C::*f, uint64_t v = 1) noexcept { this->this_cpu_add(f, v); }
+  /// False when empty (moved from, released, or adopted from nullptr).
+  explicit operator bool() const noexcept { return p_ != nullptr; }
   /// The raw handle (for cp_* calls); the object keeps ownership.
   void *handle() const noexcept { return p_; }
   /// Gives up ownership: the caller frees with cp_free_percpu.

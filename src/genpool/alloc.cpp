@@ -194,11 +194,14 @@ uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r, int 
       return first_fit(c, n, p - 1, 0, home);
     }
     case CP_GENPOOL_FIRST_FIT_ALIGN: {
+      // Aligned in this process's address space (a chunk inside a shared region may sit at
+      // differently aligned addresses in different processes).
+      const uint64_t cs = chunk_start(h, c);
       uint64_t a = r.value, g = gran(h);
-      if (a <= g) return (c->start & (a - 1)) ? kNone : first_fit(c, n, 0, 0, home);
-      if (c->start & (g - 1)) return kNone;  // no granule boundary is aligned
+      if (a <= g) return (cs & (a - 1)) ? kNone : first_fit(c, n, 0, 0, home);
+      if (cs & (g - 1)) return kNone;  // no granule boundary is aligned
       uint64_t mask = (a >> h->order) - 1;
-      return first_fit(c, n, mask, (c->start >> h->order) & mask, home);
+      return first_fit(c, n, mask, (cs >> h->order) & mask, home);
     }
     case CP_GENPOOL_FIXED: {
       if (r.value & (gran(h) - 1)) return kNone;
@@ -218,7 +221,7 @@ uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **own
   header *h = pool->hdr;
   uint64_t n = granules(h, size);
   const int cpu = h->spread.load(std::memory_order_relaxed) ? static_cast<int>(this_cpu()) : -1;
-  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
+  for (chunk *c = first_chunk(pool); c; c = next_chunk(pool, c)) {
     // (No avail check here, unlike the kernel: summing the stripes costs more than the
     // group hints do to pass a full chunk.)
     if (n > c->nbits) continue;
@@ -226,7 +229,7 @@ uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **own
     if (s == kNone) continue;
     if (owner) *owner = reinterpret_cast<void *>(static_cast<uintptr_t>(c->owner));
     if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
-    return static_cast<uintptr_t>(c->start + (s << h->order));
+    return static_cast<uintptr_t>(chunk_start(h, c) + (s << h->order));
   }
   if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
   return 0;

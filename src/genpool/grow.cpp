@@ -14,7 +14,7 @@ namespace {
 void fill_cb(void *ctx, int) {
   auto *pool = static_cast<cp_gen_pool *>(ctx);
   size_t t = pool->threshold.load(std::memory_order_acquire);
-  size_t a = pool_avail(pool->hdr);
+  size_t a = pool_avail(pool);
   if (t && pool->grow && a < t) pool->grow(pool, a, pool->grow_ctx);
 }
 
@@ -22,7 +22,7 @@ void fill_cb(void *ctx, int) {
 
 void note_growth(cp_gen_pool *pool) noexcept {
   size_t t = pool->threshold.load(std::memory_order_acquire);
-  if (t && pool_avail(pool->hdr) < t) pool->engine.note_level(0);  // low = 1: always queues
+  if (t && pool_avail(pool) < t) pool->engine.note_level(0);  // low = 1: always queues
 }
 
 // No callback runs after this returns (waits for a running one).

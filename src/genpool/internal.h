@@ -26,6 +26,40 @@ inline uint64_t home_granule(chunk *c, unsigned cpu) noexcept {
   return h < c->nbits ? h : 0;  // a CPU the chunk's adder did not know of (shared pools)
 }
 
+// ---- chunk walks ----------------------------------------------------------------------------
+// Every walk of a pool's chunk list goes through these. Private pools: plain offsets. Shared
+// pools: the region may have been written by a less trusted process, and peers add chunks
+// after attach, so each step requires L1 (the next offset above this one) and a chunk record
+// inside the trusted bytes; a chunk beyond what this handle validated so far is validated in
+// full first (validate.cpp). A chunk that fails ends the walk (as if the list ended there).
+// Acquire pairs with add's release publication: the chunk's fields and zeroed maps are seen.
+chunk *validate_next(cp_gen_pool *p, int64_t prev, int64_t off) noexcept;
+inline chunk *walk_to(cp_gen_pool *p, int64_t prev, int64_t off) noexcept {
+  if (!off) return nullptr;
+  if (!p->shared) return at(p->hdr, off);
+  if (__builtin_expect(off > prev && off <= p->valid_upto.load(std::memory_order_acquire), 1))
+    return at(p->hdr, off);
+  return validate_next(p, prev, off);
+}
+inline chunk *first_chunk(cp_gen_pool *p) noexcept {
+  return walk_to(p, 0, p->hdr->first.load(std::memory_order_acquire));
+}
+inline chunk *next_chunk(cp_gen_pool *p, chunk *c) noexcept {
+  return walk_to(p, off_of(p->hdr, c), c->next.load(std::memory_order_acquire));
+}
+inline chunk *find_chunk(cp_gen_pool *p, uint64_t addr) noexcept {
+  header *h = p->hdr;
+  for (chunk *c = first_chunk(p); c; c = next_chunk(p, c)) {
+    const uint64_t s = chunk_start(h, c);
+    if (addr >= s && addr - s < (c->nbits << h->order)) return c;
+  }
+  return nullptr;
+}
+size_t pool_avail(cp_gen_pool *p) noexcept;
+// Checks a shared region's header against `mem_size` trusted bytes (validate.cpp); the
+// chunks are validated by the walks. False: set_error(-EINVAL) done.
+bool validate_header(header *h, uint64_t mem_size) noexcept;
+
 // Growth hook (grow.cpp): queues the hook when avail is under the threshold.
 void note_growth(cp_gen_pool *pool) noexcept;
 void stop_growth(cp_gen_pool *pool) noexcept;

@@ -34,8 +34,11 @@ inline constexpr uint64_t kBlockBits = 512;
 inline constexpr uint64_t kBlockViews = kBlockBits / 64;
 inline constexpr uint64_t kGroupBlocks = 64;
 inline constexpr uint64_t kMagic = 0x6c6f6f706e656763ULL;  // "cgenpool"
-// 2: avail striped per CPU, spread flag; 3: one map; 4: opaque add lock of 64 bytes
-inline constexpr uint32_t kVersion = 4;
+// 2: avail striped per CPU, spread flag; 3: one map; 4: opaque add lock of 64 bytes;
+// 5: chunks inside a shared region stored as offsets, no stored tail, 64 stripes when shared
+inline constexpr uint32_t kVersion = 5;
+inline constexpr uint64_t kSharedStripes = 64;  // any process's CPU count fits (ds/striped)
+inline constexpr uint64_t kMaxBits = uint64_t{1} << 56;  // granules per chunk
 inline constexpr int kMaxOrder = 40;
 
 // Alloc bit and start bit of granule i in its word map[i / 32].
@@ -71,7 +74,7 @@ inline constexpr uint64_t kBhAllFree = bh_pack(0, kBlockBits, kBlockBits, kBlock
 // ---- records --------------------------------------------------------------------------------
 struct chunk {
   std::atomic<int64_t> next;          // offset of the next chunk from the header, 0 = none
-  uint64_t start;                     // first address
+  uint64_t start;                     // first address, or offset from the header (rel)
   uint64_t nbits;                     // granules
   uint64_t phys;                      // UINT64_MAX: none
   uint64_t owner;                     // cookie (process-local meaning)
@@ -80,7 +83,10 @@ struct chunk {
   uint64_t home_stride;    // spread mode: granules between CPU k's home and k+1's (home_granule)
   ds::stripe_set avail;    // free granules (lines right after this record)
   uint64_t tail_all_free;  // fields of the last block's hint when all its granules are free
-  uint64_t pad[2];
+  // ~0: the chunk lies inside the shared region and `start` is its offset from the header
+  // (every process adds its own mapping's base, chunk_start); 0: `start` is an address.
+  uint64_t rel;
+  uint64_t pad;
   // followed by the avail lines (ds::striped_bytes(avail.nstripes)), map[2 * nviews],
   // bhint[nblocks], ghint[ngroups]
   std::atomic<int64_t> *avail_lines() noexcept {
@@ -106,7 +112,6 @@ struct header {
   std::atomic<uint64_t> algo_word;  // algo | value << 8
   std::atomic<uint64_t> spread;     // 1: each CPU's first-fit search starts at its home
   std::atomic<int64_t> first;       // first chunk offset, 0 = none
-  int64_t tail;                     // last chunk offset (under the lock)
   platform::pshared_mutex lock;     // add lock (robust + process-shared in shared mode)
 };
 inline constexpr uint64_t kHeaderBytes = (sizeof(header) + 63) & ~uint64_t{63};
@@ -119,6 +124,9 @@ inline uint64_t meta_bytes_for(uint64_t nbits, uint64_t nstripes) noexcept {
 }
 
 // ---- navigation -----------------------------------------------------------------------------
+// The chunk list (add.cpp keeps it): first -> next -> ... -> 0, offsets from the header. In a
+// shared region every chunk record is carved from the bump offset and appended at the tail,
+// so offsets strictly increase along the list (L1): a walk that requires it cannot cycle.
 inline chunk *at(header *h, int64_t off) noexcept {
   return off ? reinterpret_cast<chunk *>(reinterpret_cast<uintptr_t>(h) +
                                          static_cast<uint64_t>(off))
@@ -127,24 +135,15 @@ inline chunk *at(header *h, int64_t off) noexcept {
 inline int64_t off_of(header *h, chunk *c) noexcept {
   return static_cast<int64_t>(reinterpret_cast<uintptr_t>(c) - reinterpret_cast<uintptr_t>(h));
 }
-// Acquire pairs with add's release publication: the chunk's fields and zeroed maps are seen.
-inline chunk *first_chunk(header *h) noexcept {
-  return at(h, h->first.load(std::memory_order_acquire));
-}
-inline chunk *next_chunk(header *h, chunk *c) noexcept {
-  return at(h, c->next.load(std::memory_order_acquire));
-}
 inline uint64_t gran(header *h) noexcept {
   return uint64_t{1} << h->order;
 }
 inline uint64_t granules(header *h, size_t size) noexcept {
   return (size >> h->order) + ((size & (gran(h) - 1)) != 0);
 }
-inline chunk *find_chunk(header *h, uint64_t addr) noexcept {
-  for (chunk *c = first_chunk(h); c; c = next_chunk(h, c)) {
-    if (addr >= c->start && addr - c->start < (c->nbits << h->order)) return c;
-  }
-  return nullptr;
+// First address of c in this process.
+inline uint64_t chunk_start(header *h, chunk *c) noexcept {
+  return c->start + (reinterpret_cast<uintptr_t>(h) & c->rel);
 }
 
 // ---- avail (I6 in hints.h) ------------------------------------------------------------------
@@ -159,7 +158,6 @@ inline uint64_t avail_of(chunk *c) noexcept {
   int64_t a = avail_sum(c);
   return a < 0 ? 0 : static_cast<uint64_t>(a);
 }
-size_t pool_avail(header *h) noexcept;
 
 }  // namespace corepool::genpool
 
@@ -167,6 +165,10 @@ size_t pool_avail(header *h) noexcept;
 struct cp_gen_pool {
   corepool::genpool::header *hdr = nullptr;
   bool shared = false;
+  // Shared: bytes of the region this process trusts (checked at attach; the header's copy
+  // may change under it) and the highest chunk offset validated so far (validate.cpp).
+  uint64_t limit = 0;
+  std::atomic<int64_t> valid_upto{0};
   // Growth hook (process-local, grow.cpp).
   std::atomic<size_t> threshold{0};
   cp_gen_pool_grow_fn grow = nullptr;

@@ -155,6 +155,21 @@ TEST(HintBitmap, EdgeMaps) {
   }
 }
 
+// The longest run at each end of a row, and across a block boundary.
+TEST(HintBitmap, RunsAtTheRowEdges) {
+  std::mt19937_64 r(9);
+  for (uint64_t len : {1u, 63u, 64u, 511u, 512u, 700u, 1500u}) {
+    for (int where = 0; where < 3; ++where) {
+      std::vector<bool> b(2048, true);
+      uint64_t s = where == 0 ? 0 : where == 1 ? 2048 - len : 512 - len / 2;
+      for (uint64_t i = s; i < s + len; ++i) b[i] = false;
+      maps m(b);
+      check_all(b, plain_view{m.plain.data()}, r);
+      check_all(b, paired_view{m.paired.data()}, r);
+    }
+  }
+}
+
 TEST(HintBitmap, WordHelpers) {
   EXPECT_EQ(word_mask(0, 64), ~uint64_t{0});
   EXPECT_EQ(word_mask(4, 3), uint64_t{0x70});
