@@ -45,7 +45,7 @@
 //   I4  No operation waits for another thread: a held fence or lock is a miss.
 //   I5  A CPU id the kernel reports at or above nr_cpus (a possible-CPU mask smaller than the
 //       CPUs threads run on) has no rseq stack: every rseq operation of that thread misses,
-//       the slow paths use a fallback stack (of cp_current_cpu() modulo nr_cpus).
+//       the slow paths use a fallback stack (of platform::current_cpu() modulo nr_cpus).
 //   I6  Hiding: a stealer stopped between S1 and S4 holds c's rseq stack (at most cap
 //       objects: owner sequences FAIL, callers go to their slow paths, other stealers skip
 //       c); a thread stopped holding a fallback lock holds that stack (at most cap objects).
