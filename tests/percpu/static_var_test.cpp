@@ -113,6 +113,7 @@ TEST(StaticPerCpu, ExactUnderChaosWithHandlerUpdates) {
     const uint32_t d0 = g_cxx_stats.sum(&stats::drops);
     g_storm_runs.store(0, std::memory_order_relaxed);
     const int iters = (corepool::chaos::kUnderTsan ? 20000 : 200000) / threads;
+    std::atomic<uint64_t> done{0};  // increments made by the workers
     corepool::chaos::options opt;
     opt.threads = threads;
     opt.migrate = true;
@@ -122,16 +123,23 @@ TEST(StaticPerCpu, ExactUnderChaosWithHandlerUpdates) {
         opt,
         [&](int w) {
           if (w % 2) corepool::pcpu::force_fallback_thread(true);
-          for (int i = 0; i < iters && !corepool::chaos::should_stop(); i++) {
+          // At least `iters`, and on until a handler has run (a fast build can finish
+          // `iters` before the first signal lands).
+          uint64_t n = 0;
+          for (; (n < static_cast<uint64_t>(iters) ||
+                  g_storm_runs.load(std::memory_order_relaxed) == 0) &&
+                 !corepool::chaos::should_stop();
+               n++) {
             cp_this_cpu_inc_u64(&g_stats->packets);
             g_cxx_stats.this_cpu_add(&stats::drops, 1);
           }
+          done.fetch_add(n, std::memory_order_relaxed);
         },
         storm_handler, nullptr);
     ASSERT_TRUE(rep.in_time);
     const uint64_t runs = g_storm_runs.load(std::memory_order_relaxed);
     EXPECT_GT(runs, 0u);
-    const uint64_t expect = static_cast<uint64_t>(iters) * threads + runs;
+    const uint64_t expect = done.load(std::memory_order_relaxed) + runs;
     EXPECT_EQ(cp_percpu_sum_u64(&g_stats->packets) - p0, expect) << threads << " threads";
     EXPECT_EQ(static_cast<uint32_t>(g_cxx_stats.sum(&stats::drops) - d0),
               static_cast<uint32_t>(expect))
