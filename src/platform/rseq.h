@@ -42,6 +42,8 @@
 // path must stay correct when other threads concurrently use the rseq path.
 #pragma once
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -92,7 +94,7 @@ inline rseq_abi *glibc_area() noexcept {
 
 // This thread's rseq area (glibc's, ours, or a constant one that reads as "unregistered").
 inline rseq_abi *rseq_area() noexcept {
-  switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
+  switch (static_cast<rseq_mode>(std::atomic_ref(detail::g_mode).load(std::memory_order_relaxed))) {
     case rseq_mode::glibc:
       return detail::glibc_area();
     case rseq_mode::own:
@@ -105,7 +107,7 @@ inline rseq_abi *rseq_area() noexcept {
 // The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
 // Registers corepool's own area on a thread's first call in mode `own`. Async-signal-safe.
 static inline int rseq_cpu_start() noexcept {
-  int cpu = static_cast<int>(__atomic_load_n(&rseq_area()->cpu_id, __ATOMIC_RELAXED));
+  int cpu = static_cast<int>(std::atomic_ref(rseq_area()->cpu_id).load(std::memory_order_relaxed));
   if (__builtin_expect(cpu >= 0, 1)) return cpu;
   return detail::rseq_cpu_start_slow();
 }
