@@ -147,9 +147,10 @@ T on_unit_atomically(uintptr_t u, unsigned unit, const Op &op) noexcept {
 }
 
 // Everything but the fast path: bad input, a thread's first call (finds its rseq area), the
-// threads without rseq, mode off.
+// threads without rseq, mode off. `op` by value (two words at most): passed in registers, so
+// the fast path that tail-calls this needs no stack frame.
 template <class T, class Op>
-__attribute__((noinline)) T run_slow(void *pcp, const Op &op) noexcept {
+__attribute__((noinline)) T run_slow(void *pcp, const Op op) noexcept {
   const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
   if (!valid<T>(u)) {
     bad("cp_this_cpu_*: not a per-CPU area, or not aligned to the field's width");
