@@ -2,7 +2,7 @@
 //
 //   per-CPU cache (ds/pcpu_cache.h: rseq stacks, fallback stacks under a try-lock)
 //     -> per-CPU depot (ds/cpu_ring.h: filled by its CPU's sequences, emptied by CAS)
-//     -> shared ALF queue (alf/alf_ring.h)
+//     -> shared ALF queue (ds/alf_ring.h)
 //     -> backing allocator.
 //
 // Each tier states its own protocol; what this file adds is the order in which they are
@@ -33,7 +33,7 @@
 
 #include <corepool/cpu.h>
 
-#include "alf/alf_ring.h"
+#include "ds/alf_ring.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
 #include "error.h"
@@ -46,7 +46,7 @@ namespace {
 using namespace corepool::platform;
 using corepool::set_error;
 using corepool::ds::pcpu_cache;
-using ring = corepool::alf::ring;
+using ring = corepool::ds::alf_ring;
 
 // Refill / spill unit between a CPU cache and what is below it: half the cache (so a cache
 // that just overflowed or ran dry is half full and the next few thousand operations stay on
