@@ -18,8 +18,11 @@
 //
 // The worker thread starts on the first bgwork_start() and stops at process exit (an atexit
 // handler joins it) or when bgwork_stop() is called (tests; no work may be scheduled
-// concurrently). In a child after fork() the worker is gone: schedule_work returns false
-// until a non-signal path calls bgwork_start() again.
+// concurrently). fork(): the child gets a worker of its own, started by the fork handler;
+// the items queued in the parent at the fork, and the one the worker was running (run again
+// from its start), run in the child as well; the parent's worker goes on. One window is not
+// covered: an item whose schedule_work was between its two CASes in another thread at the
+// fork stays "queued" in the child and is never run there.
 #pragma once
 
 #include <atomic>
