@@ -25,6 +25,33 @@ inline void release_backward(aword *m, uint64_t s, uint64_t e) noexcept {
                       std::memory_order_seq_cst);
 }
 
+// A free's release of granules [s, e) (e at a word boundary, the words before the one its claim
+// cleared), backward (I2), each word cleared by a CAS only while it still holds what the free
+// validated: all its alloc bits, no start bit but s's. A racing double free whose range was
+// reallocated (the ABA that no single-word CAS can rule out) stops at the first word that
+// now belongs to someone else, so it never orphans another allocation's start bit or clears
+// bits of a word it does not own. Returns the first granule released (s when all of it).
+inline uint64_t release_backward_checked(aword *m, uint64_t s, uint64_t e) noexcept {
+  for (uint64_t w = (e - 1) / 32; w > s / 32; --w) {
+    const uint64_t wm = word_mask(0, std::min<uint64_t>(32, e - w * 32));
+    uint64_t x = m[w].load(std::memory_order_relaxed);
+    do {
+      if ((x & wm) != wm || (x & (wm << 32))) return (w + 1) * 32;
+    } while (!m[w].compare_exchange_weak(x, x & ~wm, std::memory_order_seq_cst,
+                                         std::memory_order_relaxed));
+    CP_INJECT("genpool.release.mid");
+  }
+  const uint64_t fm =
+      word_mask(static_cast<unsigned>(s % 32), std::min<uint64_t>(32 - s % 32, e - s));
+  const uint64_t clr = fm | start_bit(s);
+  uint64_t x = m[s / 32].load(std::memory_order_relaxed);
+  do {
+    if ((x & clr) != clr || (x & (fm << 32) & ~start_bit(s))) return (s / 32 + 1) * 32;
+  } while (!m[s / 32].compare_exchange_weak(x, x & ~clr, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed));
+  return s;
+}
+
 // Claims granules [s, s+n): their alloc bits and the start bit of s, word by word from the
 // first. Returns true when the caller owns the range. Otherwise the partial claim is undone
 // and *conflict is the index of a bit found set, so the caller continues its search after it.

@@ -636,8 +636,10 @@ size_t check_after_kill(kill_rig &rig) {
 #ifdef COREPOOL_INJECT
 // The point at which the adder kills itself (SIGKILL), in the child only.
 const char *g_kill_point = nullptr;
+int g_kill_after = 1;  // the hit of g_kill_point that kills
 void kill_hook(const char *point) {
-  if (g_kill_point && std::strcmp(point, g_kill_point) == 0) kill(getpid(), SIGKILL);
+  if (g_kill_point && std::strcmp(point, g_kill_point) == 0 && --g_kill_after == 0)
+    kill(getpid(), SIGKILL);
 }
 #endif
 
@@ -729,5 +731,106 @@ TEST(GenPoolSharedKill, AddersKilledAtRandom) {
   EXPECT_GT(killed, kills / 2);
   RecordProperty("formats", formats);
 }
+
+#ifdef COREPOOL_INJECT
+// A process killed (SIGKILL) at each step of alloc and free, on a random hit of that step. It
+// records each allocation in a control block first (size, then address; address | 1 while
+// freeing), so the survivor frees what it held and bounds what the one request in flight at
+// the kill may have taken. After each kill: every recorded allocation frees, and what is not
+// allocatable afterwards is at most that one request.
+struct rec_ctl {
+  static constexpr int kSlots = 16;
+  std::atomic<uint64_t> size[kSlots];  // 0: empty
+  std::atomic<uint64_t> addr[kSlots];  // 0: alloc pending; addr | 1: being freed
+};
+
+[[noreturn]] void alloc_free_child(void *mem, size_t mem_size, rec_ctl *ctl, uint64_t seed) {
+  cp_gen_pool *p = cp_gen_pool_attach_shared(mem, mem_size);
+  if (!p) _exit(3);
+  corepool::chaos::rng r(seed);
+  for (int op = 0; op < 200000; ++op) {
+    const int i = static_cast<int>(r.next() % rec_ctl::kSlots);
+    const uint64_t sz = ctl->size[i].load();
+    if (!sz) {
+      const uint64_t want = 64 * (1 + r.next() % 128);  // 1 to 4 map words at order 6
+      ctl->size[i].store(want);
+      uintptr_t a = cp_gen_pool_alloc(p, want);
+      if (a)
+        ctl->addr[i].store(a);
+      else
+        ctl->size[i].store(0);
+    } else {
+      const uint64_t a = ctl->addr[i].load();
+      ctl->addr[i].store(a | 1);
+      if (cp_gen_pool_free(p, a, sz) != 0) _exit(4);
+      ctl->addr[i].store(0);
+      ctl->size[i].store(0);
+    }
+  }
+  _exit(5);  // the kill point was never reached
+}
+
+TEST(GenPoolSharedKill, AllocFreeKilledAtEachStep) {
+  const size_t region = 1 << 20, meta = 256 * 1024, data = region - meta;
+  mapping mem(region, true), ctl_mem(sizeof(rec_ctl), true);
+  ASSERT_NE(mem.p, nullptr);
+  ASSERT_NE(ctl_mem.p, nullptr);
+  auto *ctl = new (ctl_mem.p) rec_ctl();
+  const char *points[] = {"genpool.claim.mid", "genpool.free.validated", "genpool.free.claimed",
+                          "genpool.release.mid"};
+  corepool::chaos::rng r(99);
+  const int reps = GP_SANITIZED ? 4 : 12;
+  for (const char *point : points) {
+    for (int rep = 0; rep < reps; ++rep) {
+      std::memset(ctl_mem.p, 0, sizeof(rec_ctl));
+      cp_gen_pool *p = cp_gen_pool_create_shared(mem.p, region, kOrder);
+      ASSERT_NE(p, nullptr);
+      const uintptr_t d = reinterpret_cast<uintptr_t>(mem.c() + meta);
+      ASSERT_EQ(cp_gen_pool_add(p, d, data, -1), 0);
+      cp_gen_pool_detach(p);
+      const int after = 1 + static_cast<int>(r.next() % 200);
+      pid_t pid = fork();
+      ASSERT_GE(pid, 0);
+      if (pid == 0) {
+        g_kill_point = point;
+        g_kill_after = after;
+        void (*hook)(const char *) = kill_hook;
+        __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+        alloc_free_child(mem.p, region, ctl, r.next());
+      }
+      int wst = 0;
+      ASSERT_EQ(waitpid(pid, &wst, 0), pid);
+      ASSERT_TRUE(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL) << point << " status " << wst;
+      cp_gen_pool *q = cp_gen_pool_attach_shared(mem.p, region);
+      ASSERT_NE(q, nullptr);
+      uint64_t inflight = 0;
+      for (int i = 0; i < rec_ctl::kSlots; ++i) {
+        const uint64_t sz = ctl->size[i].load(), a = ctl->addr[i].load();
+        if (!sz) continue;
+        if (!a) {
+          inflight += sz;  // inside alloc: may hold some of it
+        } else if (a & 1) {
+          const int rc = cp_gen_pool_free(q, a & ~uint64_t{1}, sz);  // inside free
+          EXPECT_TRUE(rc == 0 || rc == -EINVAL) << point;
+          inflight += sz;
+        } else {
+          EXPECT_EQ(cp_gen_pool_free(q, a, sz), 0) << point << " slot " << i;
+        }
+      }
+      EXPECT_LE(inflight, 64u * 128) << point << ": more than one request in flight";
+      // Everything else is allocatable (one granule at a time, so nothing else can be in the
+      // way), and avail never counts more than that.
+      std::vector<uintptr_t> got;
+      for (uintptr_t a; (a = cp_gen_pool_alloc(q, 64)) != 0;) got.push_back(a);
+      EXPECT_GE(got.size() * 64 + inflight, data) << point << " after " << after;
+      for (uintptr_t a : got) ASSERT_EQ(cp_gen_pool_free(q, a, 64), 0);
+      EXPECT_LE(cp_gen_pool_avail(q), got.size() * 64) << point << ": avail counts held granules";
+      EXPECT_GE(cp_gen_pool_avail(q) + inflight, data) << point;
+      cp_gen_pool_detach(q);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+#endif
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "bench.h"
+#include "mixed.h"
 
 #if __has_include(<corepool/genpool.h>)
 #include <corepool/genpool.h>
@@ -41,7 +42,6 @@ namespace cpb {
 namespace {
 
 constexpr size_t kRegion = 8u << 20;  // A1 region
-constexpr unsigned kLive = 256;       // A1 allocations kept live
 constexpr unsigned kGran = 64;        // A1 granularity (bytes)
 
 // Dummy object interface: area contenders only run their own tasks.
@@ -51,48 +51,14 @@ struct AreaBase {
 };
 
 // ---- A1 --------------------------------------------------------------------------------------
-// Sizes 64 B .. 4 KiB, mostly small, from a fixed xorshift sequence (same for everyone).
-inline size_t mixed_size(uint64_t &s) {
-  s ^= s << 13;
-  s ^= s >> 7;
-  s ^= s << 17;
-  static const size_t sizes[8] = {64, 64, 128, 192, 256, 512, 1024, 4096};
-  return sizes[s & 7];
-}
-
-// Impl: uintptr_t alloc(size_t); void free(uintptr_t, size_t), safe from several threads for
-// A4. Each step frees a random live allocation and allocates a new random size in its place:
 // ns per free+alloc pair (A1: one thread, 256 live; A4: T threads, 256/T live each).
 template <class Impl>
 bool run_mixed(Impl &impl, const Task &t, const Params &p, Measurement &m) {
   if (t.workload != "A1" && t.workload != "A4") return false;
   const int threads = t.workload == "A1" ? 1 : t.threads;
-  const unsigned live = std::max(8u, kLive / unsigned(threads));
   m = run_threads(
       threads, p.duration_s, [](int) {},
-      [&](int tid, Harness &h, ThreadOut &o) {
-        uintptr_t addr[kLive];
-        size_t size[kLive];
-        uint64_t rng = 0x9E3779B97F4A7C15ull * (2 * uint64_t(tid) + 1);  // tid 0: A1's sequence
-        for (unsigned i = 0; i < live; i++) {
-          size[i] = mixed_size(rng);
-          addr[i] = impl.alloc(size[i]);
-        }
-        uint64_t n = 0;
-        while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
-          for (int k = 0; k < 32; k++) {
-            unsigned i = unsigned(rng >> 20) % live;
-            if (addr[i]) impl.free(addr[i], size[i]);
-            size[i] = mixed_size(rng);
-            addr[i] = impl.alloc(size[i]);
-            if (!addr[i]) o.failures++;
-            n++;
-          }
-        }
-        for (unsigned i = 0; i < live; i++)
-          if (addr[i]) impl.free(addr[i], size[i]);
-        o.ops = n;
-      },
+      [&](int tid, Harness &h, ThreadOut &o) { mixed_pairs(impl, threads, tid, h, o); },
       [](int) {});
   return true;
 }

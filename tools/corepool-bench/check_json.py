@@ -2,7 +2,7 @@
 """ctest check of corepool-bench: run a quick subset, then verify the JSON report.
 
 usage: check_json.py CORPOOL_BENCH OUTDIR
-Runs `corepool-bench --quick --reps 5 --filter '^(W1|W3|A1|A2/T=1|A3)/' --json OUTDIR/quick.json`
+Runs `corepool-bench --quick --reps 5 --filter '^(W1|W3|A1|A2/T=1|A3|A5/P=2)/' --json OUTDIR/quick.json`
 and checks that every contender the build has (status "ok") that runs one of those
 workloads has a result row for each, with positive finite median/min/max and
 min <= median <= max, and that every contender reported missing or failed says why.
@@ -18,8 +18,8 @@ os.makedirs(outdir, exist_ok=True)
 jpath = os.path.join(outdir, "quick.json")
 if os.path.exists(jpath):
     os.remove(jpath)
-tasks = ["W1", "W3", "A1", "A2/T=1", "A3"]
-cmd = [bench, "--quick", "--duration", "0.005", "--reps", "5", "--filter", r"^(W1|W3|A1|A2/T=1|A3)/",
+tasks = ["W1", "W3", "A1", "A2/T=1", "A3", "A5/P=2"]
+cmd = [bench, "--quick", "--duration", "0.005", "--reps", "5", "--filter", r"^(W1|W3|A1|A2/T=1|A3|A5/P=2)/",
        "--out", os.path.join(outdir, "results"), "--json", jpath]
 print("running:", " ".join(cmd), flush=True)
 p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280)

@@ -239,6 +239,7 @@ int run_main(int argc, char **argv) {
   all_tasks.push_back({"A1", 1});
   for (int t : ts)
     if (t > 1) all_tasks.push_back({"A4", t});
+  for (int procs : {1, 2, 8}) all_tasks.push_back({"A5", procs});
   all_tasks.push_back({"A2", 1});
   all_tasks.push_back({"A2", 2});
   all_tasks.push_back({"A3", 1});

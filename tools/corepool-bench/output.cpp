@@ -29,6 +29,8 @@ std::string describe_task(const Task &t) {
   if (t.workload == "A2") return "per-CPU counter: increment, " + T + " thread(s), per thread";
   if (t.workload == "A4")
     return "gen_pool area: A1 by " + T + " threads sharing the region (aggregate)";
+  if (t.workload == "A5")
+    return "gen_pool area: A1 by " + T + " process(es) sharing one region (aggregate)";
   if (t.workload == "A3") return "percpu_pool area: alloc + cp_free_percpu of a 64 B area";
   return t.workload;
 }
