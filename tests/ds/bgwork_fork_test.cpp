@@ -10,25 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include "bgwork_counted.h"
 #include "ds/bgwork.h"
 
 namespace {
 using namespace corepool::ds;
 using namespace std::chrono_literals;
-
-struct item {
-  work_item w;
-  std::atomic<int> runs{0};
-  std::atomic<bool> block{false};
-  item() {
-    w.fn = [](work_item *it) {
-      auto *c = static_cast<item *>(it->arg);
-      while (c->block.load(std::memory_order_acquire)) std::this_thread::sleep_for(1ms);
-      c->runs.fetch_add(1, std::memory_order_relaxed);
-    };
-    w.arg = this;
-  }
-};
 
 // Waits for a child and returns its exit status (-1 when it did not exit normally).
 int reap(pid_t pid) {
@@ -39,7 +26,7 @@ int reap(pid_t pid) {
 
 TEST(BgWorkFork, QueuedAndRunningWorkRunsInTheChild) {
   bgwork_start();
-  item running, queued;
+  counted running, queued;
   running.block.store(true, std::memory_order_relaxed);
   ASSERT_TRUE(schedule_work(&running.w));
   while (!(running.w.state.load(std::memory_order_acquire) & 2)) std::this_thread::sleep_for(1ms);
@@ -52,7 +39,7 @@ TEST(BgWorkFork, QueuedAndRunningWorkRunsInTheChild) {
     flush_work(&queued.w);
     if (running.runs.load(std::memory_order_relaxed) != 1) _exit(1);  // ran again, from start
     if (queued.runs.load(std::memory_order_relaxed) != 1) _exit(2);
-    item later;  // and the child keeps a worker
+    counted later;  // and the child keeps a worker
     if (!schedule_work(&later.w)) _exit(3);
     flush_work(&later.w);
     _exit(later.runs.load(std::memory_order_relaxed) == 1 ? 0 : 4);
@@ -70,7 +57,7 @@ TEST(BgWorkFork, QueuedAndRunningWorkRunsInTheChild) {
 TEST(BgWorkFork, ForkAtRandomMomentsUnderLoad) {
   bgwork_start();
   constexpr int kItems = 8, kForks = 40;
-  std::vector<item> items(kItems);
+  std::vector<counted> items(kItems);
   std::mt19937 rng(12345);
   // Other threads keep the CPUs busy (they do not schedule: see bgwork.h on fork).
   std::atomic<bool> stop{false};

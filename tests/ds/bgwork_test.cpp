@@ -4,26 +4,13 @@
 #include <chrono>
 #include <thread>
 
+#include "bgwork_counted.h"
 #include "chaos.h"
 #include "ds/bgwork.h"
 
 namespace {
 using namespace corepool::ds;
 using namespace std::chrono_literals;
-
-struct counted {
-  work_item w;
-  std::atomic<int> runs{0};
-  std::atomic<bool> block{false};
-  counted() {
-    w.fn = [](work_item *it) {
-      auto *c = static_cast<counted *>(it->arg);
-      while (c->block.load()) std::this_thread::sleep_for(1ms);
-      c->runs++;
-    };
-    w.arg = this;
-  }
-};
 
 TEST(BgWork, RunsScheduledWorkOnce) {
   bgwork_start();
