@@ -9,12 +9,14 @@
 //                from it, each one restartable sequence, no atomic read-modify-write. Only
 //                when it is full (put) or short (get) does a call reach the shards. Off
 //                (C = 0) without rseq or the rseq fence, or for pools too small to share out.
-//   shard[0..S)  S ALF queues (S = min(possible CPUs, 16)); a thread puts into and gets from
-//                the shard of the CPU it runs on first (cp_current_cpu(): a read of the
-//                rseq area), so threads on different CPUs do not share a cache line in the
-//                common case; a get that finds too few objects there takes from the others.
-//   overflow[N]  one slot per object of the pool (N = mp->size), NULL or an object: where a
-//                put goes when no shard takes it (see "Why an overflow array").
+//   shard[0..S)  S ALF queues (S = min(possible CPUs, 16)), each with one producer at a
+//                time: a put enqueues only while it holds the shard's producer try-lock
+//                (see "Why one producer per shard"). A thread puts into and gets from the
+//                shard of the CPU it runs on first (cp_current_cpu(): a read of the rseq
+//                area), so threads on different CPUs do not share a cache line in the common
+//                case; a get that finds too few objects there takes from the others.
+//   overflow     a ds::cas_array of N slots (N = mp->size), one CAS per object: where a put
+//                goes when no shard takes it (see "Why an overflow array").
 //
 // Protocol. An object is at every moment in exactly one of: a CPU stack of the cache (below
 // its `top`; from the commit of the push that stored it to the commit of the pop, or the
@@ -49,14 +51,15 @@
 // one of the N objects. A CAS on a slot fails only because another thread changed that slot
 // (progress), so a put is lock-free and never waits for a stopped thread.
 //
-// Why the `blocked` hint: a producer stopped between claiming slot i of a shard and
-// publishing it hides every later element of that shard from consumers (they stop at the
-// first unpublished slot) until it resumes. If producers kept putting into that shard, all
-// of the pool's objects would drift into it and everyone else would starve. A get that
-// stops short while the shard still counts elements marks the shard blocked; puts skip
-// blocked shards (unless all are), and the first get that takes from the shard again clears
-// the mark. The hint is only a preference: a wrong or stale value costs locality, never
-// correctness.
+// Why one producer per shard: an ALF producer stopped between claiming slot i and
+// publishing it hides every later element of its queue from consumers (they stop at the
+// first unpublished slot, ds/alf_ring.h R6). So a put enqueues into a shard only while it
+// holds that shard's producer try-lock (L1: acquire exchange 0 -> 1, L2: release store 0,
+// which also hands the tail to the next holder), and a put that finds the lock held goes
+// to the next shard: nothing is ever enqueued behind an unpublished slot, and a thread
+// stopped inside a put hides only the objects of that put. The try-lock never makes
+// anyone wait: a signal handler that interrupts a put and puts itself finds the shard
+// busy and moves on, in the end to the overflow array, which refuses nothing.
 //
 // Dequeue is all or nothing, as rte_mempool requires (rte_mempool_ops_dequeue_bulk): a get
 // that gathers fewer than n objects puts them back and returns -ENOENT. Under concurrency
@@ -71,10 +74,10 @@
 // alongside threads that use the cache.
 //
 // Memory: S ALF queues of 2*N/S slots (at least 64; 16 bytes a slot) plus the overflow array
-// (8 bytes an object): about 40 bytes per object, beside the objects (mbufs: ~2 KiB); plus
-// one page-rounded stack of C slots per possible CPU for the cache. The
-// pool state is process-local memory (malloc): a pool on these ops is for the primary
-// process only, like any driver whose pool_data is not in DPDK shared memory.
+// (8 bytes an object and a 64-byte header): about 40 bytes per object, beside the objects (mbufs:
+// ~2 KiB); plus one page-rounded stack of C slots per possible CPU for the cache. The pool state is
+// process-local memory (malloc): a pool on these ops is for the primary process only, like any
+// driver whose pool_data is not in DPDK shared memory.
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
@@ -91,6 +94,7 @@
 #include <corepool/alf_queue.h>
 #include <corepool/cpu.h>
 
+#include "ds/cas_array.h"
 #include "ds/pcpu_cache.h"
 #include "inject.h"
 
@@ -113,9 +117,7 @@ constexpr unsigned kMaxBatch = 128;
 
 struct alignas(64) shard {
   cp_alf_queue *q = nullptr;
-  // Hint "a consumer stopped short while elements were counted": see the file comment.
-  // Relaxed: it orders nothing, a stale value only moves objects to another shard.
-  std::atomic<uint32_t> blocked{0};
+  std::atomic<uint32_t> producer{0};  // 1 while a put enqueues here (L1/L2)
 };
 
 // Per-lcore call counters, proof for the tests that the pool really runs on this driver
@@ -129,13 +131,10 @@ struct alignas(64) lcore_stats {
 struct pool {
   unsigned nr_cpus = 0;  // cp_nr_cpu_ids()
   unsigned nr_shards = 0;
-  uint32_t nr_overflow = 0;
-  std::atomic<uint32_t> overflow_count{0};  // hint: objects in overflow[] (may lag)
-  std::atomic<uint32_t> overflow_hint{0};   // where the last overflow put went
-  unsigned batch = 0;                       // cache spill / refill unit (0: no cache)
-  corepool::ds::pcpu_cache cache;           // disabled unless alloc enabled it
-  uint16_t *shard_of_cpu = nullptr;         // cp_nr_cpu_ids() entries
-  std::atomic<void *> *overflow = nullptr;  // nr_overflow slots
+  unsigned batch = 0;                           // cache spill / refill unit (0: no cache)
+  corepool::ds::pcpu_cache cache;               // disabled unless alloc enabled it
+  uint16_t *shard_of_cpu = nullptr;             // cp_nr_cpu_ids() entries
+  corepool::ds::cas_array *overflow = nullptr;  // mp->size slots
   shard shards[kMaxShards];
   lcore_stats stats[RTE_MAX_LCORE + 1];
 };
@@ -168,81 +167,43 @@ uint32_t pow2_at_least(uint64_t v) {
   return s > (1ull << 31) ? 0 : static_cast<uint32_t>(s);
 }
 
-// ---- overflow array ----------------------------------------------------------------------
-
-// Stores each object in an empty slot. Invariant: an empty slot exists while the caller
-// holds an object (N slots, N objects). A failed CAS means another thread filled the slot:
-// scan on. Returns the number stored (n unless the application put foreign objects).
-unsigned overflow_put(pool *p, void *const *objs, unsigned n) {
-  uint32_t i = p->overflow_hint.load(std::memory_order_relaxed);
-  unsigned done = 0;
-  for (; done < n; done++) {
-    bool stored = false;
-    // Two passes: slots emptied behind the scan are seen on the second one.
-    for (uint64_t tries = 0; tries < 2ull * p->nr_overflow && !stored; tries++) {
-      if (++i >= p->nr_overflow) i = 0;
-      void *expected = nullptr;
-      // Release: the object's contents, written by the putting thread, happen before the
-      // get that takes it from this slot (its acquire CAS below).
-      stored = p->overflow[i].compare_exchange_strong(
-          expected, objs[done], std::memory_order_release, std::memory_order_relaxed);
-    }
-    if (!stored) break;
-    p->overflow_count.fetch_add(1, std::memory_order_release);
-  }
-  p->overflow_hint.store(i, std::memory_order_relaxed);
-  return done;
-}
-
-// Takes up to n objects out of the overflow array. One pass: a slot filled behind the scan
-// is found by a later get.
-unsigned overflow_take(pool *p, void **objs, unsigned n) {
-  if (p->overflow_count.load(std::memory_order_acquire) == 0) return 0;
-  unsigned got = 0;
-  for (uint32_t i = 0; i < p->nr_overflow && got < n; i++) {
-    void *obj = p->overflow[i].load(std::memory_order_relaxed);
-    // Acquire pairs with the release CAS of overflow_put: we see the object's contents.
-    // No ABA hazard: the slot's value IS the object, so a CAS that succeeds takes the
-    // object that is in the slot at that moment.
-    if (obj && p->overflow[i].compare_exchange_strong(obj, nullptr, std::memory_order_acquire,
-                                                      std::memory_order_relaxed)) {
-      objs[got++] = obj;
-      p->overflow_count.fetch_sub(1, std::memory_order_relaxed);
-    }
-  }
-  return got;
-}
-
 // ---- shards --------------------------------------------------------------------------------
 
+// Enqueues all n objects into one shard if its producer try-lock is free (else, or when
+// they do not all fit now, nothing). Never waits.
+bool shard_put(shard &sh, void *const *objs, unsigned n) {
+  // L1. The load first keeps a busy shard's line shared.
+  if (sh.producer.load(std::memory_order_relaxed) != 0 ||
+      sh.producer.exchange(1, std::memory_order_acquire) != 0)
+    return false;
+  // The only producer now: the single-producer form (no CAS on tail).
+  const bool ok = cp_alf_sp_enqueue(sh.q, objs, static_cast<int>(n)) == static_cast<int>(n);
+  sh.producer.store(0, std::memory_order_release);  // L2
+  return ok;
+}
+
 // Puts all n objects somewhere; never fails for objects of this pool. Order of preference:
-// the home shard, the other shards that are not marked blocked, any shard, then in pieces,
-// then the overflow array.
+// the home shard, the other shards, then in pieces, then the overflow array.
 int put_all(pool *p, void *const *objs, unsigned n) {
   const unsigned home = home_shard(p);
-  for (int pass = 0; pass < 2; pass++) {
-    for (unsigned k = 0; k < p->nr_shards; k++) {
-      unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
-      shard &sh = p->shards[s];
-      if (pass == 0 && sh.blocked.load(std::memory_order_relaxed)) continue;
-      if (cp_alf_mp_enqueue(sh.q, objs, static_cast<int>(n)) == static_cast<int>(n)) return 0;
-    }
+  for (unsigned k = 0; k < p->nr_shards; k++) {
+    unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
+    if (shard_put(p->shards[s], objs, n)) return 0;
   }
-  // Slow path: no shard took the bulk at once (a stopped consumer, or n larger than a
-  // shard). Pieces, then slot by slot.
+  // Slow path: no shard took the bulk at once (a stopped consumer or producer, or n larger
+  // than a shard). Pieces, then the overflow array.
   unsigned done = 0;
   for (unsigned k = 0; k < p->nr_shards && done < n; k++) {
     shard &sh = p->shards[home + k < p->nr_shards ? home + k : home + k - p->nr_shards];
     while (done < n) {
       unsigned piece = RTE_MIN(n - done, kSplit);
-      if (cp_alf_mp_enqueue(sh.q, objs + done, static_cast<int>(piece)) != static_cast<int>(piece))
-        break;
+      if (!shard_put(sh, objs + done, piece)) break;
       done += piece;
     }
   }
   if (done < n) {
     count(&lcore_stats::overflow_puts, p, n - done);
-    done += overflow_put(p, objs + done, n - done);
+    done += corepool::ds::cas_array_put(p->overflow, objs + done, n - done);
   }
   if (done < n) {
     // Only possible when more objects are put than the pool has (a double free).
@@ -252,21 +213,13 @@ int put_all(pool *p, void *const *objs, unsigned n) {
   return 0;
 }
 
-// Takes up to `want` objects from one shard (bursts until it returns nothing) and keeps the
-// blocked hint of that shard up to date.
+// Takes up to `want` objects from one shard (bursts until it returns nothing).
 unsigned take_from(shard &sh, void **objs, unsigned want) {
   unsigned got = 0;
   while (got < want) {
     int k = cp_alf_mc_dequeue(sh.q, objs + got, static_cast<int>(want - got));
     if (k <= 0) break;
     got += static_cast<unsigned>(k);
-  }
-  if (got == want || cp_alf_queue_count(sh.q) == 0) {
-    if (sh.blocked.load(std::memory_order_relaxed)) sh.blocked.store(0, std::memory_order_relaxed);
-  } else if (got == 0) {
-    // Elements are counted but none could be taken: a producer has claimed the slot at the
-    // head and not published it yet (stopped, or just slow).
-    if (!sh.blocked.load(std::memory_order_relaxed)) sh.blocked.store(1, std::memory_order_relaxed);
   }
   return got;
 }
@@ -282,7 +235,7 @@ uint64_t cached(const pool *p) {
 }
 
 unsigned shards_and_overflow(const pool *p) {
-  uint64_t c = p->overflow_count.load(std::memory_order_relaxed);
+  uint64_t c = p->overflow->nr_free();
   for (unsigned s = 0; s < p->nr_shards; s++) c += cp_alf_queue_count(p->shards[s].q);
   return static_cast<unsigned>(RTE_MIN(c, uint64_t{UINT32_MAX}));
 }
@@ -355,7 +308,7 @@ __attribute__((noinline)) int get_slow(pool *p, void **objs, unsigned n, unsigne
     unsigned s = home + k < p->nr_shards ? home + k : home + k - p->nr_shards;
     got += take_from(p->shards[s], objs + got, n - got);
   }
-  if (got < n) got += overflow_take(p, objs + got, n - got);
+  if (got < n) got += corepool::ds::cas_array_take(p->overflow, objs + got, n - got);
   // Steal only when the stacks may hold enough (a snapshot; a get that fails on a transient
   // undercount is what concurrency allows, and the count is exact when quiescent): a get
   // that cannot succeed costs no system calls.
@@ -381,9 +334,12 @@ int cp_mp_alloc(rte_mempool *mp) {
   const unsigned ncpu = cp_nr_cpu_ids();
   p->nr_cpus = ncpu;
   p->nr_shards = RTE_MIN(RTE_MAX(ncpu, 1u), kMaxShards);
-  p->nr_overflow = mp->size;
   p->shard_of_cpu = static_cast<uint16_t *>(calloc(ncpu, sizeof(uint16_t)));
-  p->overflow = static_cast<std::atomic<void *> *>(calloc(p->nr_overflow, sizeof(void *)));
+  const size_t ovf_bytes = (corepool::ds::cas_array_bytes(mp->size) + 63) / 64 * 64;
+  if (void *mem = aligned_alloc(64, ovf_bytes)) {
+    memset(mem, 0, ovf_bytes);  // every slot empty
+    p->overflow = corepool::ds::cas_array_init(mem, mp->size, ovf_bytes);
+  }
   int rc = (p->shard_of_cpu && p->overflow) ? 0 : -ENOMEM;
   for (unsigned c = 0; c < ncpu && rc == 0; c++) p->shard_of_cpu[c] = c % p->nr_shards;
   // Each shard can hold 2N/S objects (rounded up to a power of two), capped where one shard
@@ -443,6 +399,11 @@ void cp_mp_free(rte_mempool *mp) {
          " of them in CPU caches\n",
          mp->name, enq, deq, fails, steals, ovf, shards_and_overflow(p) + in_caches, mp->size,
          in_caches);
+  // Each shard's producer lock, taken with acquire, orders the last put's release of it
+  // (L2) before the memory goes; a lock still held means a put is running (misuse).
+  for (unsigned s = 0; s < p->nr_shards; s++)
+    if (p->shards[s].producer.exchange(1, std::memory_order_acquire) != 0)
+      CP_LOG(WARNING, "pool %s freed while a put was in progress\n", mp->name);
   p->cache.destroy();
   for (unsigned s = 0; s < p->nr_shards; s++) cp_alf_queue_free(p->shards[s].q);
   free(p->overflow);

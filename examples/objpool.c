@@ -67,7 +67,11 @@ int main(void) {
   struct request not_ours;
   if (cp_objpool_push(&not_ours, pool) != -EINVAL) return 1;
 
+  /* A buffer's contents stay across push and pop; one a worker never drew is still empty,
+   * so main writes its own before holding it across fini. */
   struct request *kept = cp_objpool_pop(pool);
+  if (!kept) return 1;
+  snprintf(kept->payload, sizeof kept->payload, "held by main across fini");
   cp_objpool_fini(pool); /* 63 free buffers go; `kept` keeps the pool */
   printf("after fini, kept request %d: %s\n", kept->id, kept->payload);
   rc = cp_objpool_drop(kept, pool); /* the last reference: release runs now */

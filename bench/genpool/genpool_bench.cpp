@@ -210,7 +210,7 @@ void bm_pairs(benchmark::State &st, key k) {
 
 // Lower bound of any lock-free bitmap allocator's alloc+free pair: one CAS that sets the lowest
 // clear bit of one word and one RMW that clears it again; no search, no validation, no hints,
-// no avail. (The "3x simple_seq_fit" goal is measured against this.)
+// no avail. (The "3x simple_seq_fit" goal is measured against this.)
 void bm_bound_cas_pair(benchmark::State &st) {
   alignas(64) static std::atomic<uint64_t> word{0x0f0f};
   for (auto _ : st) {

@@ -1,4 +1,4 @@
-// objpool benchmarks (issue 3): W1 pop-touch-push, W2 burst of 256, bulk, W4 T=1 vs T=2,
+// objpool benchmarks: W1 pop-touch-push, W2 burst of 256, bulk, W4 T=1 vs T=2,
 // each beside glibc malloc/free and two lower bounds measured in the same run:
 //   PrivateArray  a thread-private plain array stack (no atomics, no CPU lookup);
 //   PerCpuArray   a per-CPU plain array stack indexed by the rseq CPU id with no restart

@@ -20,12 +20,16 @@
  * retries with the new index. The single-producer / single-consumer forms replace the
  * compare-and-swap by a plain store.
  *
- * Progress guarantee: lock-free, and no operation ever waits for another thread. A thread
- * preempted, stopped or interrupted by a signal between its claim and its publish (or
- * release) only makes other threads see fewer elements (or less room) until it resumes:
- * they return 0 or a shorter burst instead of spinning. No element is lost or returned
- * twice. This is the fix for the RFC's (and the classic DPDK ring's) producer that spins
- * on the tail until earlier producers finish, which can soft-lock-up under preemption.
+ * Progress guarantee: lock-free, and no operation ever waits for another thread: others
+ * return 0 or a shorter burst instead of spinning. A thread preempted, stopped or
+ * interrupted by a signal between its claim and its publish hides its own elements and
+ * every element enqueued after them into the queue until it resumes (consumers stop at its
+ * unpublished slot: FIFO); one stopped between its claim and its release holds its own
+ * elements and makes their slots unavailable to enqueues one lap later (less room). No
+ * element is lost or returned twice. A caller that needs a stopped producer to hide only
+ * its own elements gives the queue one producer at a time. Not waiting is the fix for the
+ * RFC's (and the classic DPDK ring's) producer that spins on the tail until earlier
+ * producers finish, which can soft-lock-up under preemption.
  *
  * Which operations may run at the same time on one queue:
  *

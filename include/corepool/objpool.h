@@ -51,19 +51,22 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
                     cp_objpool_init_cb objinit, cp_objpool_fini_cb release);
 
 /* Takes a free object, or returns NULL when none was found. Tries the calling CPU's cache
- * and ring, then every other possible CPU's ring in order, then the overflow ring, then the
- * other CPUs' caches (see CP_OBJPOOL_F_NOCACHE: a system call each). Lock-free;
- * async-signal-safe. NULL does not prove the pool was empty at one instant: a thread
- * stopped inside push on the multi-producer path (rseq off, or the overflow ring) hides the
- * objects pushed after it into that same ring until it resumes, and a thread stopped while
- * draining a CPU's cache hides that cache's objects until it resumes. */
+ * and ring, then every other possible CPU's ring in order, then the overflow rings and the
+ * spill array, then the other CPUs' caches (see CP_OBJPOOL_F_NOCACHE: a system call each).
+ * Lock-free; async-signal-safe. Every ring has one producer at a time (the CPU's restartable
+ * sequence, or the holder of the ring's try-lock), so a thread stopped anywhere inside push
+ * or pop hides only the objects of its own operation. NULL does not prove the pool was
+ * empty at one instant: objects in other threads' operations are in no ring, and a thread
+ * stopped while draining a CPU's cache hides that cache's objects until it resumes. */
 void *cp_objpool_pop(struct cp_objpool *pool);
 
-/* Gives `obj` back to the calling CPU's cache, or its ring when the cache is full (to the
- * overflow ring when that ring is full too or the thread cannot use rseq). 0, or -EINVAL when `obj`
- * is not an object of this pool (an O(1) range and stride check, always on; the pool is unchanged).
- * Never fails otherwise: the rings together can hold every object. Lock-free; async-signal-safe.
- * Must not run concurrently with cp_objpool_fini. */
+/* Gives `obj` back to the calling CPU's cache, or its ring when the cache is full (to an
+ * overflow ring when that ring is full or held by another push, or the thread cannot use
+ * rseq; to the spill array, which has a slot per object, when every ring is held). 0, or
+ * -EINVAL when `obj` is not an object of this pool (an O(1) range and stride check, always
+ * on; the pool is unchanged). Never fails otherwise, never waits: the overflow rings and
+ * the spill array can each hold every object. Lock-free; async-signal-safe. Must not run
+ * concurrently with cp_objpool_fini. */
 int cp_objpool_push(void *obj, struct cp_objpool *pool);
 
 /* Burst pop: takes up to `n` free objects into objs[0..k) and returns k (0 when none).
@@ -129,7 +132,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
 /* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
  * ring and cache: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu);
-/* Free objects in the shared overflow ring. */
+/* Free objects in the shared overflow rings and the spill array. */
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool);
 /* Objects per CPU ring at most (a power of two). */
 unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool);
@@ -140,7 +143,7 @@ int cp_objpool_nr_objs(const struct cp_objpool *pool);
 /* Objects per CPU cache at most; 0 when the pool has no cache. */
 unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool);
 /* True (1) when the per-CPU rings run as restartable sequences (chosen at init from
- * cp_rseq_enabled()); 0 when they use the multi-producer fallback. */
+ * cp_rseq_enabled()); 0 when their producer is the holder of each ring's try-lock. */
 int cp_objpool_uses_rseq(const struct cp_objpool *pool);
 /* Calls fn(obj, arg) for every object of the pool, free or not, in address order. Not
  * synchronised with anything: for setup, teardown (e.g. from `release`) and tests. */

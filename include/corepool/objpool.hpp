@@ -1,12 +1,13 @@
-// corepool/objpool.hpp - C++ view of corepool/objpool.h.
+// corepool/objpool.hpp - C++ view of corepool/objpool.h (conventions: docs/cpp.md).
 //
 //   corepool::objpool<T>            RAII, typed pool; each T constructed in place at creation
 //                                   by an init functor, destroyed when the pool is released.
-//   corepool::objpool_resource      std::pmr::memory_resource serving blocks of the pool's
-//                                   object size from a cp_objpool (std::bad_alloc otherwise).
+//   corepool::objpool_resource      std::pmr::memory_resource serving blocks of one size from
+//                                   a cp_objpool, everything else from an upstream resource.
 #pragma once
 
 #include <corepool/objpool.h>
+#include <corepool/error.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -15,12 +16,8 @@
 #include <functional>
 #include <memory>
 #include <memory_resource>
-#include <new>
-#include <stdexcept>
-#include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace corepool {
 
@@ -29,10 +26,16 @@ namespace corepool {
 /// memory), and destroyed once, when the pool is finally released. Between the two the
 /// pool never touches them: pop() hands out a T in whatever state its last holder left it.
 ///
+/// Construction is one pass over the objects in address order after the C pool exists
+/// (time linear in n, no memory besides the pool's). A throw from init() or from T's
+/// constructor destroys exactly the Ts already built, releases the pool and rethrows.
+///
 /// Lifetime: ~objpool() is cp_objpool_fini: objects still held keep the pool alive; a
 /// handle (or put()) given back after that drops the object instead of pushing it, and the
 /// last one releases the pool (destroying every T). Do not destroy the objpool while other
 /// threads may still put() or pop() (the C API's rule: no push concurrent with fini).
+/// Movable (handles stay valid: they point at the pool, not at the objpool object), not
+/// copyable; a moved-from objpool may only be destroyed or assigned to.
 template <class T>
 class objpool {
   static_assert(alignof(T) <= 4096, "objpool: alignment above a page is not supported");
@@ -42,65 +45,96 @@ class objpool {
   struct state {
     cp_objpool *pool = nullptr;
     std::atomic<bool> closed{false};  // set by ~objpool: handles drop instead of push
-    void *building = nullptr;         // the build_ctx while cp_objpool_init runs
+    std::size_t built = 0;            // Ts constructed, a prefix in address order
   };
 
  public:
   /// Deleter of the handles pop() returns: pushes the object back (drops it after the
-  /// objpool itself was destroyed).
+  /// objpool itself was destroyed). A handle's object came from this pool, so this cannot
+  /// fail.
   class returner {
    public:
     returner() noexcept = default;
     explicit returner(state *s) noexcept : st_(s) {}
-    void operator()(T *p) const noexcept {
-      if (st_->closed.load(std::memory_order_acquire))
-        cp_objpool_drop(p, st_->pool);
-      else
-        cp_objpool_push(p, st_->pool);
-    }
+    void operator()(T *p) const noexcept { (void)give(st_, p); }
 
    private:
+    friend class objpool;
+    // closed (acquire) pairs with the release store in ~objpool: after it, push is not
+    // allowed (fini has run), so the object is dropped.
+    static int give(state *s, T *p) noexcept {
+      if (s->closed.load(std::memory_order_acquire)) {
+        int rc = cp_objpool_drop(p, s->pool);
+        return rc == -EAGAIN ? 0 : rc;  // -EAGAIN: references remain, not an error
+      }
+      return cp_objpool_push(p, s->pool);
+    }
     state *st_ = nullptr;
   };
   using handle = std::unique_ptr<T, returner>;
 
-  /// Creates `n` objects, each `T(init())`. Throws std::invalid_argument for n out of
-  /// [1, 2^24], std::bad_alloc when memory runs out, and rethrows what init() or T's
-  /// constructor throws (objects already built are destroyed first).
+  /// Creates `n` objects, each `T(init())`, with the options of cp_objpool_init_attr (ring
+  /// and cache bounds, flags). Throws std::system_error (EINVAL: n out of [1, 2^24] or a
+  /// bad attr; ENOMEM) from cp_objpool_init_attr, std::bad_alloc when the bookkeeping
+  /// cannot be allocated, and rethrows what init() or T's constructor throws after
+  /// destroying the objects already built. May block; not async-signal-safe.
   template <class Init>
-  requires std::is_invocable_r_v<T, Init &> objpool(int n, Init init) : st_(new state) {
-    build_ctx<Init> ctx{&init, {}, nullptr};
-    st_->building = &ctx;
-    int rc = cp_objpool_init(&st_->pool, n, object_size(), st_, &build_one<Init>, &on_release);
-    st_->building = nullptr;
-    if (rc != 0) {  // init freed everything without calling on_release
-      for (T *t : ctx.built) t->~T();
+  requires std::is_invocable_r_v<T, Init &> objpool(int n, Init init,
+                                                    const cp_objpool_attr &attr = {})
+      : st_(new state) {
+    cp_clear_error();
+    int rc = cp_objpool_init_attr(&st_->pool, n, object_size(), st_, nullptr, &on_release, &attr);
+    if (rc != 0) {  // nothing built, nothing to release
       delete st_;
-      if (ctx.error) std::rethrow_exception(ctx.error);
-      if (rc == -ENOMEM) throw std::bad_alloc();
-      throw std::invalid_argument("corepool::objpool: nr_objs out of range");
+      throw_error(rc, "corepool::objpool");
+    }
+    build_ctx<Init> ctx{&init, st_, nullptr};
+    cp_objpool_for_each(st_->pool, &build_one<Init>, &ctx);
+    if (ctx.error) {
+      cp_objpool_free(st_->pool);  // on_release destroys the built prefix, deletes st_
+      st_ = nullptr;
+      std::rethrow_exception(ctx.error);
     }
   }
   /// Creates `n` value-initialised Ts.
-  explicit objpool(int n) : objpool(n, [] { return T(); }) {}
+  explicit objpool(int n, const cp_objpool_attr &attr = {})
+      : objpool(
+            n, [] { return T(); }, attr) {}
 
+  objpool(objpool &&o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  objpool &operator=(objpool &&o) noexcept {
+    if (this != &o) {
+      close();
+      st_ = std::exchange(o.st_, nullptr);
+    }
+    return *this;
+  }
   objpool(const objpool &) = delete;
   objpool &operator=(const objpool &) = delete;
-  ~objpool() {
-    st_->closed.store(true, std::memory_order_release);
-    cp_objpool_fini(st_->pool);  // may release the pool (and delete st_) right here
-  }
+  ~objpool() { close(); }
 
   /// A free object, or nullptr. Lock-free; async-signal-safe.
   T *try_pop() noexcept { return static_cast<T *>(cp_objpool_pop(st_->pool)); }
-  /// Gives back an object from try_pop(). Lock-free; async-signal-safe.
-  void put(T *p) noexcept { returner{st_}(p); }
   /// A free object owned by a handle that gives it back when it goes, or an empty handle.
+  /// Lock-free; async-signal-safe (so is the handle's reset, before ~objpool).
   handle pop() noexcept { return handle(try_pop(), returner(st_)); }
+  /// Gives back an object from try_pop() (or a released handle). Throws std::system_error
+  /// (EINVAL) when `p` is not an object of this pool; the pool is then unchanged.
+  void put(T *p) {
+    if (int rc = try_put(p); rc != 0) throw_error(rc, "corepool::objpool::put");
+  }
+  /// put() for signal handlers: 0, or -EINVAL when `p` is not an object of this pool.
+  /// Lock-free; async-signal-safe.
+  [[nodiscard]] int try_put(T *p) noexcept { return returner::give(st_, p); }
 
+  /// Free objects now (a snapshot). Lock-free; async-signal-safe.
   unsigned nr_free() const noexcept { return cp_objpool_nr_free(st_->pool); }
-  /// Free objects in CPU `cpu`'s ring, or a negative errno when that CPU has none.
-  int nr_free_cpu(unsigned cpu) const noexcept { return cp_objpool_nr_free_cpu(st_->pool, cpu); }
+  /// Free objects in CPU `cpu`'s ring and cache. Throws std::system_error (EINVAL) when
+  /// `cpu` is not a possible CPU.
+  unsigned nr_free_cpu(unsigned cpu) const {
+    return static_cast<unsigned>(
+        check(cp_objpool_nr_free_cpu(st_->pool, cpu), "corepool::objpool::nr_free_cpu"));
+  }
   int size() const noexcept { return cp_objpool_nr_objs(st_->pool); }
   cp_objpool *native() const noexcept { return st_->pool; }
 
@@ -112,51 +146,81 @@ class objpool {
   template <class Init>
   struct build_ctx {
     Init *init;
-    std::vector<T *> built;  // to destroy on a failed init
-    std::exception_ptr error;
+    state *st;
+    std::exception_ptr error;  // the first throw; later objects are left unbuilt
   };
 
+  // cp_objpool_for_each visits every object once, in address order, so the Ts built are
+  // always the first st->built objects.
   template <class Init>
-  static int build_one(void *mem, void *arg) noexcept {
-    auto *ctx = static_cast<build_ctx<Init> *>(static_cast<state *>(arg)->building);
+  static void build_one(void *mem, void *arg) noexcept {
+    auto *ctx = static_cast<build_ctx<Init> *>(arg);
+    if (ctx->error) return;
     try {
-      ctx->built.reserve(ctx->built.size() + 1);
-      T *t = ::new (mem) T(std::invoke(*ctx->init));
-      ctx->built.push_back(t);
-      return 0;
+      ::new (mem) T(std::invoke(*ctx->init));
+      ctx->st->built++;
     } catch (...) {
       ctx->error = std::current_exception();
-      return -ECANCELED;
     }
   }
 
-  // Runs once, when the last reference goes (in ~objpool, or in the last handle's drop):
-  // destroys every T and the state. Not async-signal-safe (destructors, delete).
+  // Runs once, when the last reference goes (in ~objpool, in the last handle's drop, or in
+  // a failed construction): destroys the Ts built and the state. Not async-signal-safe
+  // (destructors, delete).
   static int on_release(cp_objpool *pool, void *arg) noexcept {
+    auto *st = static_cast<state *>(arg);
+    struct left {
+      std::size_t n;
+    } todo{st->built};
     cp_objpool_for_each(
-        pool, [](void *obj, void *) { static_cast<T *>(obj)->~T(); }, nullptr);
-    delete static_cast<state *>(arg);
+        pool,
+        [](void *obj, void *a) {
+          auto *l = static_cast<left *>(a);
+          if (l->n == 0) return;
+          l->n--;
+          static_cast<T *>(obj)->~T();
+        },
+        &todo);
+    delete st;
     return 0;
+  }
+
+  void close() noexcept {
+    if (!st_) return;
+    // Pairs with the acquire load in returner::give.
+    st_->closed.store(true, std::memory_order_release);
+    cp_objpool_fini(std::exchange(st_, nullptr)->pool);  // may release (delete the state)
   }
 
   state *st_;
 };
 
-/// std::pmr::memory_resource over a cp_objpool of `nr_objs` blocks of `block_size` bytes.
-/// allocate(bytes, align) serves a block when bytes <= block_size and align <= the blocks'
-/// alignment, and throws std::bad_alloc otherwise or when all blocks are in use. The
-/// resource owns the pool; every block must be deallocated before it is destroyed (the pmr
-/// rule), and it frees all memory at once (cp_objpool_free).
+/// std::pmr::memory_resource over a cp_objpool of `nr_objs` blocks of `block_size` bytes,
+/// which it owns. allocate(bytes, align) takes a block when bytes <= block_size() and
+/// align <= block_alignment() and one is free; every other request (too large, more
+/// aligned, or the pool empty) goes to `upstream` (default std::pmr::get_default_resource();
+/// std::pmr::null_memory_resource() makes those requests throw std::bad_alloc).
+/// deallocate recognises the pool's own blocks (cp_objpool_push's range check) and hands
+/// every other pointer to upstream. is_equal: only the same object (no two resources share
+/// a pool). Allocation and deallocation of blocks are lock-free; upstream requests are as
+/// thread-safe as upstream. Not copyable or movable (containers hold its address). The pmr
+/// rule applies: deallocate everything before destroying it; the destructor frees the pool.
 class objpool_resource : public std::pmr::memory_resource {
  public:
-  objpool_resource(int nr_objs, int block_size) {
-    int rc = cp_objpool_init(&pool_, nr_objs, block_size, nullptr, nullptr, nullptr);
-    if (rc == -ENOMEM) throw std::bad_alloc();
-    if (rc != 0) throw std::invalid_argument("corepool::objpool_resource: bad size or count");
+  /// Throws std::system_error (EINVAL: count, size or attr out of range; ENOMEM).
+  objpool_resource(int nr_objs, int block_size, const cp_objpool_attr &attr,
+                   std::pmr::memory_resource *upstream = std::pmr::get_default_resource())
+      : upstream_(upstream) {
+    cp_clear_error();
+    int rc = cp_objpool_init_attr(&pool_, nr_objs, block_size, nullptr, nullptr, nullptr, &attr);
+    if (rc != 0) throw_error(rc, "corepool::objpool_resource");
     int stride = cp_objpool_object_stride(pool_);
     align_ = static_cast<std::size_t>(stride & -stride);  // largest power of two dividing it
     if (align_ > 4096) align_ = 4096;
   }
+  objpool_resource(int nr_objs, int block_size,
+                   std::pmr::memory_resource *upstream = std::pmr::get_default_resource())
+      : objpool_resource(nr_objs, block_size, cp_objpool_attr{}, upstream) {}
   objpool_resource(const objpool_resource &) = delete;
   objpool_resource &operator=(const objpool_resource &) = delete;
   ~objpool_resource() override { cp_objpool_free(pool_); }
@@ -166,18 +230,18 @@ class objpool_resource : public std::pmr::memory_resource {
   }
   std::size_t block_alignment() const noexcept { return align_; }
   unsigned nr_free() const noexcept { return cp_objpool_nr_free(pool_); }
+  std::pmr::memory_resource *upstream_resource() const noexcept { return upstream_; }
   cp_objpool *native() const noexcept { return pool_; }
 
  private:
   void *do_allocate(std::size_t bytes, std::size_t align) override {
-    if (bytes > block_size() || align > align_) throw std::bad_alloc();
-    void *p = cp_objpool_pop(pool_);
-    if (!p) throw std::bad_alloc();
-    return p;
+    if (bytes <= block_size() && align <= align_)
+      if (void *p = cp_objpool_pop(pool_)) return p;
+    return upstream_->allocate(bytes, align);
   }
-  void do_deallocate(void *p, std::size_t, std::size_t) override {
-    int rc = cp_objpool_push(p, pool_);
-    (void)rc;  // -EINVAL only for a pointer this resource never gave out: caller's bug
+  void do_deallocate(void *p, std::size_t bytes, std::size_t align) override {
+    // -EINVAL: not a block of this pool (the pool is unchanged), so upstream's.
+    if (cp_objpool_push(p, pool_) == -EINVAL) upstream_->deallocate(p, bytes, align);
   }
   bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override {
     return this == &o;
@@ -185,6 +249,7 @@ class objpool_resource : public std::pmr::memory_resource {
 
   cp_objpool *pool_ = nullptr;
   std::size_t align_ = alignof(std::max_align_t);
+  std::pmr::memory_resource *upstream_;
 };
 
 }  // namespace corepool

@@ -1,6 +1,5 @@
 // The C API of the ALF queue: argument checks and error messages around the one
-// implementation, corepool::alf_ring<void *> (include/corepool/alf_queue.hpp), instantiated
-// with the library's fault-injection points.
+// implementation, ds::alf_ring (ds/alf_ring.h).
 #include <corepool/alf_queue.h>
 
 #include <cerrno>

@@ -1,15 +1,10 @@
-// The ALF queue as the library uses it internally: corepool::alf_ring<void *> with the
-// library's fault-injection points (CP_INJECT). Pools built on the queue (qmempool) call it
-// directly, inline, without the C API's argument checks.
+// The ALF queue as the library uses it internally: ds::alf_ring (ds/alf_ring.h, the one
+// implementation). Pools built on the queue (qmempool) call it directly, inline, without
+// the C API's argument checks.
 #pragma once
 
-#include <corepool/alf_queue.hpp>
-
-#include "inject.h"
+#include "ds/alf_ring.h"
 
 namespace corepool::alf {
-struct lib_inject {
-  static void point([[maybe_unused]] const char *name) noexcept { CP_INJECT(name); }
-};
-using ring = alf_ring<void *, lib_inject>;
+using ring = corepool::ds::alf_ring;
 }  // namespace corepool::alf

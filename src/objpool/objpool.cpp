@@ -1,43 +1,35 @@
 // objpool: fixed pool of pre-allocated objects, one ring per CPU (corepool/objpool.h).
 //
-// Synchronization protocol (docs/objpool.md has the full argument).
+// A composition of ds tiers (docs/objpool.md has the full argument):
 //
-// A ring (ds/cpu_ring.h) is an array of mask + 1 slots and two free-running 64-bit indices,
-// `head` (next to consume) and `tail` (next to fill); consumers from any CPU take objects by
-// CAS on head after reading the slots. Its invariants R1-R4 (head only grows by CAS; head <=
-// tail; a consumer's CAS succeeds only for the slots it read; a producer fills only free
-// slots) are stated there and hold for both producer protocols below.
+//   per-CPU cache (ds/pcpu_cache.h) -> this CPU's ring (ds/cpu_ring.h) -> overflow rings
+//     -> the spill array (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches
 //
-// Two producer protocols, chosen per ring when the pool is created:
+// Rings (ds/cpu_ring.h, invariants R1-R6): one producer at a time, consumers from any CPU by
+// CAS on head after reading the slots. Which producer, per ring, chosen at creation:
 //
-//  rseq ring (pool created with rseq on; per-CPU rings): `tail` is written ONLY by the
-//    restartable sequence rseq_ring_push on the ring's own CPU: read tail and head, check
-//    room, store the slot (speculative), commit tail + 1. Two such sequences never
-//    interleave (platform/rseq.h), so each CPU ring has exactly one producer at a time
-//    whatever the preemption, migration or signals; an aborted sequence committed nothing
-//    and its speculative slot store hit a free slot (R4) that no consumer may read yet (R2).
-//    Threads for which rseq_cpu_start() returns -1 never write a rseq ring's tail: they
-//    push to the overflow ring.
+//  per-CPU rings, pool created with rseq on: the rseq producer of the ring's CPU (tail
+//    written only by the restartable sequence rseq_ring_push on that CPU). Threads for which
+//    rseq_cpu_start() returns -1 never write a rseq ring's tail: they push to an overflow
+//    ring.
+//  per-CPU rings with rseq off, and the overflow rings always: the locked producer (the
+//    ring's try-lock; a push that finds it held goes to the next ring, never waits).
 //
-//  multi-producer ring (rseq off: every per-CPU ring; and the shared overflow ring always):
-//    every slot has a sequence word seq[i & mask] = i + 1 once index i is published.
-//    push: reserve t by CAS tail t -> t+1 (after checking room, R4), store the slot, then
-//    publish seq = t + 1 (release; pairs with the consumer's acquire load of seq).
-//    pop: consume index h only if seq[h & mask] == h + 1. A producer stopped between its
-//    reserve and its publish hides the later indices of that one ring (consumers do not
-//    pass an unpublished index) but never makes anyone wait: pop moves on to other rings.
+// O1  (liveness) A thread stopped forever anywhere inside a pool operation hides only the
+//     objects that operation holds, with rseq on or off, on any architecture and for
+//     threads without rseq: a push publishes an object with one commit of tail (R5), so
+//     nothing is ever queued behind an unfinished push (R6); a stopped pop holds nothing;
+//     a stopped locked push only makes its ring BUSY for other pushes. Every other object
+//     stays poppable by every thread and from signal handlers.
+// O2  push never fails and never waits for a valid object: a push that finds its ring full
+//     or BUSY tries the two overflow rings (each with room for nr_objs: tail - head counts
+//     only objects in the ring, so they are never full), then (rseq off) the other CPUs'
+//     rings, and if every one is BUSY (their holders stopped, or interrupted by the signal
+//     handler that is pushing now) the spill array, which has a slot per object and
+//     refuses nothing (ds/cas_array.h C3).
 //
-// push never fails for a valid object: the overflow ring has room for nr_objs, and
-// tail - head of a ring counts only objects in it or being pushed into it (each consumed
-// index is below head), so it can never be full; per-CPU rings are sized for nr_objs too
-// unless the caller bounds them (then a full ring sends the push to the overflow ring).
-//
-// Memory ordering. An object's contents written by its previous holder must be visible to
-// the next: the producer's slot store precedes its publication (rseq: commit store, x86
-// stores are ordered; MP: seq store-release) and the consumer reads tail/seq with acquire
-// before the slot. The consumer's CAS is acq_rel: its release pairs with the producer's
-// acquire load of head before reusing the slot (R3/R4: the slot read happens before the
-// overwrite).
+// Memory ordering: an object's contents written by its previous holder are visible to the
+// next through the ring's P1/C1 pair (or the cache's own protocol).
 #include <corepool/cpu.h>
 #include <corepool/objpool.h>
 
@@ -49,6 +41,7 @@
 #include <cstring>
 #include <new>
 
+#include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
 #include "error.h"
@@ -64,9 +57,9 @@ using namespace corepool::ds;
 constexpr size_t kLine = 64;
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
 
-// One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots, then (multi-producer only)
-// mask + 1 sequence words. Allocated on its CPU's node.
+// One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
 using ring = corepool::ds::cpu_ring;
+constexpr unsigned kOverflowRings = 2;  // O2
 
 }  // namespace
 
@@ -80,10 +73,11 @@ struct cp_objpool {
   uint32_t stride;
   int nr_objs;
   int object_size;
-  unsigned nr_cpus;   // cp_nr_cpu_ids()
-  unsigned ring_cap;  // slots per CPU ring (power of two)
-  bool rseq;          // per-CPU rings are rseq rings
-  ring *overflow;     // multi-producer ring with room for every object
+  unsigned nr_cpus;                // cp_nr_cpu_ids()
+  unsigned ring_cap;               // slots per CPU ring (power of two)
+  bool rseq;                       // per-CPU rings have the rseq producer (else the locked one)
+  ring *overflow[kOverflowRings];  // locked-producer rings, each with room for every object
+  corepool::ds::cas_array *spill;  // a slot per object: where a push goes when all refuse
   // Per-CPU rseq stacks in front of the rings (disabled without rseq or the rseq fence, or
   // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
   // them (fence + drain) when every ring is empty.
@@ -117,95 +111,23 @@ inline bool valid(const cp_objpool *p, const void *obj) noexcept {
          static_cast<uint64_t>(p->nr_objs);
 }
 
-// ---- consumers (any ring, any thread) ----------------------------------------------------
-
-// rseq ring: index h is filled iff h < tail (the commit published the slot, x86 TSO).
-inline void *rseq_ring_pop(ring *r) noexcept {
-  uint64_t h = r->head.load(std::memory_order_acquire);
-  for (;;) {
-    // Acquire: the slot store that preceded the commit of `t` is visible below.
-    uint64_t t = r->tail.load(std::memory_order_acquire);
-    if (t == h) return nullptr;  // empty (t >= h: tail read after head, R2)
-    void *obj = r->slots()[h & r->mask].load(std::memory_order_relaxed);
-    CP_INJECT("objpool.pop.read");
-    // R3: succeeds only if nobody consumed h meanwhile, so `obj` is index h's object.
-    if (r->head.compare_exchange_weak(h, h + 1, std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
-      return obj;
-  }
-}
-
-inline unsigned rseq_ring_pop_bulk(ring *r, void **out, unsigned n) noexcept {
-  return corepool::ds::cpu_ring_pop_bulk(r, out, n);
-}
-
-// multi-producer ring: index h is filled iff seq[h & mask] == h + 1.
-inline unsigned mp_ring_pop_bulk(ring *r, void **out, unsigned n) noexcept {
-  uint64_t h = r->head.load(std::memory_order_acquire);
-  for (;;) {
-    uint64_t k = 0;
-    for (; k < n; k++) {
-      // Acquire pairs with the producer's publishing store-release of seq.
-      uint64_t s = r->seq[(h + k) & r->mask].load(std::memory_order_acquire);
-      if (s != h + k + 1) break;
-      out[k] = r->slots()[(h + k) & r->mask].load(std::memory_order_relaxed);
-    }
-    if (k == 0) {
-      uint64_t s = r->seq[h & r->mask].load(std::memory_order_acquire);
-      uint64_t cur = r->head.load(std::memory_order_acquire);
-      // Index h empty or reserved but not yet published (s < h + 1, and head still h):
-      // give up on this ring rather than wait for its producer.
-      if (cur == h && s != h + 1) return 0;
-      h = cur;  // stale h (someone consumed it, or it got published meanwhile): retry
-      continue;
-    }
-    CP_INJECT("objpool.pop.read");
-    if (r->head.compare_exchange_weak(h, h + k, std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
-      return static_cast<unsigned>(k);
-  }
-}
-
-inline void *mp_ring_pop(ring *r) noexcept {
-  void *obj;
-  return mp_ring_pop_bulk(r, &obj, 1) ? obj : nullptr;
-}
-
 // ---- producers ----------------------------------------------------------------------------
 
-// Multi-producer push of n objects into consecutive indices; false when they do not fit.
-inline bool mp_ring_push_bulk(ring *r, void *const *objs, uint64_t n) noexcept {
-  uint64_t t = r->tail.load(std::memory_order_relaxed);
-  for (;;) {
-    // Acquire pairs with consumers' CAS-release: their slot reads happen before our reuse.
-    uint64_t h = r->head.load(std::memory_order_acquire);
-    // h was read after t, so if t + n - h exceeds the room, the ring really was that full
-    // at the instant h was read (tail >= t then); if t is stale the CAS below fails.
-    if (static_cast<int64_t>(t + n - h) > static_cast<int64_t>(r->mask + 1)) {
-      uint64_t t2 = r->tail.load(std::memory_order_relaxed);
-      if (t2 == t) return false;
-      t = t2;
-      continue;
-    }
-    // Reserve [t, t + n): R4 holds for each, as head >= h only grows.
-    if (r->tail.compare_exchange_weak(t, t + n, std::memory_order_relaxed,
-                                      std::memory_order_relaxed))
-      break;
+// Locked pushes of n objects: the overflow rings, then (rseq off) the CPU rings from `cpu`,
+// then the spill array (O2).
+inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
+                               unsigned cpu) noexcept {
+  for (ring *r : p->overflow) {
+    int rc = corepool::ds::cpu_ring_try_push_bulk(r, objs, n);
+    if (__builtin_expect(rc == corepool::ds::CP_RING_OK, 1)) return;
+    if (rc == corepool::ds::CP_RING_FULL) __builtin_trap();  // more pushes than objects
   }
-  CP_INJECT("objpool.mp_push.reserved");  // a producer stopped here hides t.. of this ring
-  for (uint64_t i = 0; i < n; i++) {
-    uint64_t idx = t + i;
-    r->slots()[idx & r->mask].store(objs[i], std::memory_order_relaxed);
-    // Publish: release pairs with the consumer's acquire load of seq (slot + contents).
-    r->seq[idx & r->mask].store(idx + 1, std::memory_order_release);
+  for (unsigned i = 0; !p->rseq && i < p->nr_cpus; i++) {
+    ring *r = p->rings[(cpu + i) % p->nr_cpus];
+    if (r && corepool::ds::cpu_ring_try_push_bulk(r, objs, n) == corepool::ds::CP_RING_OK) return;
   }
-  return true;
-}
-
-// The overflow ring can hold every object: this never fails.
-inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n) noexcept {
-  bool ok = mp_ring_push_bulk(p->overflow, objs, n);
-  if (__builtin_expect(!ok, 0)) __builtin_trap();  // broken invariant: more pushes than objects
+  const unsigned k = static_cast<unsigned>(n);
+  if (corepool::ds::cas_array_put(p->spill, objs, k) != k) __builtin_trap();  // as above
 }
 
 inline int start_cpu(const cp_objpool *p) noexcept {
@@ -215,27 +137,28 @@ inline int start_cpu(const cp_objpool *p) noexcept {
   return cpu;
 }
 
-// Below the cache: the local ring, else the overflow ring.
+// Below the cache: the local ring, else an overflow ring.
 __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept {
+  unsigned cpu;
   if (p->rseq) {
     for (;;) {
-      int cpu = rseq_cpu_start();
-      if (cpu < 0 || static_cast<unsigned>(cpu) >= p->nr_cpus) break;  // never write a tail
-      ring *r = p->rings[cpu];
+      int c = rseq_cpu_start();
+      if (c < 0 || static_cast<unsigned>(c) >= p->nr_cpus) break;  // never write a tail
+      ring *r = p->rings[c];
       if (!r) break;
-      int rc = rseq_ring_push(
-          reinterpret_cast<intptr_t *>(&r->tail), reinterpret_cast<const intptr_t *>(&r->head),
-          reinterpret_cast<void **>(r->slots()), static_cast<intptr_t>(r->mask), obj, cpu);
+      int rc = corepool::ds::cpu_ring_push(r, obj, c);
       if (__builtin_expect(rc == CP_RSEQ_OK, 1)) return;
       if (rc == CP_RSEQ_FAIL) break;  // this CPU's ring is full (bounded capacity)
       // CP_RSEQ_ABORT: preempted, migrated or signalled; nothing committed: retry
     }
+    cpu = 0;
   } else {
-    unsigned cpu = corepool::platform::current_cpu();
+    cpu = corepool::platform::current_cpu();
     ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
-    if (r && mp_ring_push_bulk(r, &obj, 1)) return;
+    if (r && corepool::ds::cpu_ring_try_push_bulk(r, &obj, 1) == corepool::ds::CP_RING_OK) return;
+    if (cpu >= p->nr_cpus) cpu = 0;
   }
-  overflow_push_bulk(p, &obj, 1);
+  overflow_push_bulk(p, &obj, 1, cpu);
 }
 
 inline void push_one(cp_objpool *p, void *obj) noexcept {
@@ -243,29 +166,27 @@ inline void push_one(cp_objpool *p, void *obj) noexcept {
   push_to_rings(p, obj);
 }
 
-template <bool Rseq>
 inline unsigned pop_from(ring *r, void **out, unsigned n) noexcept {
   if (n == 1) {
-    void *o = Rseq ? rseq_ring_pop(r) : mp_ring_pop(r);
+    void *o = corepool::ds::cpu_ring_pop(r);
     if (!o) return 0;
     out[0] = o;
     return 1;
   }
-  return Rseq ? rseq_ring_pop_bulk(r, out, n) : mp_ring_pop_bulk(r, out, n);
+  return corepool::ds::cpu_ring_pop_bulk(r, out, n);
 }
 
-// Local ring, then the others in CPU order, then overflow; up to n objects (`any`: stop at
-// the first ring that gives something).
-template <bool Rseq>
-inline unsigned pop_any(cp_objpool *p, void **out, unsigned n, bool any = false) noexcept {
-  const unsigned need = any ? 1 : n;
+// Local ring, then the others in CPU order, the overflow rings, the spill array; up to n.
+inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
   unsigned got = 0;
   unsigned start = static_cast<unsigned>(start_cpu(p));
-  for (unsigned i = start; i < p->nr_cpus && got < need; i++)
-    if (ring *r = p->rings[i]) got += pop_from<Rseq>(r, out + got, n - got);
-  for (unsigned i = 0; i < start && got < need; i++)
-    if (ring *r = p->rings[i]) got += pop_from<Rseq>(r, out + got, n - got);
-  if (got < need) got += pop_from<false>(p->overflow, out + got, n - got);
+  for (unsigned i = start; i < p->nr_cpus && got < n; i++)
+    if (ring *r = p->rings[i]) got += pop_from(r, out + got, n - got);
+  for (unsigned i = 0; i < start && got < n; i++)
+    if (ring *r = p->rings[i]) got += pop_from(r, out + got, n - got);
+  for (ring *r : p->overflow)
+    if (got < n) got += pop_from(r, out + got, n - got);
+  if (got < n) got += corepool::ds::cas_array_take(p->spill, out + got, n - got);
   return got;
 }
 
@@ -284,13 +205,15 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
       if (rc == CP_RSEQ_FAIL) break;  // does not fit in one go: one by one below
     }
     if (rseq_cpu_start() < 0) {
-      overflow_push_bulk(p, objs, n);
+      overflow_push_bulk(p, objs, n, 0);
       return;
     }
   } else {
     unsigned cpu = corepool::platform::current_cpu();
     ring *r = cpu < p->nr_cpus ? p->rings[cpu] : nullptr;
-    if (r && mp_ring_push_bulk(r, objs, n)) return;
+    if (r && corepool::ds::cpu_ring_try_push_bulk(r, objs, n) == corepool::ds::CP_RING_OK) return;
+    overflow_push_bulk(p, objs, n, cpu < p->nr_cpus ? cpu : 0);
+    return;
   }
   for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
 }
@@ -325,7 +248,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  unsigned got = p->rseq ? pop_any<true>(p, out, n) : pop_any<false>(p, out, n);
+  unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
 }
@@ -342,24 +265,18 @@ size_t round_up(size_t v, size_t a) {
   return (v + a - 1) / a * a;
 }
 
-ring *ring_create(uint64_t cap, bool mp, int node) noexcept {
-  size_t bytes = sizeof(ring) + cap * sizeof(void *) + (mp ? cap * sizeof(uint64_t) : 0);
-  bytes = round_up(bytes, page_size());
-  void *mem = os_alloc(bytes, page_size());  // zeroed: head = tail = 0, seq[] = 0
+ring *ring_create(uint64_t cap, int node) noexcept {
+  size_t bytes = round_up(corepool::ds::cpu_ring_bytes(cap), page_size());
+  void *mem = os_alloc(bytes, page_size());  // zeroed
   if (!mem) return nullptr;
   if (node >= 0) (void)os_bind_node(mem, bytes, node);  // a preference; ENOSYS is fine
-  // seq[i] = 0 < i + 1 for every slot i < cap (zeroed mapping): nothing published.
-  auto *seq = mp ? reinterpret_cast<std::atomic<uint64_t> *>(static_cast<char *>(mem) +
-                                                             sizeof(ring) + cap * sizeof(void *))
-                 : nullptr;
-  return corepool::ds::cpu_ring_init(mem, cap, bytes, seq);
+  return corepool::ds::cpu_ring_init(mem, cap, bytes);
 }
 
 // Single-threaded fill during init.
 void ring_fill(ring *r, void *obj) noexcept {
   uint64_t t = r->tail.load(std::memory_order_relaxed);
   r->slots()[t & r->mask].store(obj, std::memory_order_relaxed);
-  if (r->seq) r->seq[t & r->mask].store(t + 1, std::memory_order_relaxed);
   r->tail.store(t + 1, std::memory_order_release);
 }
 
@@ -367,7 +284,9 @@ void unmap_all(cp_objpool *p) noexcept {
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
-  if (p->overflow) os_release(p->overflow, p->overflow->bytes);
+  for (ring *r : p->overflow)
+    if (r) os_release(r, r->bytes);
+  if (p->spill) os_release(p->spill, p->spill->bytes);
   if (p->slab) os_release(p->slab, p->slab_bytes);
   os_release(p, p->self_bytes);
 }
@@ -408,7 +327,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   p->self_bytes = self_bytes;
   p->nr_cpus = ncpu;
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
-  p->overflow = nullptr;
+  for (ring *&r : p->overflow) r = nullptr;
+  p->spill = nullptr;
   p->slab = nullptr;
   p->nr_objs = nr_objs;
   p->object_size = object_size;
@@ -441,10 +361,22 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     set_error(-ENOMEM, "objpool: out of memory (objects)");
     goto fail;
   }
-  p->overflow = ring_create(all, true, -1);
-  if (!p->overflow) {
-    set_error(-ENOMEM, "objpool: out of memory (overflow ring)");
-    goto fail;
+  for (ring *&r : p->overflow) {
+    r = ring_create(all, -1);
+    if (!r) {
+      set_error(-ENOMEM, "objpool: out of memory (overflow ring)");
+      goto fail;
+    }
+  }
+  {
+    const auto slots = static_cast<uint32_t>(nr_objs);
+    const size_t bytes = round_up(corepool::ds::cas_array_bytes(slots), page_size());
+    void *mem = os_alloc(bytes, page_size());  // zeroed: every slot empty
+    if (!mem) {
+      set_error(-ENOMEM, "objpool: out of memory (spill array)");
+      goto fail;
+    }
+    p->spill = corepool::ds::cas_array_init(mem, slots, bytes);
   }
   {
     // CPU k (k-th possible CPU) gets objects [first, first + share): the kernel's split.
@@ -454,7 +386,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     for (unsigned c = 0; c < ncpu; c++) {
       if (!cp_cpu_possible(c)) continue;
       int node = cp_cpu_to_node(c);
-      p->rings[c] = ring_create(cap, !p->rseq, node);
+      p->rings[c] = ring_create(cap, node);
       if (!p->rings[c]) {
         set_error(-ENOMEM, "objpool: out of memory (CPU ring)");
         goto fail;
@@ -478,7 +410,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
         if (i < cap)
           ring_fill(p->rings[c], obj);
         else
-          ring_fill(p->overflow, obj);
+          ring_fill(p->overflow[0], obj);
       }
       first += share;
       k++;
@@ -487,7 +419,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     for (; first < static_cast<unsigned>(nr_objs); first++) {
       void *obj = p->slab + static_cast<size_t>(first) * p->stride;
       if (objinit && (rc = objinit(obj, context)) != 0) goto fail;
-      ring_fill(p->overflow, obj);
+      ring_fill(p->overflow[0], obj);
     }
   }
   {
@@ -532,7 +464,7 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
-  unsigned got = pool->rseq ? pop_any<true>(pool, buf, want) : pop_any<false>(pool, buf, want);
+  unsigned got = pop_any(pool, buf, want);
   if (got == 0) return steal_any(pool, buf, 1) ? buf[0] : nullptr;
   push_many(pool, buf + 1, got - 1);
   return buf[0];
@@ -604,7 +536,7 @@ void cp_objpool_free(struct cp_objpool *pool) {
 }
 
 unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
-  uint64_t n = pool->overflow->nr_free();
+  uint64_t n = cp_objpool_nr_free_overflow(pool);
   for (unsigned c = 0; c < pool->nr_cpus; c++)
     if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
   return static_cast<unsigned>(n);
@@ -617,7 +549,9 @@ int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
 }
 
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
-  return pool->overflow->nr_free();
+  unsigned n = 0;
+  for (const ring *r : pool->overflow) n += r->nr_free();
+  return n + pool->spill->nr_free();
 }
 
 unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) {

@@ -370,6 +370,52 @@ TEST(DpdkDriver, ParkedConsumersInEveryShardUseTheOverflowArray) {
   p.expect_all_there();
 }
 
+// A thread stopped inside a put, between claiming shard slots and publishing them, hides
+// only the objects of that put: puts on the same CPU after it, and gets from another
+// thread, see every other object (a shard has one producer at a time, so nothing is ever
+// enqueued behind the stopped one). Deterministic: no timing, no load dependence.
+TEST(DpdkDriver, StoppedPutHidesOnlyItsObjects) {
+  if (!kInject) GTEST_SKIP() << "needs COREPOOL_INJECT";
+  constexpr unsigned kN = 255, kBulk = 40;  // a bulk larger than a CPU stack: to the shards
+  Pool p("stopped_put", kN);
+  ASSERT_NE(p.mp, nullptr);
+  pin(0);
+  std::vector<void *> all(kN);
+  ASSERT_EQ(rte_mempool_generic_get(p.mp, all.data(), kN, nullptr), 0);
+  {
+    HookGuard hook("alf.enqueue.claimed", -2);
+    std::thread a([&] {
+      pin(0);
+      t_may_park = true;
+      rte_mempool_generic_put(p.mp, all.data(), kBulk, nullptr);  // stopped inside
+      t_may_park = false;
+    });
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!g_parked && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    ASSERT_TRUE(g_parked.load()) << "the put never reached alf.enqueue.claimed";
+    for (unsigned i = kBulk; i < kN; i += kBulk)
+      rte_mempool_generic_put(p.mp, &all[i], std::min(kBulk, kN - i), nullptr);
+    unsigned got = 0;
+    std::vector<void *> seen(kN);
+    std::thread b([&] {
+      if (cp_nr_cpu_ids() > 1) pin(1);
+      while (got < kN && rte_mempool_generic_get(p.mp, &seen[got], 1, nullptr) == 0) got++;
+    });
+    b.join();
+    EXPECT_EQ(got, kN - kBulk) << "objects hidden behind the stopped put";
+    EXPECT_TRUE(p.take(seen.data(), got)) << "an object handed out twice";
+    EXPECT_TRUE(p.give(seen.data(), got));
+    rte_mempool_generic_put(p.mp, seen.data(), got, nullptr);
+    g_release = true;
+    a.join();
+  }
+  cpu_set_t any;
+  CPU_ZERO(&any);
+  for (unsigned c = 0; c < CPU_SETSIZE && c < cp_nr_cpu_ids(); c++) CPU_SET(c, &any);
+  pthread_setaffinity_np(pthread_self(), sizeof(any), &any);
+  p.expect_all_there();
+}
+
 // 8 threads on 2 cores (migrating) get and put bulks of 1..32 through rte_mempool with no
 // DPDK cache, so that every call reaches the driver (whose own per-CPU cache, 31 objects a
 // CPU here, spills and refills often with 8 threads on 255 objects); worker 0 parks in the

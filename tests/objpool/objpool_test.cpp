@@ -482,7 +482,7 @@ TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
   std::thread a([&] {
     pin_to(0);
     EXPECT_EQ(cp_objpool_push(objs[0], p), 0);  // fills CPU 0's ring (capacity 1)
-    t_park_at = "objpool.mp_push.reserved";
+    t_park_at = "cpu_ring.push.locked";
     EXPECT_EQ(cp_objpool_push(objs[1], p), 0);  // ring full -> overflow; parked inside
   });
   while (!g_is_parked) std::this_thread::yield();
@@ -514,7 +514,7 @@ TEST(Objpool, StoppedPopperLosesItsClaim) {
   void *a_got = reinterpret_cast<void *>(1);
   std::thread a([&] {
     pin_to(0);
-    t_park_at = "objpool.pop.read";
+    t_park_at = "cpu_ring.pop.read";
     a_got = cp_objpool_pop(p);
   });
   while (!g_is_parked) std::this_thread::yield();

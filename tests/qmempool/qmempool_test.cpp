@@ -451,29 +451,6 @@ TEST(Qmempool, CrossCpuFree) {
   EXPECT_EQ(b.frees.load(), b.allocs.load());
 }
 
-TEST(Qmempool, CxxAndPmr) {
-  counting_backing b(1 << 16);
-  EXPECT_THROW(corepool::qmempool(8, 32, 0, 8), std::system_error);
-  {
-    corepool::qmempool pool(16, 64, 0, 64, &b.ops);
-    corepool::qmempool_resource res(pool, alignof(std::max_align_t));
-    {
-      std::pmr::list<uint64_t> l(&res);  // list nodes (~24 bytes) come from the pool
-      for (uint64_t i = 0; i < 1000; i++) l.push_back(i);
-      EXPECT_GE(b.allocs.load(), 1000);
-      uint64_t sum = 0;
-      for (uint64_t x : l) sum += x;
-      EXPECT_EQ(sum, 999u * 1000u / 2);
-      std::pmr::vector<char> big(&res);
-      big.resize(4096);  // larger than obj_size: upstream
-    }
-    void *p = pool.alloc();
-    ASSERT_NE(p, nullptr);
-    pool.free(p);
-  }
-  EXPECT_EQ(b.frees.load(), b.allocs.load());
-}
-
 // ---- accounting under chaos ------------------------------------------------------------------
 
 struct chaos_ctx {

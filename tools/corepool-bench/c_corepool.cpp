@@ -1,5 +1,5 @@
-// corepool's own pools as contenders. Each adapter is written against the C API fixed by its
-// issue and compiled only when the header is part of this build, so the tool builds on any
+// corepool's own pools as contenders. Each adapter is written against the pool's public C API
+// and compiled only when the header is part of this build, so the tool builds on any
 // subset of the pools; a pool whose header is absent is reported as missing.
 #include <corepool/error.h>
 
