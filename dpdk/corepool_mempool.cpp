@@ -354,7 +354,7 @@ int cp_mp_alloc(rte_mempool *mp) {
       static_cast<unsigned>(RTE_MIN(uint64_t{kMaxCache}, mp->size / (4ull * ncpu)));
   int crc = -EINVAL;
   if (rc == 0 && cap >= kMinCache) {
-    crc = p->cache.init(ncpu, cap);
+    crc = p->cache.init(ncpu, cap, corepool::ds::pcpu_cache::kStealable);
     if (crc == 0)
       p->batch = RTE_MIN(cap / 2, kMaxBatch);
     else if (crc == -ENOMEM)

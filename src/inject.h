@@ -4,15 +4,18 @@
 // does not). Never put one inside an rseq sequence: that is a single asm block.
 #pragma once
 
+#include <atomic>
+
 #ifdef COREPOOL_INJECT
 extern "C" {
 // Called at each injection point with its name. Set by tests only; null means no-op.
 extern void (*cp_inject_hook)(const char *point);
 }
-#define CP_INJECT(point)                                                                  \
-  do {                                                                                    \
-    if (void (*cp_h_)(const char *) = __atomic_load_n(&cp_inject_hook, __ATOMIC_RELAXED)) \
-      cp_h_(point);                                                                       \
+#define CP_INJECT(point)                                                     \
+  do {                                                                       \
+    if (void (*cp_h_)(const char *) =                                        \
+            std::atomic_ref(cp_inject_hook).load(std::memory_order_relaxed)) \
+      cp_h_(point);                                                          \
   } while (0)
 #else
 #define CP_INJECT(point) \

@@ -117,8 +117,11 @@ class alf_queue {
       while (got < n) {
         void *cells[kChunk];
         const int want = n - got < kChunk ? n - got : kChunk;
-        const int k = MC ? cp_alf_mc_dequeue(q_, cells, want) : cp_alf_sc_dequeue(q_, cells, want);
+        int k = MC ? cp_alf_mc_dequeue(q_, cells, want) : cp_alf_sc_dequeue(q_, cells, want);
         if (k <= 0) break;
+        if (k > want)
+          k = want;  // never true (the C API returns at most `want`); tells the
+                     // compiler that the copies stay inside out[0, n)
         for (int i = 0; i < k; i++) std::memcpy(&out[got + i], cells[i], sizeof(T));
         cp_objpool_push_bulk(cells, static_cast<unsigned>(k), cells_);
         got += k;

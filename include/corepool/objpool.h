@@ -9,6 +9,9 @@
  *
  * Contract shared by every function below:
  *  - errors are negative errno values; cp_last_error() says why where it can;
+ *  - a NULL pool (or a NULL array with a non-zero count) is an error, never a crash:
+ *    functions returning int give -EINVAL, counts and capacities are 0, pop gives NULL,
+ *    for_each calls nothing (each with a cp_last_error() message); fini and free ignore it;
  *  - pop, push, their bulk forms, drop and the nr_free functions are thread-safe, lock-free,
  *    never block, never allocate and are async-signal-safe: a signal handler may call them
  *    while the same thread was interrupted inside any of them;
@@ -88,8 +91,10 @@ int cp_objpool_drop(void *obj, struct cp_objpool *pool);
 /* Ends the pool's own life: takes every object still in the pool out of it for good, then
  * drops the pool's reference. Each object still outstanding keeps the pool (and all its
  * memory) alive until it is given to cp_objpool_drop; the last reference releases the pool
- * and runs `release` exactly once. The caller guarantees that no push runs concurrently
- * and that pop is not called after fini. NULL is ignored. */
+ * and runs `release` exactly once. The caller guarantees that no push or pop runs
+ * concurrently with fini and none is called after it (a pop in flight when the last
+ * reference goes would touch unmapped memory, and a pop that steals may cache objects that
+ * fini has already passed); drop may run concurrently. NULL is ignored. */
 void cp_objpool_fini(struct cp_objpool *pool);
 
 /* Releases the pool at once, whatever is outstanding: runs `release` (if the pool was not

@@ -4,11 +4,11 @@
 
 #include <cerrno>
 
-#include "alf/alf_ring.h"
+#include "ds/alf_ring.h"
 #include "error.h"
 
 namespace {
-using ring = corepool::alf::ring;
+using ring = corepool::ds::alf_ring;
 
 // struct cp_alf_queue is never defined: the handle is the ring itself.
 ring *R(cp_alf_queue *q) noexcept {

@@ -431,7 +431,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       cache_cap = quarter < kDefaultCache ? quarter : kDefaultCache;
     }
     if (!(a.flags & CP_OBJPOOL_F_NOCACHE) && cache_cap && p->rseq) {
-      int crc = p->cache.init(ncpu, cache_cap);
+      int crc = p->cache.init(ncpu, cache_cap, corepool::ds::pcpu_cache::kStealable);
       if (crc == -ENOMEM) {
         set_error(-ENOMEM, "objpool: out of memory (CPU caches)");
         goto fail;
@@ -478,7 +478,13 @@ __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) 
   return 0;
 }
 
+// A NULL pool: the accessors' one rule (corepool/objpool.h): -EINVAL, 0 or NULL, never a crash.
+__attribute__((noinline, cold)) static int null_pool() noexcept {
+  return corepool::set_error(-EINVAL, "objpool: pool is NULL");
+}
+
 void *cp_objpool_pop(struct cp_objpool *pool) {
+  if (__builtin_expect(!pool, 0)) return null_pool(), nullptr;
   void *o = pcpu_cache_pop(pool->cache);
   if (__builtin_expect(o != nullptr, 1)) return o;  // the fast path
   return pop_one_slow(pool);
@@ -486,6 +492,7 @@ void *cp_objpool_pop(struct cp_objpool *pool) {
 
 unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
   if (n == 0) return 0;
+  if (!pool || !objs) return corepool::set_error(-EINVAL, "objpool: NULL argument"), 0;
   unsigned got = pcpu_cache_pop_bulk(pool->cache, objs, n);
   return got == n ? got : got + pop_slow(pool, objs + got, n - got);
 }
@@ -536,6 +543,7 @@ void cp_objpool_free(struct cp_objpool *pool) {
 }
 
 unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
+  if (!pool) return null_pool(), 0;
   uint64_t n = cp_objpool_nr_free_overflow(pool);
   for (unsigned c = 0; c < pool->nr_cpus; c++)
     if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
@@ -549,32 +557,38 @@ int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
 }
 
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
+  if (!pool) return null_pool(), 0;
   unsigned n = 0;
   for (const ring *r : pool->overflow) n += r->nr_free();
   return n + pool->spill->nr_free();
 }
 
 unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) {
-  return pool->ring_cap;
+  return pool ? pool->ring_cap : (null_pool(), 0);
 }
 int cp_objpool_object_size(const struct cp_objpool *pool) {
-  return pool->object_size;
+  return pool ? pool->object_size : null_pool();
 }
 int cp_objpool_object_stride(const struct cp_objpool *pool) {
-  return static_cast<int>(pool->stride);
+  return pool ? static_cast<int>(pool->stride) : null_pool();
 }
 int cp_objpool_nr_objs(const struct cp_objpool *pool) {
-  return pool->nr_objs;
+  return pool ? pool->nr_objs : null_pool();
 }
 unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
+  if (!pool) return null_pool(), 0;
   return pool->cache.enabled() ? pool->cache.capacity() : 0;
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
-  return pool->rseq ? 1 : 0;
+  return pool ? (pool->rseq ? 1 : 0) : null_pool();
 }
 
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
                          void *arg) {
+  if (!pool || !fn) {
+    corepool::set_error(-EINVAL, "objpool: NULL argument");
+    return;
+  }
   for (int i = 0; i < pool->nr_objs; i++)
     fn(pool->slab + static_cast<size_t>(i) * pool->stride, arg);
 }

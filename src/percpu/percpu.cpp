@@ -38,6 +38,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -48,6 +49,7 @@
 #include "ds/hint_bitmap.h"
 #include "error.h"
 #include "inject.h"
+#include "percpu/percpu_access.h"
 #include "percpu/percpu_internal.h"
 #include "platform/cpu.h"
 #include "platform/fd.h"
@@ -56,6 +58,10 @@
 #include "platform/topology.h"
 
 namespace corepool::pcpu {
+
+geometry g_geo;
+std::atomic<bool> g_ready{false};
+
 namespace {
 
 using platform::CP_RSEQ_OK;
@@ -131,7 +137,6 @@ struct config {
 // Written once under g_lock before the first handle exists; every later reader got a handle
 // through some synchronisation with that allocation, so plain reads are ordered after it.
 config g_cfg;
-std::atomic<bool> g_ready{false};
 
 std::mutex g_lock;
 chunk *g_slots[kSlots];          // list heads (lock)
@@ -152,23 +157,20 @@ struct {
   size_t min_alloc_size, max_alloc_size;
 } g_st;  // (lock)
 
-// Read-only zero copy returned by cp_per_cpu_cptr for units that were never touched.
-alignas(65536) const char g_zero[kUnitSize] = {};
-
 inline chunk *chunk_of(uintptr_t u) noexcept {
   return reinterpret_cast<chunk *>((u & ~(g_cfg.span - 1)) + g_cfg.meta_off);
 }
 
-// Marks unit `u` of `c` as possibly non-zero. Must happen before the caller can write the
-// copy; relaxed is enough: the write that matters to the allocator (a later reuse) is
-// ordered by the free's seq_cst fetch_or and the drain's exchange.
-inline void mark_touched(chunk *c, unsigned u) noexcept {
-  std::atomic<uint64_t> &w = touched(c)[u / 64];
-  uint64_t m = 1ull << (u % 64);
-  if (!(w.load(std::memory_order_relaxed) & m)) w.fetch_or(m, std::memory_order_relaxed);
-}
-inline bool is_touched(const chunk *c, unsigned u) noexcept {
-  return touched(c)[u / 64].load(std::memory_order_relaxed) >> (u % 64) & 1;
+// The chunk directory bit of the chunk at `base` (see geometry::dir). Under the lock.
+void dir_mark(const char *base, bool live) {
+  const uintptr_t slot = reinterpret_cast<uintptr_t>(base) >> g_geo.span_shift;
+  if (slot >= g_geo.dir_slots) std::abort();  // above 48-bit user space: mmap never returns it
+  const uint64_t m = 1ull << (slot % 64);
+  std::atomic<uint64_t> &w = g_geo.dir.load(std::memory_order_relaxed)[slot / 64];
+  if (live)
+    w.fetch_or(m, std::memory_order_relaxed);
+  else
+    w.fetch_and(~m, std::memory_order_relaxed);
 }
 
 // ---- hints ------------------------------------------------------------------------------
@@ -239,8 +241,21 @@ void init_config() {
   k.map_size = k.meta_off + k.meta_size;
   k.span = 1;
   while (k.span < k.map_size) k.span <<= 1;
-  k.rseq = cp_rseq_enabled() && platform::rseq_arch_supported();
+  k.rseq = platform::rseq_enabled() && platform::rseq_arch_supported();
   g_cfg = k;
+  geometry &g = g_geo;
+  g.stride = k.stride;
+  g.span_mask = ~(k.span - 1);
+  g.touched_off = k.meta_off + sizeof(chunk);
+  g.span_shift = static_cast<unsigned>(__builtin_ctzll(k.span));
+  g.nr_cpus = k.nr_cpus;
+  g.rseq = k.rseq;
+  g.dir_slots = (uintptr_t{1} << 48) >> g.span_shift;  // user space: 47 bits x86-64, 48 aarch64
+  // Zero pages until a chunk is created in the part they cover; never released. Without it
+  // no area can be told apart, so the allocator cannot run.
+  void *dir = platform::os_alloc((g.dir_slots / 64) * sizeof(uint64_t), platform::page_size());
+  if (!dir) std::abort();
+  g.dir.store(static_cast<std::atomic<uint64_t> *>(dir), std::memory_order_release);
   g_chunks = new std::vector<chunk *>();
   g_st.min_alloc_size = SIZE_MAX;
   g_ready.store(true, std::memory_order_release);
@@ -271,6 +286,7 @@ chunk *create_chunk() {
   c->reg_index = g_chunks->size();
   g_chunks->push_back(c);
   slot_insert(c);
+  dir_mark(base, true);
   g_st.nr_chunks++;
   g_st.nr_max_chunks = std::max(g_st.nr_max_chunks, g_st.nr_chunks);
   return c;
@@ -345,7 +361,7 @@ unsigned find_fit(const chunk *c, unsigned n, unsigned a) {
   return kBits;
 }
 
-void *alloc_locked(size_t size, size_t align) {
+void *alloc_locked(size_t size, size_t align, bool start_worker) {
   const unsigned n = static_cast<unsigned>((size + kMinAlloc - 1) / kMinAlloc);
   const unsigned a = static_cast<unsigned>(std::max<size_t>(align, kMinAlloc) / kMinAlloc);
   drain_pending();
@@ -364,7 +380,9 @@ void *alloc_locked(size_t size, size_t align) {
   if (!c) {
     c = create_chunk();
     if (!c) return nullptr;
-    ds::bgwork_start();  // the reclaim worker (idempotent; we are not in a signal handler)
+    // The reclaim worker (idempotent; we are not in a signal handler). Not at load time: a
+    // program with static per-CPU variables gets no thread before main.
+    if (start_worker) ds::bgwork_start();
     off = 0;
   }
   CP_INJECT("percpu_alloc_found");
@@ -384,7 +402,8 @@ void *alloc_locked(size_t size, size_t align) {
   const uint32_t mask = ((2u << b1) - 1) & ~((1u << b0) - 1);
   if (c->dirty_pages & mask)
     for (unsigned u = 0; u < g_cfg.units; u++)
-      if (is_touched(c, u)) std::memset(c->base + u * g_cfg.stride + byte_off, 0, size);
+      if (is_touched(reinterpret_cast<uintptr_t>(c->base), u))
+        std::memset(c->base + u * g_cfg.stride + byte_off, 0, size);
   c->dirty_pages |= mask;
 
   g_st.nr_alloc++;
@@ -402,9 +421,22 @@ size_t populated(const chunk *c) {
   return u * g_cfg.stride;
 }
 
+void *alloc_any(size_t size, size_t align, bool start_worker) {
+  std::lock_guard<std::mutex> g(g_lock);
+  if (!g_ready.load(std::memory_order_relaxed)) {
+    init_config();
+    g_reclaim_work.fn = reclaim_work_fn;
+  }
+  return alloc_locked(size, align, start_worker);
+}
+
 }  // namespace
 
 // ---- internal API -----------------------------------------------------------------------
+
+void *alloc_at_load(size_t size, size_t align) noexcept {
+  return alloc_any(size, align, false);
+}
 
 int reclaim_now() noexcept {
   if (!g_ready.load(std::memory_order_acquire)) return 0;
@@ -429,6 +461,7 @@ int reclaim_now() noexcept {
           last->reg_index = c->reg_index;
           g_chunks->pop_back();
           g_st.nr_chunks--;
+          dir_mark(c->base, false);  // before the unmap: no pointer into it is an area now
           dead.push_back(c);
         }
       }
@@ -454,50 +487,12 @@ unsigned long bad_frees() noexcept {
   return g_bad_frees.load(std::memory_order_relaxed);
 }
 
-void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept {
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  mark_touched(chunk_of(u), g_cfg.nr_cpus);
-  __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + g_cfg.nr_cpus * g_cfg.stride), v,
-                     __ATOMIC_RELAXED);
-}
-
 }  // namespace corepool::pcpu
 
 // ---- C API ------------------------------------------------------------------------------
 
 using namespace corepool::pcpu;
 namespace pf = corepool::platform;
-
-// Exactness argument. Process mode rseq on: a thread with rseq adds to its CPU's word with
-// one restartable sequence (plain `addq` commit; only rseq sequences of the same CPU ever
-// write that word, and the kernel never lets two of them interleave). A thread that cannot
-// register (rseq_cpu_start() < 0) must not touch those words (its atomic add could be lost
-// under a concurrent plain commit), so it adds atomically to the chunk's fallback unit (unit
-// nr_cpus, same offset), which only atomic adds write. Process mode off (fixed at load):
-// every thread adds atomically to its CPU's word; nobody uses plain commits. Sum = all units.
-namespace {
-// cp_this_cpu_add_u64 for threads that did not take the fast path.
-__attribute__((noinline)) void add_u64_slow(void *pcp, chunk *c, uint64_t v) noexcept {
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  const size_t stride = g_cfg.stride;
-  if (g_cfg.rseq) {
-    (void)pf::rseq_registered_area();  // the next call of this thread takes the fast path
-    for (;;) {
-      int cpu = pf::rseq_cpu_start();
-      if (cpu < 0) break;
-      mark_touched(c, static_cast<unsigned>(cpu));
-      if (pf::rseq_addv(reinterpret_cast<intptr_t *>(u + static_cast<unsigned>(cpu) * stride),
-                        static_cast<intptr_t>(v), cpu) == CP_RSEQ_OK)
-        return;
-    }
-    corepool::pcpu::add_u64_no_rseq_thread(pcp, v);
-    return;
-  }
-  unsigned cpu = corepool::platform::current_cpu();
-  mark_touched(c, cpu);
-  __atomic_fetch_add(reinterpret_cast<uint64_t *>(u + cpu * stride), v, __ATOMIC_RELAXED);
-}
-}  // namespace
 
 extern "C" {
 
@@ -512,15 +507,7 @@ void *cp_alloc_percpu(size_t size, size_t align) {
     corepool::set_error(-EINVAL, "cp_alloc_percpu: align must be a power of two <= page size");
     return nullptr;
   }
-  void *p;
-  {
-    std::lock_guard<std::mutex> g(g_lock);
-    if (!g_ready.load(std::memory_order_relaxed)) {
-      init_config();
-      g_reclaim_work.fn = reclaim_work_fn;
-    }
-    p = alloc_locked(size, align);
-  }
+  void *p = alloc_any(size, align, true);
   if (!p) {
     errno = ENOMEM;
     corepool::set_error(-ENOMEM, "cp_alloc_percpu: cannot map a new chunk");
@@ -531,8 +518,7 @@ void *cp_alloc_percpu(size_t size, size_t align) {
 void cp_free_percpu(void *pcp) {
   if (!pcp) return;
   const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  if (!g_ready.load(std::memory_order_acquire) || (u & (g_cfg.span - 1)) >= g_cfg.stride ||
-      u % kMinAlloc != 0) {
+  if (!g_ready.load(std::memory_order_acquire) || !is_area(u) || u % kMinAlloc != 0) {
     g_bad_frees.fetch_add(1, std::memory_order_relaxed);
     corepool::set_error(-EINVAL, "cp_free_percpu: not a per-CPU handle");
     return;
@@ -562,59 +548,6 @@ void cp_free_percpu(void *pcp) {
   c->inflight.fetch_sub(1, std::memory_order_release);
   if (pushed && g_pushes.fetch_add(1, std::memory_order_relaxed) + 1 == kWakeAfter)
     corepool::ds::schedule_work(&g_reclaim_work);  // async-signal-safe
-}
-
-void *cp_per_cpu_ptr(void *pcp, unsigned cpu) {
-  if (!pcp || cpu >= g_cfg.nr_cpus) return nullptr;
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  mark_touched(chunk_of(u), cpu);
-  return static_cast<char *>(pcp) + cpu * g_cfg.stride;
-}
-
-const void *cp_per_cpu_cptr(const void *pcp, unsigned cpu) {
-  if (!pcp || cpu >= g_cfg.nr_cpus) return nullptr;
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  if (!is_touched(chunk_of(u), cpu)) return g_zero + (u & (g_cfg.span - 1));
-  return static_cast<const char *>(pcp) + cpu * g_cfg.stride;
-}
-
-void *cp_this_cpu_ptr(void *pcp) {
-  return cp_per_cpu_ptr(pcp, corepool::platform::current_cpu());
-}
-
-void cp_this_cpu_add_u64(void *pcp, uint64_t v) {
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  chunk *c = chunk_of(u);
-  const size_t stride = g_cfg.stride;
-  // Fast path: a thread that can run sequences (then the process mode is rseq, g_cfg.rseq).
-  // The area is one TLS load; cpu_id is re-read on every try because an abort means the
-  // thread may have migrated. cpu >= nr_cpus cannot happen for a registered thread but is
-  // left to the slow path rather than trusted.
-  if (pf::rseq_abi *rs = pf::rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
-    for (;;) {
-      const unsigned cpu = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
-      if (__builtin_expect(cpu >= g_cfg.nr_cpus, 0)) break;
-      mark_touched(c, cpu);  // before the add can make the copy non-zero (sum skips untouched)
-      if (__builtin_expect(
-              pf::rseq_addv(reinterpret_cast<intptr_t *>(u + cpu * stride),
-                            static_cast<intptr_t>(v), static_cast<int>(cpu), rs) == CP_RSEQ_OK,
-              1))
-        return;
-      // aborted (preempted, migrated, signalled): nothing was added; retry on the new CPU
-    }
-  }
-  add_u64_slow(pcp, c, v);
-}
-
-uint64_t cp_percpu_sum_u64(void *pcp) {
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
-  const chunk *c = chunk_of(u);
-  uint64_t s = 0;
-  for (unsigned k = 0; k < g_cfg.units; k++)
-    if (is_touched(c, k))  // an untouched unit is zero: do not fault its page in
-      s += __atomic_load_n(reinterpret_cast<const uint64_t *>(u + k * g_cfg.stride),
-                           __ATOMIC_RELAXED);
-  return s;
 }
 
 void cp_percpu_get_stats(struct cp_percpu_stats *out) {

@@ -30,5 +30,9 @@ unsigned long bad_frees() noexcept;
 // rseq mode: an atomic add to the chunk's fallback-add unit. Exposed so tests can mix it with
 // rseq threads (a failed rseq registration cannot be forced portably).
 void add_u64_no_rseq_thread(void *pcp, uint64_t v) noexcept;
+// Makes the calling thread act as a thread that cannot run sequences (all of its this_cpu
+// operations use the fallback copy) while the process is in rseq mode. Call it before the
+// thread's first per-CPU operation. Tests only: a failed registration cannot be forced.
+void force_fallback_thread(bool on) noexcept;
 
 }  // namespace corepool::pcpu

@@ -72,7 +72,7 @@ struct impl {
 std::mutex g_init;  // creation of a static pool's impl
 
 impl *get(const cp_percpu_pool *p) {
-  return static_cast<impl *>(__atomic_load_n(&p->cp_priv_impl, __ATOMIC_ACQUIRE));
+  return static_cast<impl *>(std::atomic_ref(p->cp_priv_impl).load(std::memory_order_acquire));
 }
 
 void fill_from_engine(void *ctx, int target);
@@ -86,7 +86,7 @@ impl *get_or_create(cp_percpu_pool *p) {
   im->pool = p;
   im->engine.init(fill_from_engine, im, p->cp_priv_low, p->cp_priv_high);
   ds::bgwork_start();
-  __atomic_store_n(&p->cp_priv_impl, im, __ATOMIC_RELEASE);
+  std::atomic_ref(p->cp_priv_impl).store(im, std::memory_order_release);
   return im;
 }
 
@@ -176,7 +176,7 @@ void run_from_executor(void *arg) {
 
 void trigger_refill(impl *im) {
   im->triggers.fetch_add(1, std::memory_order_relaxed);
-  if (cp_percpu_pool_executor ex = __atomic_load_n(&im->exec, __ATOMIC_ACQUIRE)) {
+  if (cp_percpu_pool_executor ex = std::atomic_ref(im->exec).load(std::memory_order_acquire)) {
     if (!im->exec_pending.exchange(true, std::memory_order_acq_rel)) {
       im->exec_gen.store(im->gen.load(std::memory_order_acquire), std::memory_order_release);
       ex(run_from_executor, im, im->exec_user);
@@ -200,11 +200,11 @@ int check_args(size_t size, size_t align, int low, int high) {
 
 uint64_t triggers(const cp_percpu_pool *p) {
   impl *im = get(p);
-  return im ? im->triggers.load() : 0;
+  return im ? im->triggers.load(std::memory_order_relaxed) : 0;  // a statistic
 }
 uint64_t empty_allocs(const cp_percpu_pool *p) {
   impl *im = get(p);
-  return im ? im->empty_allocs.load() : 0;
+  return im ? im->empty_allocs.load(std::memory_order_relaxed) : 0;  // a statistic
 }
 void flush(cp_percpu_pool *p) {
   if (impl *im = get(p)) ds::flush_work(&im->engine.work);
@@ -283,12 +283,13 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
   cp_percpu_pool_empty(pool);
   if (impl *im = get(pool)) {
     corepool::ds::cancel_work_sync(&im->engine.work);
-    for (segment *s = im->first.next.load(); s;) {
-      segment *n = s->next.load();
+    // acquire: pairs with the release store that linked each segment in (its contents)
+    for (segment *s = im->first.next.load(std::memory_order_acquire); s;) {
+      segment *n = s->next.load(std::memory_order_acquire);
       delete s;
       s = n;
     }
-    __atomic_store_n(&pool->cp_priv_impl, nullptr, __ATOMIC_RELEASE);
+    std::atomic_ref(pool->cp_priv_impl).store(nullptr, std::memory_order_release);
     delete im;
   }
   if (pool->cp_priv_flags & 1) delete pool;
@@ -299,7 +300,7 @@ void cp_percpu_pool_set_executor(struct cp_percpu_pool *pool, cp_percpu_pool_exe
   impl *im = get_or_create(pool);
   if (!im) return;
   im->exec_user = user;
-  __atomic_store_n(&im->exec, exec, __ATOMIC_RELEASE);
+  std::atomic_ref(im->exec).store(exec, std::memory_order_release);
 }
 
 }  // extern "C"

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <atomic>
 
 #include <cerrno>
 #include <cstdlib>
@@ -46,31 +47,31 @@ bool register_own() {
   errno = saved;
   if (ok) return true;
 #endif
-  __atomic_store_n(&g_own_area.cpu_id, kFailed, __ATOMIC_RELAXED);
+  std::atomic_ref(g_own_area.cpu_id).store(kFailed, std::memory_order_relaxed);
   return false;
 }
 
 rseq_mode choose_mode() {
   if (!COREPOOL_ENABLE_RSEQ || !rseq_arch_supported() || env_forces_off()) return rseq_mode::off;
   if (kGlibcHasRseq && glibc_rseq_size() > 0 &&
-      static_cast<int>(__atomic_load_n(&glibc_area()->cpu_id, __ATOMIC_RELAXED)) >= 0)
+      static_cast<int>(std::atomic_ref(glibc_area()->cpu_id).load(std::memory_order_relaxed)) >= 0)
     return rseq_mode::glibc;
   if (register_own()) return rseq_mode::own;
   return rseq_mode::off;
 }
 
 void ensure_chosen() {
-  if (__atomic_load_n(&g_chosen, __ATOMIC_ACQUIRE) == 2) return;
+  if (std::atomic_ref(g_chosen).load(std::memory_order_acquire) == 2) return;
   int expected = 0;
-  if (__atomic_compare_exchange_n(&g_chosen, &expected, 1, false, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE)) {
+  if (std::atomic_ref(g_chosen).compare_exchange_strong(expected, 1, std::memory_order_acq_rel,
+                                                        std::memory_order_acquire)) {
     rseq_mode m = choose_mode();
-    __atomic_store_n(&g_mode, static_cast<int>(m), __ATOMIC_RELAXED);
-    __atomic_store_n(&g_chosen, 2, __ATOMIC_RELEASE);  // pairs with the acquire above
+    std::atomic_ref(g_mode).store(static_cast<int>(m), std::memory_order_relaxed);
+    std::atomic_ref(g_chosen).store(2, std::memory_order_release);  // pairs with the acquire above
     return;
   }
   // Another thread is choosing (only possible before the load-time constructor finished).
-  while (__atomic_load_n(&g_chosen, __ATOMIC_ACQUIRE) != 2) sched_yield();
+  while (std::atomic_ref(g_chosen).load(std::memory_order_acquire) != 2) sched_yield();
 }
 
 __attribute__((constructor)) void cpu_init() {
@@ -81,14 +82,15 @@ __attribute__((constructor)) void cpu_init() {
 
 int rseq_cpu_start_slow() noexcept {
   ensure_chosen();
-  auto m = static_cast<rseq_mode>(__atomic_load_n(&g_mode, __ATOMIC_RELAXED));
+  auto m = static_cast<rseq_mode>(std::atomic_ref(g_mode).load(std::memory_order_relaxed));
   if (m == rseq_mode::own) {
-    uint32_t c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
-    if (c == kUninit && register_own()) c = __atomic_load_n(&g_own_area.cpu_id, __ATOMIC_RELAXED);
+    uint32_t c = std::atomic_ref(g_own_area.cpu_id).load(std::memory_order_relaxed);
+    if (c == kUninit && register_own())
+      c = std::atomic_ref(g_own_area.cpu_id).load(std::memory_order_relaxed);
     return static_cast<int>(c) >= 0 ? static_cast<int>(c) : -1;
   }
   if (m == rseq_mode::glibc) {
-    int c = static_cast<int>(__atomic_load_n(&glibc_area()->cpu_id, __ATOMIC_RELAXED));
+    int c = static_cast<int>(std::atomic_ref(glibc_area()->cpu_id).load(std::memory_order_relaxed));
     return c >= 0 ? c : -1;
   }
   return -1;
@@ -109,7 +111,7 @@ namespace corepool::platform {
 
 id_source cpu_id_source() noexcept {
   detail::rseq_cpu_start_slow();  // makes sure the mode is chosen
-  switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
+  switch (static_cast<rseq_mode>(std::atomic_ref(detail::g_mode).load(std::memory_order_relaxed))) {
     case rseq_mode::glibc:
       return id_source::rseq_glibc;
     case rseq_mode::own:

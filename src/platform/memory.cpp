@@ -1,4 +1,5 @@
 #include "platform/memory.h"
+#include <atomic>
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -20,11 +21,11 @@ uintptr_t align_up(uintptr_t v, size_t a) {
 }  // namespace
 
 size_t page_size() noexcept {
-  size_t p = __atomic_load_n(&g_page, __ATOMIC_RELAXED);
+  size_t p = std::atomic_ref(g_page).load(std::memory_order_relaxed);
   if (__builtin_expect(p == 0, 0)) {
     long v = ::sysconf(_SC_PAGESIZE);
     p = v > 0 ? static_cast<size_t>(v) : 4096;
-    __atomic_store_n(&g_page, p, __ATOMIC_RELAXED);
+    std::atomic_ref(g_page).store(p, std::memory_order_relaxed);
   }
   return p;
 }

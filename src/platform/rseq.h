@@ -42,8 +42,11 @@
 // path must stay correct when other threads concurrently use the rseq path.
 #pragma once
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "platform/glibc_rseq.h"
 
@@ -91,7 +94,7 @@ inline rseq_abi *glibc_area() noexcept {
 
 // This thread's rseq area (glibc's, ours, or a constant one that reads as "unregistered").
 inline rseq_abi *rseq_area() noexcept {
-  switch (static_cast<rseq_mode>(__atomic_load_n(&detail::g_mode, __ATOMIC_RELAXED))) {
+  switch (static_cast<rseq_mode>(std::atomic_ref(detail::g_mode).load(std::memory_order_relaxed))) {
     case rseq_mode::glibc:
       return detail::glibc_area();
     case rseq_mode::own:
@@ -104,7 +107,7 @@ inline rseq_abi *rseq_area() noexcept {
 // The CPU to run a sequence on, or -1 when this thread cannot use rseq (see above).
 // Registers corepool's own area on a thread's first call in mode `own`. Async-signal-safe.
 static inline int rseq_cpu_start() noexcept {
-  int cpu = static_cast<int>(__atomic_load_n(&rseq_area()->cpu_id, __ATOMIC_RELAXED));
+  int cpu = static_cast<int>(std::atomic_ref(rseq_area()->cpu_id).load(std::memory_order_relaxed));
   if (__builtin_expect(cpu >= 0, 1)) return cpu;
   return detail::rseq_cpu_start_slow();
 }
@@ -180,6 +183,33 @@ static inline int rseq_ring_push(intptr_t *tail, const intptr_t *head, void **sl
 static inline int rseq_ring_push_bulk(intptr_t *tail, const intptr_t *head, void **slots,
                                       intptr_t mask, void *const *items, intptr_t n,
                                       int cpu) noexcept;
+
+// ---- per-CPU word operations (the this_cpu family of the per-CPU allocator) -------------
+// T is uint8_t, uint16_t, uint32_t or uint64_t; `v` is naturally aligned and is modified only
+// by these sequences on `cpu` (see the invariant above); `rs` is the thread's rseq area (the
+// one `cpu` was read from). Each is one sequence whose single commit is the store to *v; the
+// value outputs are written only when the result is CP_RSEQ_OK.
+// store:       *v = newv.                                                  commit: *v
+template <class T>
+static inline int rseq_store(T *v, T newv, int cpu, rseq_abi *rs) noexcept;
+// add:         *v += count (modulo 2^width).                               commit: *v
+template <class T>
+static inline int rseq_add(T *v, T count, int cpu, rseq_abi *rs) noexcept;
+// add_return:  *res = *v + count; *v = *res.                               commit: *v
+template <class T>
+static inline int rseq_add_return(T *v, T count, T *res, int cpu, rseq_abi *rs) noexcept;
+// xchg:        *old = *v; *v = newv.                                       commit: *v
+template <class T>
+static inline int rseq_xchg(T *v, T newv, T *old, int cpu, rseq_abi *rs) noexcept;
+// cmpxchg:     *old = *v; if (*old == expect) *v = newv.                   commit: *v
+//              OK whether or not it stored: the caller compares *old with expect. A compare
+//              that fails leaves the sequence without a store (it jumps past the commit).
+template <class T>
+static inline int rseq_cmpxchg(T *v, T expect, T newv, T *old, int cpu, rseq_abi *rs) noexcept;
+
+template <class T>
+inline constexpr bool rseq_word_type = std::is_same_v<T, uint8_t> || std::is_same_v<T, uint16_t> ||
+                                       std::is_same_v<T, uint32_t> || std::is_same_v<T, uint64_t>;
 
 }  // namespace corepool::platform
 

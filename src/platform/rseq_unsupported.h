@@ -43,4 +43,26 @@ static inline int rseq_ring_push_bulk(intptr_t *, const intptr_t *, void **, int
   __builtin_trap();
 }
 
+// ---- per-CPU word operations (the this_cpu family) ---------------------------------------
+template <class T>
+static inline int rseq_store(T *, T, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+template <class T>
+static inline int rseq_add(T *, T, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+template <class T>
+static inline int rseq_add_return(T *, T, T *, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+template <class T>
+static inline int rseq_xchg(T *, T, T *, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+template <class T>
+static inline int rseq_cmpxchg(T *, T, T, T *, int, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+
 }  // namespace corepool::platform

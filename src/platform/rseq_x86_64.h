@@ -267,6 +267,97 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
+// ---- per-CPU word operations (the this_cpu family) ---------------------------------------
+// One template per operation for all four widths: the operands are registers of type T, so
+// the assembler takes the operand size from the register names (%al / %ax / %eax / %rax).
+static_assert(sizeof(uint64_t) == 8, "x86-64");
+
+template <class T>
+static inline int rseq_store(T *v, T newv, int cpu, rseq_abi *rs) noexcept {
+  static_assert(rseq_word_type<T>, "8, 16, 32 or 64-bit unsigned word");
+  asm goto(CP_RSEQ_PROLOGUE "mov %[newv], %[v]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [newv] "r"(newv)
+           : "memory", "cc", "rax"
+           : abort);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
+template <class T>
+static inline int rseq_add(T *v, T count, int cpu, rseq_abi *rs) noexcept {
+  static_assert(rseq_word_type<T>, "8, 16, 32 or 64-bit unsigned word");
+  asm goto(CP_RSEQ_PROLOGUE
+           "add %[count], %[v]\n\t"  // commit: one instruction, preempted before or after
+           CP_RSEQ_EPILOGUE
+           :
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [count] "r"(count)
+           : "memory", "cc", "rax"
+           : abort);
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
+template <class T>
+static inline int rseq_add_return(T *v, T count, T *res, int cpu, rseq_abi *rs) noexcept {
+  static_assert(rseq_word_type<T>, "8, 16, 32 or 64-bit unsigned word");
+  T r;
+  asm goto(CP_RSEQ_PROLOGUE
+           "mov %[v], %[r]\n\t"
+           "add %[count], %[r]\n\t"
+           "mov %[r], %[v]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           : [r] "=&r"(r)
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [count] "r"(count)
+           : "memory", "cc", "rax"
+           : abort);
+  *res = r;
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
+template <class T>
+static inline int rseq_xchg(T *v, T newv, T *old, int cpu, rseq_abi *rs) noexcept {
+  static_assert(rseq_word_type<T>, "8, 16, 32 or 64-bit unsigned word");
+  T r;
+  asm goto(CP_RSEQ_PROLOGUE
+           "mov %[v], %[r]\n\t"
+           "mov %[newv], %[v]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           : [r] "=&r"(r)
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [newv] "r"(newv)
+           : "memory", "cc", "rax"
+           : abort);
+  *old = r;
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
+template <class T>
+static inline int rseq_cmpxchg(T *v, T expect, T newv, T *old, int cpu, rseq_abi *rs) noexcept {
+  static_assert(rseq_word_type<T>, "8, 16, 32 or 64-bit unsigned word");
+  T r;
+  asm goto(CP_RSEQ_PROLOGUE
+           "mov %[v], %[r]\n\t"
+           "cmp %[expect], %[r]\n\t"
+           "jne 2f\n\t"             // differs: leave through post_commit, nothing stored
+           "mov %[newv], %[v]\n\t"  // commit
+           CP_RSEQ_EPILOGUE
+           : [r] "=&r"(r)
+           : CP_RSEQ_AREA_OPERANDS(rs), [v] "m"(*v), [expect] "r"(expect), [newv] "r"(newv)
+           : "memory", "cc", "rax"
+           : abort);
+  *old = r;
+  return CP_RSEQ_OK;
+abort:
+  return CP_RSEQ_ABORT;
+}
+
 #undef CP_RSEQ_AREA_OPERANDS
 #undef CP_RSEQ_EPILOGUE
 #undef CP_RSEQ_PROLOGUE

@@ -1,45 +1,41 @@
-// qmempool: per-CPU caches -> shared ALF queue -> backing allocator (see corepool/qmempool.h).
+// qmempool: a short composition of tiers (see corepool/qmempool.h, docs/qmempool.md):
 //
-// Synchronization protocol
-//   rseq cache of CPU c  {top, fence = 0, cap, slots[cap]}: modified only by rseq sequences on
-//       CPU c (the platform's rseq_stack_pop/push on the fast path, their bulk forms on the
-//       slow path). The commit store is `top`; the kernel restarts a sequence that was
-//       preempted, migrated or interrupted by a signal, so two modifications never
-//       interleave. Never touched by fallback threads.
-//   fallback cache of CPU c {lock, top, slots}: modified only by a thread that won the
-//       try-lock (exchange 0 -> 1, acquire; released by a store of 0, release). A thread that
-//       loses goes to the shared queue instead of waiting, so a signal handler that
-//       interrupts the holder, or a preempted holder, never blocks anyone.
-//   depot of CPU c: a ds::cpu_ring of localq_sz slots (ds/cpu_ring.h, invariants R1-R4):
-//       filled only by restartable sequences on CPU c (spills of rseq threads), emptied by
-//       CAS from any thread. Neither side ever leaves a half-done step behind: a preempted
-//       producer restarts, a preempted consumer's CAS fails. So a stopped thread never hides
-//       objects in a depot.
-//   shared queue: the ALF queue, any thread, lock-free, never waits (alf_queue.h). A thread
-//       stopped between claiming slots and publishing them hides those slots and the ones
-//       behind them until it resumes (under oversubscription, milliseconds): the depots keep
-//       most traffic off it, and a refill looks in the other CPUs' depots before it goes
-//       to the backing allocator.
-//   above_high: a relaxed counter of consecutive spills that found the shared queue above
-//       its high watermark; a hint only (races make the trim earlier or later, never wrong).
-// Every object is at any instant in exactly one place: a caller's hands, one cache slot
-// below `top`, one depot slot in [head, tail), one published ALF slot, or a local `elems`
-// array of one operation in progress. Each step below moves objects between places without
-// copying them twice: a bulk pop commits (top -= k, or the depot's head CAS) before the
-// objects are pushed elsewhere, and a failed all-or-nothing push leaves them in the local
-// array for the next place in the chain.
+//   per-CPU cache (ds/pcpu_cache.h: rseq stacks, fallback stacks under a try-lock)
+//     -> per-CPU depot (ds/cpu_ring.h: filled by its CPU's sequences, emptied by CAS)
+//     -> shared ALF queue (ds/alf_ring.h)
+//     -> backing allocator.
+//
+// Each tier states its own protocol; what this file adds is the order in which they are
+// tried and one invariant over them:
+//   Q1  Every object is at any instant in exactly one place: a caller's hands, one cache
+//       stack (pcpu_cache I1), one depot slot in [head, tail) (cpu_ring R1-R4), one
+//       published ALF slot, or the local `elems` array of one operation in progress.
+//   Q2  Moves never copy: a bulk pop commits (the cache's top, the depot's head CAS, the
+//       ALF dequeue) before the objects go elsewhere, and a failed all-or-nothing push
+//       (cache, depot, shared queue) leaves them in `elems` for the next place down.
+//   Q3  Threads without rseq never fill a depot (its producer is its CPU's sequences): they
+//       spill to the shared queue and may refill from any depot.
+//   Q4  above_high is a relaxed counter of consecutive spills that found the shared queue
+//       above its high watermark: a hint (races make a trim earlier or later, never wrong).
+// Hiding (what a stopped thread makes unreachable until it resumes): a thread stopped
+// holding a fallback stack's try-lock, that stack (pcpu_cache I6); one stopped inside an
+// ALF operation, the slots it claimed and the ones behind them (alf_queue.h). Depots hide
+// nothing: a preempted producer restarts, a preempted consumer's CAS fails. A refill looks
+// in the other CPUs' depots before it goes to the backing allocator.
 #include <corepool/qmempool.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 
 #include <corepool/cpu.h>
 
-#include "alf/alf_ring.h"
+#include "ds/alf_ring.h"
 #include "ds/cpu_ring.h"
+#include "ds/pcpu_cache.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
@@ -49,12 +45,10 @@
 namespace {
 using namespace corepool::platform;
 using corepool::set_error;
-using ring = corepool::alf::ring;
-// One CPU's rseq cache: the platform's stack header line {top, fence, cap}, then localq_sz
-// slots. Nothing takes a qmempool cache over from another CPU, so fence stays 0.
-using rhead = rseq_stack;
+using corepool::ds::pcpu_cache;
+using ring = corepool::ds::alf_ring;
 
-// Refill / spill unit between a CPU cache and the shared queue: half the cache (so a cache
+// Refill / spill unit between a CPU cache and what is below it: half the cache (so a cache
 // that just overflowed or ran dry is half full and the next few thousand operations stay on
 // the fast path), at most kMaxBulk (it is copied through an array on the stack, and alloc
 // and free may run in signal handlers). The bulk API and trimming move kBulk at a time.
@@ -62,25 +56,20 @@ constexpr int kBulk = 16;
 constexpr int kMaxBulk = 128;
 constexpr uint32_t kTrimAfter = 8;  // consecutive spills above the high watermark
 constexpr std::size_t kLine = 64;
-
-struct alignas(kLine) fhead {
-  std::atomic<uint32_t> lock;
-  uint32_t top;
-};
+// The largest obj_size: rounding it up to kLine (default_alloc) cannot overflow, and the
+// result is a size malloc may grant (at most PTRDIFF_MAX).
+constexpr std::size_t kMaxObjSize = static_cast<std::size_t>(PTRDIFF_MAX) & ~(kLine - 1);
 }  // namespace
 
 struct cp_qmempool {
-  // First line: everything alloc and free read on the fast path (and on a refill / spill).
-  alignas(kLine) char *rcaches = nullptr;
-  std::size_t stride = 0;  // bytes per CPU cache: one header line + localq_sz slots
-  unsigned ncpu = 0;
-  int bulk = 0;  // refill / spill unit: min(localq_sz / 2, kMaxBulk)
+  // First line: what alloc and free read on the fast path (the cache's first fields).
+  alignas(kLine) pcpu_cache cache;
   ring *shared = nullptr;
+  int bulk = 0;  // refill / spill unit: min(localq_sz / 2, kMaxBulk)
   uint32_t localq_sz = 0, sharedq_sz = 0, high_wm = 0, low_wm = 0;
-  // Colder: slow paths, create / destroy.
+  unsigned ncpu = 0;
   char *depots = nullptr;        // CPU c's depot at depots + c * depot_stride; NULL: rseq off
   std::size_t depot_stride = 0;  // page multiple: ring header + localq_sz slots
-  char *fcaches = nullptr;
   cp_qmempool_backing backing{};
   std::size_t obj_size = 0;
   alignas(kLine) std::atomic<uint32_t> above_high{0};
@@ -88,110 +77,9 @@ struct cp_qmempool {
 
 namespace {
 
-rhead *rc(cp_qmempool *p, unsigned cpu) noexcept {
-  return reinterpret_cast<rhead *>(p->rcaches + cpu * p->stride);
-}
 corepool::ds::cpu_ring *depot(cp_qmempool *p, unsigned cpu) noexcept {
   return reinterpret_cast<corepool::ds::cpu_ring *>(p->depots + cpu * p->depot_stride);
 }
-fhead *fc(cp_qmempool *p, unsigned cpu) noexcept {
-  return reinterpret_cast<fhead *>(p->fcaches + cpu * p->stride);
-}
-template <class H>
-void **slots_of(H *h) noexcept {
-  return reinterpret_cast<void **>(reinterpret_cast<char *>(h) + kLine);
-}
-
-// ---- the two kinds of per-CPU cache, one interface -----------------------------------------
-// pop/push: one object; pop_bulk: up to n (0 if empty or busy); push_bulk: all or nothing.
-
-// Restartable sequences on the current CPU; ABORT means nothing was committed, so re-read
-// the CPU and run again.
-struct rseq_cache {
-  cp_qmempool *p;
-  template <class Op>
-  int run(Op op) const noexcept {
-    for (;;) {
-      const int cpu = rseq_cpu_start();
-      if (cpu < 0) return CP_RSEQ_FAIL;  // cannot happen on a thread that chose this path
-      const int r = op(rc(p, static_cast<unsigned>(cpu)), cpu);
-      if (r != CP_RSEQ_ABORT) return r;
-    }
-  }
-  bool pop(void **out) const noexcept {
-    rseq_abi *rs = rseq_area();
-    return run([&](rhead *h, int cpu) { return rseq_stack_pop(h, out, cpu, rs); }) == CP_RSEQ_OK;
-  }
-  bool push(void *obj) const noexcept {
-    rseq_abi *rs = rseq_area();
-    return run([&](rhead *h, int cpu) { return rseq_stack_push(h, obj, cpu, rs); }) == CP_RSEQ_OK;
-  }
-  int pop_bulk(void **out, int n) const noexcept {
-    intptr_t got = 0;
-    if (n <= 0) return 0;
-    rseq_abi *rs = rseq_area();
-    const int r =
-        run([&](rhead *h, int cpu) { return rseq_stack_pop_bulk(h, out, n, &got, cpu, rs); });
-    return r == CP_RSEQ_OK ? static_cast<int>(got) : 0;
-  }
-  bool push_bulk(void *const *in, int n) const noexcept {
-    if (n <= 0) return true;
-    rseq_abi *rs = rseq_area();
-    return run([&](rhead *h, int cpu) { return rseq_stack_push_bulk(h, in, n, cpu, rs); }) ==
-           CP_RSEQ_OK;
-  }
-};
-
-// Threads without rseq: the current CPU's fallback cache under a try-lock. Busy counts as
-// empty (pop) or full (push), so the caller moves on to the shared queue.
-struct locked_cache {
-  cp_qmempool *p;
-  fhead *lock() const noexcept {
-    fhead *h = fc(p, corepool::platform::current_cpu());
-    // L1: acquire pairs with L2 of the previous holder: its top/slots writes are visible.
-    if (h->lock.exchange(1, std::memory_order_acquire) != 0) return nullptr;
-    CP_INJECT("qmempool.locked");
-    return h;
-  }
-  static void unlock(fhead *h) noexcept { h->lock.store(0, std::memory_order_release); }  // L2
-  bool pop(void **out) const noexcept {
-    fhead *h = lock();
-    if (!h) return false;
-    const bool ok = h->top > 0;
-    if (ok) *out = slots_of(h)[--h->top];
-    unlock(h);
-    return ok;
-  }
-  bool push(void *obj) const noexcept {
-    fhead *h = lock();
-    if (!h) return false;
-    const bool ok = h->top < p->localq_sz;
-    if (ok) slots_of(h)[h->top++] = obj;
-    unlock(h);
-    return ok;
-  }
-  int pop_bulk(void **out, int n) const noexcept {
-    fhead *h = lock();
-    if (!h) return 0;
-    const int k = n < static_cast<int>(h->top) ? n : static_cast<int>(h->top);
-    for (int i = 0; i < k; i++) out[i] = slots_of(h)[h->top - k + i];
-    h->top -= k;
-    unlock(h);
-    return k;
-  }
-  bool push_bulk(void *const *in, int n) const noexcept {
-    if (n <= 0) return true;
-    fhead *h = lock();
-    if (!h) return false;
-    const bool ok = h->top + static_cast<uint32_t>(n) <= p->localq_sz;
-    if (ok) {
-      for (int i = 0; i < n; i++) slots_of(h)[h->top + i] = in[i];
-      h->top += n;
-    }
-    unlock(h);
-    return ok;
-  }
-};
 
 // ---- backing allocator and shared queue ------------------------------------------------------
 
@@ -293,19 +181,19 @@ int take_below(cp_qmempool *p, void **out, int n) noexcept {
   return k;
 }
 
-// Put objects in this CPU's cache, or else below it. The cache need not be empty nor be the
-// one we started on (migration, a signal handler, an object freed on another CPU):
-// push_bulk is all or nothing, and a failure moves on.
-template <class Cache>
-void stash(cp_qmempool *p, const Cache &c, void *const *objs, int n) noexcept {
-  if (n <= 0 || c.push_bulk(objs, n)) return;
+// Objects in our hands: this CPU's cache if they all fit, else below it. The cache need not
+// be empty nor be the one we started on (migration, a signal handler, an object freed on
+// another CPU): push_bulk is all or nothing, and a failure moves on.
+void stash(cp_qmempool *p, void *const *objs, int n) noexcept {
+  if (n <= 0 || p->cache.push_bulk_any(objs, static_cast<unsigned>(n))) return;
   put_below(p, objs, n);
 }
 
-// The cache was empty: take half a cache from below it (one CAS), else from the backing
-// allocator; keep one, cache the rest.
-template <class Cache>
-__attribute__((noinline)) void *alloc_slow(cp_qmempool *p, const Cache &c) noexcept {
+// The fast path missed: a thread it does not know yet, a fallback thread, or an empty
+// cache. Take half a cache from below it (one CAS), else from the backing allocator; keep
+// one, cache the rest.
+__attribute__((noinline)) void *alloc_slow(cp_qmempool *p) noexcept {
+  if (void *obj = p->cache.pop_any()) return obj;
   void *elems[kMaxBulk];
   int k = take_below(p, elems, p->bulk);
   if (k == 0) {
@@ -316,24 +204,26 @@ __attribute__((noinline)) void *alloc_slow(cp_qmempool *p, const Cache &c) noexc
     }
   }
   void *obj = elems[--k];
-  stash(p, c, elems, k);
+  stash(p, elems, k);
   return obj;
 }
 
-// The cache was full: move half of it below (one sequence or one CAS), then cache obj.
-template <class Cache>
-__attribute__((noinline)) void free_slow(cp_qmempool *p, const Cache &c, void *obj) noexcept {
+// The fast path missed: an unknown or fallback thread, or a full cache. Move half of the
+// cache below (one sequence or one CAS), then cache obj.
+__attribute__((noinline)) void free_slow(cp_qmempool *p, void *obj) noexcept {
+  if (p->cache.push_any(obj)) return;
   void *elems[kMaxBulk + 1];
-  int k = c.pop_bulk(elems, p->bulk);  // make room (0 if a concurrent pop emptied it, or busy)
-  if (!c.push(obj)) elems[k++] = obj;
+  // Make room (0 if a concurrent pop emptied it, or its lock is busy).
+  int k = static_cast<int>(p->cache.pop_bulk_any(elems, static_cast<unsigned>(p->bulk)));
+  if (!p->cache.push_any(obj)) elems[k++] = obj;
   put_below(p, elems, k);
 }
 
-template <class Cache>
-int alloc_bulk(cp_qmempool *p, const Cache &c, void **elems, int n) noexcept {
-  int got = 0;
+// The rest of a bulk allocation, after the fast path's one sequence took `got` objects.
+__attribute__((noinline)) int alloc_bulk_slow(cp_qmempool *p, void **elems, int n,
+                                              int got) noexcept {
   while (got < n) {
-    got += c.pop_bulk(elems + got, n - got);
+    got += static_cast<int>(p->cache.pop_bulk_any(elems + got, static_cast<unsigned>(n - got)));
     if (got == n) break;
     const int k = take_below(p, elems + got, n - got);
     got += k;
@@ -342,20 +232,8 @@ int alloc_bulk(cp_qmempool *p, const Cache &c, void **elems, int n) noexcept {
     if (b == 0) break;
     got += b;
   }
+  if (got < n) set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");
   return got;
-}
-
-template <class Cache>
-void free_bulk(cp_qmempool *p, const Cache &c, void *const *elems, int n) noexcept {
-  void *buf[kBulk];
-  int m = 0;
-  for (int i = 0; i < n; i++) {
-    if (elems[i]) buf[m++] = elems[i];
-    if (m == kBulk || (i == n - 1 && m > 0)) {
-      if (!c.push_bulk(buf, m)) put_below(p, buf, m);
-      m = 0;
-    }
-  }
 }
 
 bool pow2(uint32_t v) noexcept {
@@ -365,8 +243,7 @@ bool pow2(uint32_t v) noexcept {
 void release_pool(cp_qmempool *p) noexcept {
   ring::destroy(p->shared);
   if (p->depots) os_release(p->depots, p->depot_stride * p->ncpu);
-  ::operator delete (p->rcaches, std::align_val_t{kLine}, std::nothrow);
-  ::operator delete (p->fcaches, std::align_val_t{kLine}, std::nothrow);
+  p->cache.destroy();
   delete p;
 }
 
@@ -376,32 +253,6 @@ __attribute__((noinline, cold)) void *alloc_null() noexcept {
 }
 __attribute__((noinline, cold)) void free_null() noexcept {
   set_error(-EINVAL, "cp_qmempool_free: pool is NULL");
-}
-
-// Threads without rseq (every call comes here and uses the try-lock caches), and the rare
-// rseq thread whose cpu_id is out of range.
-__attribute__((noinline)) void *alloc_cold(cp_qmempool *p) noexcept {
-  if (rseq_registered_area() != nullptr) {  // registers the thread (own area in mode `own`)
-    const rseq_cache c{p};
-    void *obj;
-    if (c.pop(&obj)) return obj;
-    return alloc_slow(p, c);
-  }
-  const locked_cache c{p};
-  void *obj;
-  if (c.pop(&obj)) return obj;
-  return alloc_slow(p, c);
-}
-
-__attribute__((noinline)) void free_cold(cp_qmempool *p, void *elem) noexcept {
-  if (rseq_registered_area() != nullptr) {
-    const rseq_cache c{p};
-    if (!c.push(elem)) free_slow(p, c, elem);
-    return;
-  }
-  const locked_cache c{p};
-  if (c.push(elem)) return;
-  free_slow(p, c, elem);
 }
 
 }  // namespace
@@ -426,6 +277,9 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   if (prealloc > sharedq_sz)
     return set_error(-EINVAL, "cp_qmempool_create: prealloc must be <= sharedq_sz");
   if (obj_size == 0) return set_error(-EINVAL, "cp_qmempool_create: obj_size must be >= 1");
+  if (obj_size > kMaxObjSize)
+    return set_error(-EINVAL,
+                     "cp_qmempool_create: obj_size must be <= PTRDIFF_MAX rounded down to 64");
   if (backing && (!backing->alloc || !backing->free))
     return set_error(-EINVAL, "cp_qmempool_create: backing->alloc and backing->free must be set");
 
@@ -439,16 +293,15 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   p->low_wm = sharedq_sz / 2;
   p->backing = backing ? *backing : cp_qmempool_backing{default_alloc, default_free, p};
   p->ncpu = cp_nr_cpu_ids();
-  p->stride = kLine + std::size_t{localq_sz} * sizeof(void *);
   p->shared = ring::create(sharedq_sz);
-  const std::size_t bytes = p->stride * p->ncpu;
-  p->rcaches = static_cast<char *>(::operator new (bytes, std::align_val_t{kLine}, std::nothrow));
-  p->fcaches = static_cast<char *>(::operator new (bytes, std::align_val_t{kLine}, std::nothrow));
-  if (!p->shared || !p->rcaches || !p->fcaches) {
+  // rseq stacks where the thread can run sequences, fallback stacks for the others (a
+  // thread may lack rseq even when the process has it). Nothing steals from a qmempool
+  // cache: no fence needed.
+  if (!p->shared || p->cache.init(p->ncpu, localq_sz, pcpu_cache::kFallback) != 0) {
     release_pool(p);
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
   }
-  if (cp_rseq_enabled()) {  // depots: only rseq threads can fill them
+  if (cp_rseq_enabled()) {  // depots: only rseq threads can fill them (Q3)
     p->depot_stride = (sizeof(corepool::ds::cpu_ring) + std::size_t{localq_sz} * sizeof(void *) +
                        page_size() - 1) /
                       page_size() * page_size();
@@ -460,13 +313,6 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
     }
     for (unsigned c = 0; c < p->ncpu; c++)
       corepool::ds::cpu_ring_init(depot(p, c), localq_sz, p->depot_stride);
-  }
-  for (unsigned c = 0; c < p->ncpu; c++) {
-    rhead *h = ::new (rc(p, c)) rhead{};
-    h->cap = static_cast<intptr_t>(localq_sz);
-    fhead *f = ::new (fc(p, c)) fhead;
-    f->lock.store(0, std::memory_order_relaxed);
-    f->top = 0;
   }
   // Preallocate into the shared queue (empty and private: every enqueue fits).
   for (uint32_t done = 0; done < prealloc;) {
@@ -485,45 +331,30 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   return 0;
 }
 
+// The fast paths: one restartable sequence on this CPU's cache, no call, no stack frame;
+// everything else is a tail call out of line.
 void *cp_qmempool_alloc(cp_qmempool *p) {
   if (__builtin_expect(p == nullptr, 0)) return alloc_null();
-  if (rseq_abi *rs = rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
-    for (;;) {
-      const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
-      if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
-      void *obj;
-      const int r = rseq_stack_pop(rc(p, static_cast<unsigned>(cpu)), &obj, cpu, rs);
-      if (__builtin_expect(r == CP_RSEQ_OK, 1)) return obj;
-      if (r == CP_RSEQ_FAIL) return alloc_slow(p, rseq_cache{p});
-      // CP_RSEQ_ABORT: preempted, migrated or signalled before the commit; nothing taken
-    }
-  }
-  return alloc_cold(p);
+  void *obj = pcpu_cache_pop(p->cache);
+  if (__builtin_expect(obj != nullptr, 1)) return obj;
+  return alloc_slow(p);
 }
 
 void cp_qmempool_free(cp_qmempool *p, void *elem) {
   if (__builtin_expect(p == nullptr, 0)) return free_null();
   if (__builtin_expect(elem == nullptr, 0)) return;
-  if (rseq_abi *rs = rseq_registered_area_if_known(); __builtin_expect(rs != nullptr, 1)) {
-    for (;;) {
-      const int cpu = static_cast<int>(__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED));
-      if (__builtin_expect(static_cast<unsigned>(cpu) >= p->ncpu, 0)) break;
-      const int r = rseq_stack_push(rc(p, static_cast<unsigned>(cpu)), elem, cpu, rs);
-      if (__builtin_expect(r == CP_RSEQ_OK, 1)) return;
-      if (r == CP_RSEQ_FAIL) return free_slow(p, rseq_cache{p}, elem);
-    }
-  }
-  free_cold(p, elem);
+  if (__builtin_expect(pcpu_cache_push(p->cache, elem), 1)) return;
+  free_slow(p, elem);
 }
 
 int cp_qmempool_alloc_bulk(cp_qmempool *p, void **elems, int n) {
   if (!p) return set_error(-EINVAL, "cp_qmempool_alloc_bulk: pool is NULL");
   if (n < 0) return set_error(-EINVAL, "cp_qmempool_alloc_bulk: n < 0");
   if (!elems && n > 0) return set_error(-EINVAL, "cp_qmempool_alloc_bulk: elems is NULL");
-  const int got = rseq_cpu_start() >= 0 ? alloc_bulk(p, rseq_cache{p}, elems, n)
-                                        : alloc_bulk(p, locked_cache{p}, elems, n);
-  if (got < n) set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");
-  return got;
+  if (n == 0) return 0;
+  const int got = static_cast<int>(pcpu_cache_pop_bulk(p->cache, elems, static_cast<unsigned>(n)));
+  if (__builtin_expect(got == n, 1)) return got;
+  return alloc_bulk_slow(p, elems, n, got);
 }
 
 void cp_qmempool_free_bulk(cp_qmempool *p, void *const *elems, int n) {
@@ -531,24 +362,24 @@ void cp_qmempool_free_bulk(cp_qmempool *p, void *const *elems, int n) {
   if (n < 0) return static_cast<void>(set_error(-EINVAL, "cp_qmempool_free_bulk: n < 0"));
   if (!elems && n > 0)
     return static_cast<void>(set_error(-EINVAL, "cp_qmempool_free_bulk: elems is NULL"));
-  if (rseq_cpu_start() >= 0)
-    free_bulk(p, rseq_cache{p}, elems, n);
-  else
-    free_bulk(p, locked_cache{p}, elems, n);
+  void *buf[kBulk];
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    if (elems[i]) buf[m++] = elems[i];
+    if (m == kBulk || (i == n - 1 && m > 0)) {
+      if (!pcpu_cache_push_bulk(p->cache, buf, static_cast<unsigned>(m))) stash(p, buf, m);
+      m = 0;
+    }
+  }
 }
 
 void cp_qmempool_destroy(cp_qmempool *p) {
   if (!p) return;
-  // No concurrent users (contract): the caches can be read with plain loads.
-  for (unsigned c = 0; c < p->ncpu; c++) {
-    rhead *r = rc(p, c);
-    backing_free(p, slots_of(r), static_cast<int>(r->top));
-    r->top = 0;
-    fhead *f = fc(p, c);
-    backing_free(p, slots_of(f), static_cast<int>(f->top));
-    f->top = 0;
-  }
+  // No concurrent users (contract): the caches and depots can be drained with plain loads.
   void *e[kBulk];
+  for (unsigned c = 0; c < p->ncpu; c++)
+    for (unsigned k; (k = p->cache.drain_quiescent(c, e, kBulk)) > 0;)
+      backing_free(p, e, static_cast<int>(k));
   if (p->depots)
     for (unsigned c = 0; c < p->ncpu; c++)
       for (unsigned k; (k = corepool::ds::cpu_ring_pop_bulk(depot(p, c), e, kBulk)) > 0;)

@@ -30,9 +30,9 @@ struct park_point_guard {
   park_point_guard() {
     park_release.store(false, std::memory_order_relaxed);
     parked.store(false, std::memory_order_relaxed);
-    __atomic_store_n(&cp_inject_hook, &park_point_hook, __ATOMIC_RELEASE);
+    std::atomic_ref(cp_inject_hook).store(&park_point_hook, std::memory_order_release);
   }
-  ~park_point_guard() { __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE); }
+  ~park_point_guard() { std::atomic_ref(cp_inject_hook).store(nullptr, std::memory_order_release); }
   park_point_guard(const park_point_guard &) = delete;
   park_point_guard &operator=(const park_point_guard &) = delete;
 

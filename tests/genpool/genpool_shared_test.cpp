@@ -765,7 +765,8 @@ void alloc_free_step(cp_gen_pool *p, rec_ctl *ctl, corepool::chaos::rng &r) {
   }
 }
 
-[[noreturn]] void alloc_free_child(void *mem, size_t mem_size, rec_ctl *ctl, uint64_t seed) {
+[[noreturn, maybe_unused]] void alloc_free_child(void *mem, size_t mem_size, rec_ctl *ctl,
+                                                 uint64_t seed) {
   cp_gen_pool *p = cp_gen_pool_attach_shared(mem, mem_size);
   if (!p) _exit(3);
   corepool::chaos::rng r(seed);

@@ -218,6 +218,59 @@ TEST(Objpool, PushRejectsForeignAndMisalignedPointers) {
   cp_objpool_free(other);
 }
 
+// A NULL pool or array is an error with a message, never a crash: int results are -EINVAL,
+// counts are 0, pop gives NULL, for_each does nothing.
+TEST(Objpool, NullArgumentsAreErrorsNotCrashes) {
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init(&p, 8, 16, nullptr, nullptr, nullptr), 0);
+  auto expect_error = [](const char *what) {
+    EXPECT_STRNE(cp_last_error(), "") << what;
+    cp_clear_error();
+  };
+  cp_clear_error();
+  EXPECT_EQ(cp_objpool_pop(nullptr), nullptr);
+  expect_error("pop(NULL)");
+  void *out[4];
+  EXPECT_EQ(cp_objpool_pop_bulk(nullptr, out, 4), 0u);
+  expect_error("pop_bulk(NULL, objs, 4)");
+  EXPECT_EQ(cp_objpool_pop_bulk(p, nullptr, 4), 0u);
+  expect_error("pop_bulk(pool, NULL, 4)");
+  EXPECT_EQ(cp_objpool_pop_bulk(p, nullptr, 0), 0u);
+  EXPECT_EQ(cp_objpool_push_bulk(nullptr, 4, p), -EINVAL);
+  expect_error("push_bulk(NULL, 4, pool)");
+  EXPECT_EQ(cp_objpool_push_bulk(out, 0, nullptr), -EINVAL);
+  expect_error("push_bulk(objs, 0, NULL)");
+  EXPECT_EQ(cp_objpool_nr_free(nullptr), 0u);
+  expect_error("nr_free(NULL)");
+  EXPECT_EQ(cp_objpool_nr_free_cpu(nullptr, 0), -EINVAL);
+  expect_error("nr_free_cpu(NULL, 0)");
+  EXPECT_EQ(cp_objpool_nr_free_overflow(nullptr), 0u);
+  expect_error("nr_free_overflow(NULL)");
+  EXPECT_EQ(cp_objpool_ring_capacity(nullptr), 0u);
+  expect_error("ring_capacity(NULL)");
+  EXPECT_EQ(cp_objpool_object_size(nullptr), -EINVAL);
+  expect_error("object_size(NULL)");
+  EXPECT_EQ(cp_objpool_object_stride(nullptr), -EINVAL);
+  expect_error("object_stride(NULL)");
+  EXPECT_EQ(cp_objpool_nr_objs(nullptr), -EINVAL);
+  expect_error("nr_objs(NULL)");
+  EXPECT_EQ(cp_objpool_cache_capacity(nullptr), 0u);
+  expect_error("cache_capacity(NULL)");
+  EXPECT_EQ(cp_objpool_uses_rseq(nullptr), -EINVAL);
+  expect_error("uses_rseq(NULL)");
+  int calls = 0;
+  cp_objpool_for_each(
+      nullptr, [](void *, void *a) { ++*static_cast<int *>(a); }, &calls);
+  expect_error("for_each(NULL, fn, arg)");
+  cp_objpool_for_each(p, nullptr, &calls);
+  expect_error("for_each(pool, NULL, arg)");
+  EXPECT_EQ(calls, 0);
+  // The pool is untouched by all of it.
+  EXPECT_EQ(cp_objpool_nr_free(p), 8u);
+  EXPECT_EQ(count_unique(p), 8);
+  cp_objpool_free(p);
+}
+
 // The validity check is a divisibility test on the offset from the first object: exercise
 // strides with and without an odd factor, every 8th byte around and inside the objects.
 TEST(Objpool, PushAcceptsExactlyTheObjectStarts) {
@@ -367,13 +420,58 @@ bool pin_to(unsigned cpu) {
   return ok;
 }
 
+// fini takes every free object out of the pool, also those cached on other CPUs (it steals
+// them), so the one object still outstanding is the last reference: its drop releases.
+TEST(Objpool, FiniCollectsObjectsCachedOnOtherCpus) {
+  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1))
+    GTEST_SKIP() << "needs CPUs 0 and 1";
+  std::atomic<int> releases{0};
+  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 16};
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, 64, 16, &releases, nullptr, count_release, &attr), 0);
+  if (cp_objpool_cache_capacity(p) == 0) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << "no per-CPU cache here (needs rseq and the rseq fence)";
+  }
+  cpu_set_t saved;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+  void *objs[64];
+  ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 64), 64u);
+  if (!pin_to(0) || !pin_to(1)) {
+    pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+    ASSERT_EQ(cp_objpool_push_bulk(objs, 64, p), 0);
+    cp_objpool_free(p);
+    GTEST_SKIP() << "cannot pin to CPUs 0 and 1";
+  }
+  ASSERT_TRUE(pin_to(0));
+  for (int i = 0; i < 40; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 40);  // 16 of them in CPU 0's cache
+  ASSERT_TRUE(pin_to(1));
+  for (int i = 40; i < 63; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  cp_objpool_fini(p);  // on CPU 1: CPU 0's cache only by stealing
+  EXPECT_EQ(releases.load(), 0);
+  EXPECT_EQ(cp_objpool_drop(objs[63], p), 0) << "fini left free objects in the pool";
+  EXPECT_EQ(releases.load(), 1);
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+}
+
 // push goes to the calling CPU's ring; pop tries the calling CPU's ring first (no cache:
 // this test is about the rings' order).
+// Pins the calling thread to CPU 0 and then CPU 1 and restores its affinity: a reason to
+// skip when that cannot work here, else NULL.
+const char *cannot_use_cpus_0_and_1() {
+  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1))
+    return "CPUs 0 and 1 are not both possible here: nothing to tell apart";
+  cpu_set_t saved;
+  if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) != 0)
+    return "cannot read this thread's affinity";
+  const bool ok = pin_to(0) && cp_current_cpu() == 0 && pin_to(1) && cp_current_cpu() == 1;
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  return ok ? nullptr : "cannot pin this thread to CPU 0 and CPU 1";
+}
+
 TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
-  if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1)) {
-    EXPECT_GE(cp_nr_cpu_ids(), 1u);  // single-CPU machine: nothing to distinguish
-    return;
-  }
+  if (const char *why = cannot_use_cpus_0_and_1()) GTEST_SKIP() << why;
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
   cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
@@ -382,20 +480,17 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   EXPECT_EQ(cp_objpool_cache_capacity(p), 0u);
   void *objs[8];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 8), 8u);
-  if (pin_to(0)) {
-    ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
-    ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
-    ASSERT_TRUE(pin_to(1));
-    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
-    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
-    EXPECT_EQ(cp_objpool_pop(p), objs[0]);  // then CPU 0's, oldest first (a ring)
-    EXPECT_EQ(cp_objpool_push(objs[2], p), 0);
-    EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
-  } else {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-  }
+  ASSERT_TRUE(pin_to(0));
+  ASSERT_EQ(cp_objpool_push(objs[0], p), 0);
+  ASSERT_EQ(cp_objpool_push(objs[1], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 2);
+  ASSERT_TRUE(pin_to(1));
+  ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 1);
+  EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // local ring first
+  EXPECT_EQ(cp_objpool_pop(p), objs[0]);  // then CPU 0's, oldest first (a ring)
+  EXPECT_EQ(cp_objpool_push(objs[2], p), 0);
+  EXPECT_EQ(cp_objpool_push(objs[0], p), 0);
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   for (int i = 3; i < 8; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
   EXPECT_EQ(count_unique(p), 8);
@@ -412,7 +507,12 @@ TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
     // Only without rseq or without the rseq fence: then the pool runs on its rings.
     EXPECT_FALSE(cp_rseq_enabled() && corepool::platform::rseq_fence_init());
     cp_objpool_free(p);
-    return;
+    GTEST_SKIP() << "no per-CPU cache in this process (rseq off, or no rseq fence): "
+                    "nothing to steal";
+  }
+  if (const char *why = cannot_use_cpus_0_and_1()) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << why << ": the cache's per-CPU placement cannot be checked";
   }
   EXPECT_EQ(cp_objpool_cache_capacity(p), 4u);
   EXPECT_EQ(cp_objpool_uses_rseq(p), 1);
@@ -421,29 +521,23 @@ TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
   EXPECT_EQ(cp_objpool_nr_free(p), 0u);
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
-  if (cp_nr_cpu_ids() >= 2 && cp_cpu_possible(0) && cp_cpu_possible(1) && pin_to(0)) {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 3);
-    EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // the cache is a stack: last in, first out
-    ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
-    ASSERT_TRUE(pin_to(1));
-    // CPU 1's cache and every ring are empty: the pop drains CPU 0's cache.
-    void *got = cp_objpool_pop(p);
-    EXPECT_TRUE(got == objs[0] || got == objs[1] || got == objs[2]);
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 0) << "a small pop steals a batch";
-    EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 2) << "the surplus stays on the thief's CPU";
-    void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
-    EXPECT_NE(a, nullptr);
-    EXPECT_NE(b, nullptr);
-    EXPECT_EQ(cp_objpool_pop(p), nullptr);
-    std::set<void *> three{got, a, b};
-    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
-  } else {
-    for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
-    std::set<void *> three;
-    for (int i = 0; i < 3; i++) three.insert(cp_objpool_pop(p));
-    EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
-  }
+  ASSERT_TRUE(pin_to(0));
+  for (int i = 0; i < 3; i++) ASSERT_EQ(cp_objpool_push(objs[i], p), 0);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 3);
+  EXPECT_EQ(cp_objpool_pop(p), objs[2]);  // the cache is a stack: last in, first out
+  ASSERT_EQ(cp_objpool_push(objs[2], p), 0);
+  ASSERT_TRUE(pin_to(1));
+  // CPU 1's cache and every ring are empty: the pop drains CPU 0's cache.
+  void *got = cp_objpool_pop(p);
+  EXPECT_TRUE(got == objs[0] || got == objs[1] || got == objs[2]);
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 0), 0) << "a small pop steals a batch";
+  EXPECT_EQ(cp_objpool_nr_free_cpu(p, 1), 2) << "the surplus stays on the thief's CPU";
+  void *a = cp_objpool_pop(p), *b = cp_objpool_pop(p);
+  EXPECT_NE(a, nullptr);
+  EXPECT_NE(b, nullptr);
+  EXPECT_EQ(cp_objpool_pop(p), nullptr);
+  std::set<void *> three{got, a, b};
+  EXPECT_EQ(three, (std::set<void *>{objs[0], objs[1], objs[2]}));
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   // More than the caches hold: the rest goes to the rings; all come back exactly once.
   ASSERT_EQ(cp_objpool_push_bulk(objs, 64, p), 0);
@@ -503,7 +597,9 @@ TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
 // someone else took it (R3), and must not stop the others.
 TEST(Objpool, StoppedPopperLosesItsClaim) {
   cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init(&p, 4, 16, nullptr, nullptr, nullptr), 0);
+  // No cache: the pop must reach the ring (a cache would hold objs[0] on small machines).
+  cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  ASSERT_EQ(cp_objpool_init_attr(&p, 4, 16, nullptr, nullptr, nullptr, &nocache), 0);
   void *objs[4];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 4), 4u);
   pin_to(0);

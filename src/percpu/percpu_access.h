@@ -1,0 +1,63 @@
+// What the per-CPU access paths (this_cpu.cpp, static_area.cpp) need from the allocator
+// (percpu.cpp): the chunk geometry, each chunk's `touched` bitmap, and the chunk directory
+// that tells a live chunk's address from any other pointer without touching it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace corepool::pcpu {
+
+struct geometry {
+  size_t stride = 0;        // unit u of a chunk is at base + u * stride
+  uintptr_t span_mask = 0;  // ~(span - 1): the chunk base of any address inside it
+  size_t touched_off = 0;   // the touched bitmap, from the chunk base
+  unsigned span_shift = 0;  // log2(span)
+  unsigned nr_cpus = 0;     // units 0 .. nr_cpus-1 are CPUs; unit nr_cpus is the fallback unit
+  bool rseq = false;        // process-wide rseq mode (fixed at load time)
+  // One bit per span-aligned slot of the 48-bit user address space: set while a chunk lives
+  // there (set by chunk creation before any handle into it exists, cleared before the chunk
+  // is unmapped). Lazily populated zero pages: reading an unused part costs no memory.
+  // Published (release) after every other field: a reader that sees it sees them too.
+  std::atomic<std::atomic<uint64_t> *> dir{nullptr};
+  uintptr_t dir_slots = 0;
+};
+
+// Written once under the allocator lock before the first handle exists (g_ready publishes
+// it); every caller holding a handle got it through some synchronisation with that
+// allocation, so plain reads are ordered after the write.
+extern geometry g_geo;
+extern std::atomic<bool> g_ready;
+
+// True when `u` lies in unit 0 of a live chunk: the form of every handle (and handle +
+// offset). Never dereferences `u`; lock-free, async-signal-safe.
+inline bool is_area(uintptr_t u) noexcept {
+  const geometry &g = g_geo;
+  const std::atomic<uint64_t> *dir = g.dir.load(std::memory_order_acquire);
+  if (__builtin_expect(dir == nullptr, 0)) return false;  // no chunk exists yet
+  const uintptr_t slot = u >> g.span_shift;
+  if (slot >= g.dir_slots || (u & ~g.span_mask) >= g.stride) return false;  // not in a unit 0
+  return dir[slot / 64].load(std::memory_order_relaxed) >> (slot % 64) & 1;
+}
+
+inline std::atomic<uint64_t> *touched_words(uintptr_t u) noexcept {
+  return reinterpret_cast<std::atomic<uint64_t> *>((u & g_geo.span_mask) + g_geo.touched_off);
+}
+// Marks unit `unit` of u's chunk as possibly non-zero. Must happen before the caller can
+// write the copy; relaxed is enough: the write that matters to the allocator (a later reuse)
+// is ordered by the free's seq_cst fetch_or and the drain's exchange.
+inline void mark_touched(uintptr_t u, unsigned unit) noexcept {
+  std::atomic<uint64_t> &w = touched_words(u)[unit / 64];
+  const uint64_t m = 1ull << (unit % 64);
+  if (!(w.load(std::memory_order_relaxed) & m)) w.fetch_or(m, std::memory_order_relaxed);
+}
+inline bool is_touched(uintptr_t u, unsigned unit) noexcept {
+  return touched_words(u)[unit / 64].load(std::memory_order_relaxed) >> (unit % 64) & 1;
+}
+
+// Allocates like cp_alloc_percpu but never starts the background worker (load-time use by
+// static per-CPU variables, before main). Takes the allocator lock. NULL on failure.
+void *alloc_at_load(size_t size, size_t align) noexcept;
+
+}  // namespace corepool::pcpu
