@@ -12,12 +12,14 @@ struct counted {
   std::atomic<int> runs{0};
   std::atomic<bool> block{false};
   counted() {
-    w.fn = [](corepool::ds::work_item *it) {
-      auto *c = static_cast<counted *>(it->arg);
-      while (c->block.load(std::memory_order_acquire))
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      c->runs.fetch_add(1, std::memory_order_relaxed);
-    };
-    w.arg = this;
+    corepool::ds::work_init(
+        &w,
+        [](corepool::ds::work_item *it) {
+          auto *c = static_cast<counted *>(it->arg);
+          while (c->block.load(std::memory_order_acquire))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          c->runs.fetch_add(1, std::memory_order_relaxed);
+        },
+        this, 0);
   }
 };
