@@ -381,7 +381,7 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   const uintptr_t base = 0x100000;
   ASSERT_EQ(cp_gen_pool_add(p, base, 4096, -1), 0);
   void (*hook)(const char *) = park_hook;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   uintptr_t parked_got = 0;
   std::thread t([&] {
     t_park = &g_claim_park;
@@ -401,7 +401,7 @@ TEST(GenPool, ThreadParkedMidClaimBlocksNobody) {
   g_claim_park.release.store(true);
   t.join();
   hook = nullptr;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   // The parked thread either won its range or continued past the conflict: it got one.
   ASSERT_NE(parked_got, 0u);
   EXPECT_EQ(cp_gen_pool_free(p, parked_got, 1000), 0);
@@ -429,7 +429,7 @@ TEST(GenPool, FreeParkedMidwayKeepsNeighboursFreeable) {
     ASSERT_EQ(cp_gen_pool_alloc(p, 32), base + 128);  // [128, 160): word 4
     park_point pp{point};
     void (*hook)(const char *) = park_hook;
-    __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+    std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
     int parked_rc = -1;
     std::thread t([&] {
       t_park = &pp;
@@ -445,7 +445,7 @@ TEST(GenPool, FreeParkedMidwayKeepsNeighboursFreeable) {
     pp.release.store(true);
     t.join();
     hook = nullptr;
-    __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+    std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
     EXPECT_EQ(parked_rc, 0);
     EXPECT_EQ(cp_gen_pool_free(p, base, 32), 0);
     EXPECT_EQ(cp_gen_pool_free(p, base + 128, 32), 0);
@@ -559,7 +559,7 @@ void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked
   g_lower_park.parked.store(false);
   g_lower_park.release.store(false);
   void (*hook)(const char *) = park_hook;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   uintptr_t parked_got = 1;
   std::thread t([&] {
     t_park = &g_lower_park;
@@ -571,7 +571,7 @@ void free_during_lowering(cp_gen_pool *p, uintptr_t freed, size_t nfreed, Parked
   g_lower_park.release.store(true);
   t.join();
   hook = nullptr;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   EXPECT_EQ(parked_got, 0u);  // its pass over block 0 ended before the free
   EXPECT_EQ(last(), want) << "a free run was hidden under a lowered hint";
 }
