@@ -39,11 +39,34 @@
  *
  * Progress: alloc and free never wait for another thread (lock-free; the try-lock is only
  * ever tried). They are async-signal-safe as long as they do not reach the backing
- * allocator: that is, unless the CPU cache, the depots and the shared queue are empty
- * (alloc), or the cache, this CPU's depot and the shared queue are full (free), or the
- * memory-return above triggers. The default backing allocator (malloc)
- * is not async-signal-safe. A refill or spill copies up to 128 pointers through the stack
- * (about 1.1 KiB of stack in all), which a signal handler's stack must allow.
+ * allocator: alloc reaches it when it finds no object in reach (this CPU's cache, the
+ * depots, the shared queue), free when it finds no room (the cache, this CPU's depot, the
+ * shared queue), and either may when the memory-return above triggers. "In reach" counts
+ * what other code hides for the moment: a thread stopped, or interrupted by the very
+ * signal handler that now calls the pool, while it holds a fallback cache's try-lock hides
+ * that cache (up to localq_sz objects), and one between its claim and its publish in the
+ * shared queue hides its slots and every slot behind them (corepool/alf_queue.h). So with
+ * rseq off (COREPOOL_RSEQ=0, TSan builds, no depots then) and on threads without rseq, a
+ * handler that interrupts pool code on its own thread may reach the backing allocator while
+ * the pool holds free objects; with rseq the other CPUs' depots (which hide nothing) make
+ * that rarer but not impossible. A handler that calls the pool therefore needs an
+ * async-signal-safe backing allocator, or the signal blocked around the pool's calls on the
+ * threads it can interrupt. The default backing allocator (malloc) is not
+ * async-signal-safe. In checked mode (COREPOOL_CHECK=1, below) a call that reaches the
+ * backing allocator may also map memory for the object registry. A refill or spill copies
+ * up to 128 pointers through the stack (about 1.1 KiB of stack in all), which a signal
+ * handler's stack must allow.
+ *
+ * Checked mode (COREPOOL_CHECK=1 in the environment, read once at load time; see
+ * docs/ARCHITECTURE.md): the pool is created without per-CPU caches and keeps every object
+ * it got from the backing allocator in a lock-free side map with its state (free in the
+ * pool, or held by a caller). A free of an object the pool already holds as free (double
+ * free: the -EALREADY case of the rule) or of a pointer the map does not know (a stack
+ * buffer, an interior pointer, an object already given back to the backing allocator:
+ * -EINVAL) prints one line to stderr, sets cp_last_error() and is ignored: nothing is handed
+ * out twice and no foreign pointer is handed out or passed to backing->free. Of two racing
+ * frees of one object exactly one is taken. Without checked mode none of this is detected:
+ * a double free hands the object out twice, and any pointer freed joins the pool.
  *
  * Concurrency: alloc, free, alloc_bulk and free_bulk may run concurrently from any threads
  * and signal handlers; create and destroy may not run concurrently with anything on the
@@ -92,7 +115,8 @@ void *cp_qmempool_alloc(struct cp_qmempool *pool);
 
 /* Returns an object from this pool's alloc. NULL elem is a no-op; NULL pool records an
  * error and does nothing. Lock-free; async-signal-safe unless it reaches the backing
- * allocator. */
+ * allocator. Not checked: freeing an object twice, or a pointer that is not one of this
+ * pool's objects, is undefined (checked mode reports and ignores it, see above). */
 void cp_qmempool_free(struct cp_qmempool *pool, void *elem);
 
 /* Up to n objects into elems[0..k); returns k (0..n): fewer than n only when the backing

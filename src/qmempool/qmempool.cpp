@@ -17,6 +17,12 @@
 //       spill to the shared queue and may refill from any depot.
 //   Q4  above_high is a relaxed counter of consecutive spills that found the shared queue
 //       above its high watermark: a hint (races make a trim earlier or later, never wrong).
+//   Q5  Checked mode (check.h; the pool has no caches, so every call takes a slow path): an
+//       object is in the registry (ds/obj_registry.h) from the backing allocation that
+//       brought it in to the backing free that returns it; kHeld from the alloc that hands
+//       it out (its change kFree -> kHeld) to the free that takes it back (kHeld -> kFree,
+//       before it joins a tier), kFree otherwise. So of two frees of one object exactly one
+//       succeeds (R3), and an address the registry does not know is not the pool's.
 // Hiding (what a stopped thread makes unreachable until it resumes): a thread stopped
 // holding a fallback stack's try-lock, that stack (pcpu_cache I6); one stopped inside an
 // ALF operation, the slots it claimed and the ones behind them (alf_queue.h). Depots hide
@@ -33,8 +39,10 @@
 
 #include <corepool/cpu.h>
 
+#include "check.h"
 #include "ds/alf_ring.h"
 #include "ds/cpu_ring.h"
+#include "ds/obj_registry.h"
 #include "ds/pcpu_cache.h"
 #include "error.h"
 #include "inject.h"
@@ -44,7 +52,9 @@
 
 namespace {
 using namespace corepool::platform;
+using corepool::report_misuse;
 using corepool::set_error;
+using corepool::ds::obj_registry;
 using corepool::ds::pcpu_cache;
 using ring = corepool::ds::alf_ring;
 
@@ -72,6 +82,8 @@ struct cp_qmempool {
   std::size_t depot_stride = 0;  // page multiple: ring header + localq_sz slots
   cp_qmempool_backing backing{};
   std::size_t obj_size = 0;
+  bool checked = false;   // checked mode: no caches, every object in `registry` (Q5)
+  obj_registry registry;  // empty unless checked
   alignas(kLine) std::atomic<uint32_t> above_high{0};
 };
 
@@ -93,17 +105,25 @@ void default_free(void *, void *obj) {
 }
 
 // Up to n objects; stops at the first NULL and keeps what it got (the RFC enqueued j-1 of
-// j objects and lost one).
+// j objects and lost one). Checked mode registers each as free (Q5); one that cannot be
+// registered goes back and ends the batch.
 int backing_alloc(cp_qmempool *p, void **out, int n) noexcept {
   int i = 0;
   for (; i < n; i++) {
     out[i] = p->backing.alloc(p->backing.ctx);
     if (!out[i]) break;
+    if (p->checked && !p->registry.insert(out[i], obj_registry::kFree)) {
+      p->backing.free(p->backing.ctx, out[i]);
+      break;
+    }
   }
   return i;
 }
 void backing_free(cp_qmempool *p, void *const *objs, int n) noexcept {
-  for (int i = 0; i < n; i++) p->backing.free(p->backing.ctx, objs[i]);
+  for (int i = 0; i < n; i++) {
+    if (p->checked) (void)p->registry.erase(objs[i]);  // Q5: before the address can be reused
+    p->backing.free(p->backing.ctx, objs[i]);
+  }
 }
 
 // Return objects from the shared queue to the backing allocator until it holds `target`.
@@ -189,10 +209,36 @@ void stash(cp_qmempool *p, void *const *objs, int n) noexcept {
   put_below(p, objs, n);
 }
 
+// Checked mode (Q5): objects from a caller (n <= kBulk) go from held to free before they
+// join the pool; one that is not held is reported and left out. -EALREADY: already free in
+// this pool; -EINVAL: not this pool's (foreign, interior, or returned to the backing
+// allocator).
+void free_checked(cp_qmempool *p, void *const *objs, int n, const char *fn) noexcept {
+  void *ok[kBulk];
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    const obj_registry::state s =
+        p->registry.change(objs[i], obj_registry::kHeld, obj_registry::kFree);
+    if (s == obj_registry::kHeld)
+      ok[m++] = objs[i];
+    else if (s == obj_registry::kFree)
+      (void)report_misuse(-EALREADY, fn, "double free", objs[i]);
+    else
+      (void)report_misuse(-EINVAL, fn, "not an object of this pool", objs[i]);
+  }
+  put_below(p, ok, m);  // no caches in checked mode
+}
+
+int alloc_bulk_slow(cp_qmempool *p, void **elems, int n, int got) noexcept;
+
 // The fast path missed: a thread it does not know yet, a fallback thread, or an empty
-// cache. Take half a cache from below it (one CAS), else from the backing allocator; keep
-// one, cache the rest.
+// cache (always, in checked mode). Take half a cache from below it (one CAS), else from the
+// backing allocator; keep one, cache the rest.
 __attribute__((noinline)) void *alloc_slow(cp_qmempool *p) noexcept {
+  if (p->checked) {
+    void *obj;
+    return alloc_bulk_slow(p, &obj, 1, 0) == 1 ? obj : nullptr;
+  }
   if (void *obj = p->cache.pop_any()) return obj;
   void *elems[kMaxBulk];
   int k = take_below(p, elems, p->bulk);
@@ -208,9 +254,10 @@ __attribute__((noinline)) void *alloc_slow(cp_qmempool *p) noexcept {
   return obj;
 }
 
-// The fast path missed: an unknown or fallback thread, or a full cache. Move half of the
-// cache below (one sequence or one CAS), then cache obj.
+// The fast path missed: an unknown or fallback thread, or a full cache (always, in checked
+// mode). Move half of the cache below (one sequence or one CAS), then cache obj.
 __attribute__((noinline)) void free_slow(cp_qmempool *p, void *obj) noexcept {
+  if (p->checked) return free_checked(p, &obj, 1, "cp_qmempool_free");
   if (p->cache.push_any(obj)) return;
   void *elems[kMaxBulk + 1];
   // Make room (0 if a concurrent pop emptied it, or its lock is busy).
@@ -219,7 +266,8 @@ __attribute__((noinline)) void free_slow(cp_qmempool *p, void *obj) noexcept {
   put_below(p, elems, k);
 }
 
-// The rest of a bulk allocation, after the fast path's one sequence took `got` objects.
+// The rest of a bulk allocation, after the fast path's one sequence took `got` objects
+// (none, in checked mode: the objects are then marked held, Q5).
 __attribute__((noinline)) int alloc_bulk_slow(cp_qmempool *p, void **elems, int n,
                                               int got) noexcept {
   while (got < n) {
@@ -233,7 +281,17 @@ __attribute__((noinline)) int alloc_bulk_slow(cp_qmempool *p, void **elems, int 
     got += b;
   }
   if (got < n) set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");
+  // Q5: every object below the caches is kFree, and only this call holds these.
+  if (p->checked)
+    for (int i = 0; i < got; i++)
+      (void)p->registry.change(elems[i], obj_registry::kFree, obj_registry::kHeld);
   return got;
+}
+
+// A bulk free's batch (m <= kBulk) that missed the cache.
+__attribute__((noinline)) void free_bulk_slow(cp_qmempool *p, void *const *objs, int m) noexcept {
+  if (p->checked) return free_checked(p, objs, m, "cp_qmempool_free_bulk");
+  stash(p, objs, m);
 }
 
 bool pow2(uint32_t v) noexcept {
@@ -244,6 +302,7 @@ void release_pool(cp_qmempool *p) noexcept {
   ring::destroy(p->shared);
   if (p->depots) os_release(p->depots, p->depot_stride * p->ncpu);
   p->cache.destroy();
+  p->registry.destroy();
   delete p;
 }
 
@@ -296,8 +355,11 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
   p->shared = ring::create(sharedq_sz);
   // rseq stacks where the thread can run sequences, fallback stacks for the others (a
   // thread may lack rseq even when the process has it). Nothing steals from a qmempool
-  // cache: no fence needed.
-  if (!p->shared || p->cache.init(p->ncpu, localq_sz, pcpu_cache::kFallback) != 0) {
+  // cache: no fence needed. Checked mode: no caches (every call misses into the checks).
+  p->checked = corepool::check_enabled();
+  if (p->checked) p->registry.init(12);
+  if (!p->shared ||
+      (!p->checked && p->cache.init(p->ncpu, localq_sz, pcpu_cache::kFallback) != 0)) {
     release_pool(p);
     return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
   }
@@ -367,7 +429,7 @@ void cp_qmempool_free_bulk(cp_qmempool *p, void *const *elems, int n) {
   for (int i = 0; i < n; i++) {
     if (elems[i]) buf[m++] = elems[i];
     if (m == kBulk || (i == n - 1 && m > 0)) {
-      if (!pcpu_cache_push_bulk(p->cache, buf, static_cast<unsigned>(m))) stash(p, buf, m);
+      if (!pcpu_cache_push_bulk(p->cache, buf, static_cast<unsigned>(m))) free_bulk_slow(p, buf, m);
       m = 0;
     }
   }
