@@ -19,7 +19,9 @@
  * Chunks are never removed before destroy. See docs/genpool.md for the protocol.
  *
  * Errors: negative errno values, or NULL/0 with a message in cp_last_error()
- * (corepool/error.h); constructors returning NULL also set errno.
+ * (corepool/error.h); constructors returning NULL also set errno. A NULL pool is answered by
+ * every function with its error value (-EINVAL, 0, false, NULL, UINT64_MAX or UINTPTR_MAX)
+ * and the message "pool is NULL"; detach of NULL is a no-op.
  */
 #ifndef COREPOOL_GENPOOL_H
 #define COREPOOL_GENPOOL_H
@@ -93,6 +95,8 @@ void *cp_gen_pool_dma_zalloc(struct cp_gen_pool *pool, size_t size, uint64_t *dm
  * NULL) receives the chunk's cookie. Lock-free, async-signal-safe. A double free that races
  * with a reallocation of the same range cannot be told apart from a valid free (the kernel
  * has the same ABA limit); all sequential misuse is detected. */
+/* In checked mode (COREPOOL_CHECK=1, docs/ARCHITECTURE.md) every refusal also writes one
+ * line to stderr: "corepool: cp_gen_pool_free: <reason> (<addr>)". */
 int cp_gen_pool_free(struct cp_gen_pool *pool, uintptr_t addr, size_t size);
 int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size, void **owner);
 

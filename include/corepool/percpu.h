@@ -63,8 +63,13 @@ void *cp_alloc_percpu(size_t size, size_t align);
 /* Frees a handle from cp_alloc_percpu (every CPU's copy). NULL is a no-op.
  * Lock-free and async-signal-safe: it marks the area in a per-chunk pending-free bitmap that
  * the next allocation or the background worker processes; never blocks, never allocates.
- * A pointer that is not a live handle is undefined behaviour (detected double frees of a
- * handle not yet reused are ignored and set cp_last_error()). */
+ * Misuse: a pointer outside every chunk, or a second free while the first is pending, is
+ * ignored with cp_last_error() set; a double free after the first was processed, or a
+ * pointer into an area, is ignored when the pending frees are processed (no message). In
+ * checked mode (COREPOOL_CHECK=1, docs/ARCHITECTURE.md) every double free, interior pointer,
+ * and free of an area a percpu_pool holds is refused at the call: one line on stderr and
+ * cp_last_error(). Not detected in any mode: a double free after the range was allocated
+ * again (it frees the new allocation). */
 void cp_free_percpu(void *pcp);
 
 /* CPU `cpu`'s copy (cpu < cp_nr_cpu_ids()), writable; marks that CPU as a user of the
@@ -186,7 +191,8 @@ struct cp_percpu_static_var {
 };
 /* Reserves the variables [begin, end) of one module (those not done yet) and sets their
  * handles. Called by the constructors CP_DEFINE_PER_CPU emits; idempotent; takes the
- * allocator lock (not for signal handlers). Returns 0; aborts the process on ENOMEM. */
+ * allocator lock (not for signal handlers). Returns 0, or -EINVAL (cp_last_error() set) when
+ * begin or end is NULL or end < begin; aborts the process on ENOMEM. */
 int cp_percpu_static_init(struct cp_percpu_static_var *begin, struct cp_percpu_static_var *end);
 
 /* The module's own table (section cp_percpu_vars; the linker defines its bounds). */
@@ -223,7 +229,8 @@ struct cp_percpu_stats {
   size_t min_alloc_size, max_alloc_size;
   size_t populated_bytes, empty_populated_bytes;
 };
-/* Fills *out (processes pending frees first). Thread-safe; may block (allocator lock). */
+/* Fills *out (processes pending frees first). Thread-safe; may block (allocator lock).
+ * out NULL: does nothing and sets cp_last_error(). */
 void cp_percpu_get_stats(struct cp_percpu_stats *out);
 
 /* Writes one line per chunk (free bytes, largest free run, fragmentation, allocations,

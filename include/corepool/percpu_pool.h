@@ -24,6 +24,10 @@
  * first alloc returns NULL and schedules the refill. After cp_percpu_pool_destroy a static
  * pool is back to its initial state without bookkeeping: alloc returns NULL and schedules
  * nothing until cp_percpu_pool_fill creates it again.
+ *
+ * Bad input: a NULL pool is answered by every function (alloc NULL, nr 0, the others do
+ * nothing; destroy of NULL is a no-op) with a cp_last_error() message; so is a negative
+ * fill target.
  */
 #ifndef COREPOOL_PERCPU_POOL_H
 #define COREPOOL_PERCPU_POOL_H
@@ -93,7 +97,9 @@ void cp_percpu_pool_empty(struct cp_percpu_pool *pool);
 
 /* Takes one cached area (a cp_alloc_percpu handle, zero on every CPU), or NULL when the
  * pool is empty; schedules a refill as described above. Lock-free and async-signal-safe;
- * never blocks, never maps memory. Free the area with cp_free_percpu (also signal-safe). */
+ * never blocks, never maps memory. Free the area with cp_free_percpu (also signal-safe).
+ * Checked mode (COREPOOL_CHECK=1): cp_free_percpu refuses and reports a free of an area
+ * this pool still caches (a stale double free), so a freed area is never handed out. */
 void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool);
 
 /* Number of cached areas now (a snapshot). Async-signal-safe. */

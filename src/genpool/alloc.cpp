@@ -218,7 +218,8 @@ uint64_t alloc_in_chunk(header *h, chunk *c, uint64_t n, const algo_req &r, int 
 }
 
 uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **owner) noexcept {
-  if (!pool || size == 0) return 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
+  if (size == 0) return 0;
   header *h = pool->hdr;
   uint64_t n = granules(h, size);
   // Spread mode: the caller's CPU picks the home. A CPU id at or above nr_cpu_ids() (the
@@ -290,7 +291,7 @@ uintptr_t cp_gen_pool_alloc_algo(struct cp_gen_pool *pool, size_t size, enum cp_
 }
 
 uintptr_t cp_gen_pool_alloc(struct cp_gen_pool *pool, size_t size) {
-  if (!pool) return 0;
+  if (__builtin_expect(!pool, 0)) return corepool::set_error(-EINVAL, "pool is NULL"), 0;
   uint64_t w = pool->hdr->algo_word.load(std::memory_order_relaxed);
   algo_req r{static_cast<cp_genpool_algo>(w & 0xff), w >> 8};
   return do_alloc(pool, size, r, nullptr);

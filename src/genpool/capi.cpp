@@ -126,13 +126,15 @@ struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem, size_t mem_size) {
 }
 
 uintptr_t cp_gen_pool_shared_offset(struct cp_gen_pool *pool, uintptr_t addr) {
-  if (!pool || !pool->shared) return UINTPTR_MAX;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), UINTPTR_MAX;
+  if (!pool->shared) return UINTPTR_MAX;
   uintptr_t base = reinterpret_cast<uintptr_t>(pool->hdr);
   return addr >= base && addr - base < pool->limit ? addr - base : UINTPTR_MAX;
 }
 
 uintptr_t cp_gen_pool_shared_addr(struct cp_gen_pool *pool, uintptr_t offset) {
-  if (!pool || !pool->shared || offset >= pool->limit) return 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
+  if (!pool->shared || offset >= pool->limit) return 0;
   return reinterpret_cast<uintptr_t>(pool->hdr) + offset;
 }
 
@@ -144,32 +146,34 @@ size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size) {
 }
 
 size_t cp_gen_pool_shared_meta_avail(struct cp_gen_pool *pool) {
-  if (!pool || !pool->shared) return 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
+  if (!pool->shared) return 0;
   header *h = pool->hdr;
   uint64_t b = h->bump.load(std::memory_order_relaxed);
   return b < pool->limit ? static_cast<size_t>(pool->limit - b) : 0;
 }
 
 size_t cp_gen_pool_avail(struct cp_gen_pool *pool) {
-  return pool ? pool_avail(pool) : 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
+  return pool_avail(pool);
 }
 
 size_t cp_gen_pool_size(struct cp_gen_pool *pool) {
-  if (!pool) return 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
   uint64_t n = 0;
   for (chunk *c = first_chunk(pool); c; c = next_chunk(pool, c)) n += c->nbits;
   return static_cast<size_t>(n << pool->hdr->order);
 }
 
 bool cp_gen_pool_has_addr(struct cp_gen_pool *pool, uintptr_t start, size_t size) {
-  if (!pool) return false;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), false;
   chunk *c = find_chunk(pool, start);
   if (!c) return false;
   return size <= (c->nbits << pool->hdr->order) - (start - chunk_start(pool->hdr, c));
 }
 
 uint64_t cp_gen_pool_virt_to_phys(struct cp_gen_pool *pool, uintptr_t addr) {
-  if (!pool) return UINT64_MAX;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), UINT64_MAX;
   chunk *c = find_chunk(pool, addr);
   if (!c || c->phys == UINT64_MAX) return UINT64_MAX;
   return c->phys + (addr - chunk_start(pool->hdr, c));
@@ -179,7 +183,7 @@ void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
                                 void (*func)(struct cp_gen_pool *,
                                              const struct cp_gen_pool_chunk_info *, void *),
                                 void *data) {
-  if (!pool || !func) return;
+  if (!pool || !func) return static_cast<void>(set_error(-EINVAL, "pool or func is NULL"));
   header *h = pool->hdr;
   for (chunk *c = first_chunk(pool); c; c = next_chunk(pool, c)) {
     cp_gen_pool_chunk_info info{static_cast<uintptr_t>(chunk_start(h, c)),
@@ -191,7 +195,7 @@ void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
 }
 
 void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, const void *data) {
-  if (!pool) return;
+  if (!pool) return static_cast<void>(set_error(-EINVAL, "pool is NULL"));
   algo_req r;
   if (!decode_algo(algo, data, &r)) return;
   if (r.value >> 56) {  // the region's word holds 56 bits of data
@@ -209,11 +213,12 @@ int cp_gen_pool_set_spread(struct cp_gen_pool *pool, bool on) {
 }
 
 bool cp_gen_pool_spread(struct cp_gen_pool *pool) {
-  return pool && pool->hdr->spread.load(std::memory_order_relaxed);
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), false;
+  return pool->hdr->spread.load(std::memory_order_relaxed);
 }
 
 uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cpu) {
-  if (!pool) return 0;
+  if (!pool) return set_error(-EINVAL, "pool is NULL"), 0;
   header *h = pool->hdr;
   chunk *c = find_chunk(pool, addr);
   if (!c || cpu >= platform::nr_cpu_ids()) return 0;

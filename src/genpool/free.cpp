@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "check.h"
 #include "error.h"
 #include "genpool/claim.h"
 #include "genpool/internal.h"
@@ -21,13 +22,18 @@ extern "C" {
 int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size, void **owner) {
   if (owner) *owner = nullptr;
   if (!pool) return set_error(-EINVAL, "pool is NULL");
+  // Every refusal below leaves the pool untouched; checked mode also reports it (check.h).
+  const void *at = reinterpret_cast<const void *>(addr);
+  auto bad = [at](const char *why) noexcept {
+    return report_misuse(-EINVAL, "cp_gen_pool_free", why, at);
+  };
   header *h = pool->hdr;
   chunk *c = find_chunk(pool, addr);
-  if (!c) return set_error(-EINVAL, "address outside every chunk");
+  if (!c) return bad("address outside every chunk");
   uint64_t off = addr - chunk_start(h, c);
-  if (off & (gran(h) - 1)) return set_error(-EINVAL, "address is not the start of an allocation");
+  if (off & (gran(h) - 1)) return bad("address is not the start of an allocation");
   uint64_t s = off >> h->order, n = granules(h, size);
-  if (n == 0 || n > c->nbits - s) return set_error(-EINVAL, "size does not match the allocation");
+  if (n == 0 || n > c->nbits - s) return bad("size does not match the allocation");
   const uint64_t e = s + n;
   aword *m = c->alloc();
   // Validation (read-only, so bad input leaves the pool untouched): an allocation is exactly
@@ -50,8 +56,8 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
     return !(x & alloc_bit(e)) || (x & start_bit(e));
   };
   uint64_t v = w.load(std::memory_order_acquire);
-  if (!(v & sb)) return set_error(-EINVAL, "not allocated, or not its start");
-  if (!valid(v)) return set_error(-EINVAL, "size does not match the allocation");
+  if (!(v & sb)) return bad("not allocated, or not its start");
+  if (!valid(v)) return bad("size does not match the allocation");
   CP_INJECT("genpool.free.validated");
   if (first == n) {
     // I4: the free's claim is the CAS that clears the start bit and the alloc bits, requiring
@@ -62,7 +68,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
     const uint64_t clr = fmask | sb;
     while (!w.compare_exchange_weak(v, v & ~clr, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
-      if (!valid(v)) return set_error(-EINVAL, "double free");
+      if (!valid(v)) return bad("double free");
     }
     CP_INJECT("genpool.free.claimed");
     if (!raise_hint_in_word(c, s, e, v & ~clr & kAllocHalf)) raise_hints(c, s, e);
@@ -74,7 +80,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
     aword &l = m[lw];
     uint64_t x = l.load(std::memory_order_relaxed);
     do {
-      if ((x & lmask) != lmask || (x & (lmask << 32))) return set_error(-EINVAL, "double free");
+      if ((x & lmask) != lmask || (x & (lmask << 32))) return bad("double free");
     } while (!l.compare_exchange_weak(x, x & ~lmask, std::memory_order_seq_cst,
                                       std::memory_order_relaxed));
     CP_INJECT("genpool.free.claimed");
@@ -84,7 +90,7 @@ int cp_gen_pool_free_owner(struct cp_gen_pool *pool, uintptr_t addr, size_t size
       // A double free that raced with a reallocation: [s, lo) is someone else's now. What it
       // released is counted (I6); the caller is told.
       avail_add(c, static_cast<int64_t>(e - lo));
-      return set_error(-EINVAL, "double free (raced with a reallocation of the range)");
+      return bad("double free (raced with a reallocation of the range)");
     }
   }
   // I6: counted as free only once its bits are clear and its hints raised.

@@ -32,6 +32,14 @@ void fork_handlers_init() noexcept;
 std::vector<chunk_info> chunks();
 // Frees that the allocator rejected (double free, not a handle) since start.
 unsigned long bad_frees() noexcept;
+// Checked mode (check.h): true when `pcp` is the start of a live allocation (allocated and
+// not freed since). Without checked mode the allocator keeps no such record: always true.
+// Lock-free, async-signal-safe.
+bool live_handle(const void *pcp) noexcept;
+// Checked mode only (callers test check_enabled()): marks the allocation at `pcp` as cached
+// by a percpu_pool (on) or handed out / about to be freed by it (off). cp_free_percpu refuses
+// and reports a cached one. Lock-free, async-signal-safe.
+void set_pooled(const void *pcp, bool on) noexcept;
 // What cp_this_cpu_add_u64 does in a thread that cannot use rseq while the process runs in
 // rseq mode: an atomic add to the chunk's fallback-add unit. Exposed so tests can mix it with
 // rseq threads (a failed rseq registration cannot be forced portably).

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "error.h"
 #include "percpu/percpu_access.h"
 #include "percpu/percpu_internal.h"
 #include "platform/fd.h"
@@ -73,6 +74,8 @@ void fork_handlers_init_static() {
 
 extern "C" int cp_percpu_static_init(cp_percpu_static_var *begin, cp_percpu_static_var *end) {
   using namespace corepool::pcpu;
+  if (!begin || !end || end < begin)
+    return corepool::set_error(-EINVAL, "cp_percpu_static_init: bad section bounds");
   fork_handlers_init_static();
   std::lock_guard<std::mutex> g(g_static_lock);
   // One pass: extend the current area while the next variable fits in kMaxAllocSize bytes,

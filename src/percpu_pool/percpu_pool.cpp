@@ -16,6 +16,9 @@
 //                                          many areas as A2 does, and free them
 // No slot is ever written non-null except by the single filler (fill_lock), and an
 // exchange hands each area to exactly one taker: no area is handed out twice.
+// C1 (checked mode, check.h): an area is marked cached (pcpu::set_pooled) from before its P1
+// until right after the A2 / E2 exchange that takes it, so a cp_free_percpu of it meanwhile
+// (a stale free by someone who had the same handle before) is refused and reported.
 // Segments are only appended (release) and freed at destroy, so scans never see freed
 // memory. alloc takes no lock and makes no system call except the worker's futex wake.
 //
@@ -31,6 +34,7 @@
 #include <mutex>
 #include <new>
 
+#include "check.h"
 #include "ds/bgwork.h"
 #include "error.h"
 #include "inject.h"
@@ -152,6 +156,8 @@ void *take_claimed(impl *im) {
         for (; k < kSegSlots; k++) {
           if (!s->slot[k].load(std::memory_order_relaxed)) continue;
           if (void *a = s->slot[k].exchange(nullptr, std::memory_order_acquire)) {
+            // Checked mode: the area is ours now, no longer the cache's (C1).
+            if (corepool::check_enabled()) corepool::pcpu::set_pooled(a, false);
             im->take_seg.store(s, std::memory_order_relaxed);
             im->take_idx.store(k + 1, std::memory_order_relaxed);
             return a;
@@ -167,6 +173,8 @@ void *take_claimed(impl *im) {
 
 // P1 + P2 (fill_lock held). Scans for a null slot from where the last publish stopped.
 void publish(impl *im, void *area) {
+  // Checked mode: cached from before it can be taken until a taker takes it (C1).
+  if (corepool::check_enabled()) corepool::pcpu::set_pooled(area, true);
   segment *s = im->put_seg ? im->put_seg : &im->first;
   unsigned k = im->put_idx;
   for (int pass = 0;; pass++) {
@@ -284,13 +292,19 @@ int cp_percpu_pool_create(struct cp_percpu_pool **out, size_t elem_size, size_t 
 }
 
 void cp_percpu_pool_static_init(struct cp_percpu_pool *pool) {
-  if (!pool ||
-      check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low, pool->cp_priv_high))
+  if (!pool)
+    return static_cast<void>(
+        corepool::set_error(-EINVAL, "cp_percpu_pool_static_init: pool is NULL"));
+  if (check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low, pool->cp_priv_high))
     return;  // a static pool defined with bad arguments stays empty (cp_last_error says why)
   get_or_create(pool);
 }
 
 void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr) {
+  if (!pool)
+    return static_cast<void>(corepool::set_error(-EINVAL, "cp_percpu_pool_fill: pool is NULL"));
+  if (target_nr < 0)
+    return static_cast<void>(corepool::set_error(-EINVAL, "cp_percpu_pool_fill: target_nr < 0"));
   if (check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low, pool->cp_priv_high))
     return;  // a static pool defined with bad arguments stays empty (cp_last_error says why)
   impl *im = get_or_create(pool);
@@ -300,6 +314,8 @@ void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr) {
 }
 
 void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool) {
+  if (__builtin_expect(pool == nullptr, 0))
+    return corepool::set_error(-EINVAL, "cp_percpu_pool_alloc: pool is NULL"), nullptr;
   impl *im = get(pool);
   if (!im) return nullptr;  // a static pool never filled: nothing to take, nothing to schedule
   // A1: claim one area if any.
@@ -325,11 +341,14 @@ void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool) {
 }
 
 int cp_percpu_pool_nr(const struct cp_percpu_pool *pool) {
+  if (!pool) return corepool::set_error(-EINVAL, "cp_percpu_pool_nr: pool is NULL"), 0;
   impl *im = get(pool);
   return im ? im->nr.load(std::memory_order_relaxed) : 0;
 }
 
 void cp_percpu_pool_empty(struct cp_percpu_pool *pool) {
+  if (!pool)
+    return static_cast<void>(corepool::set_error(-EINVAL, "cp_percpu_pool_empty: pool is NULL"));
   impl *im = get(pool);
   if (!im) return;
   im->gen.fetch_add(1, std::memory_order_acq_rel);  // drops executor requests made before
@@ -365,6 +384,9 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
 
 void cp_percpu_pool_set_executor(struct cp_percpu_pool *pool, cp_percpu_pool_executor exec,
                                  void *user) {
+  if (!pool)
+    return static_cast<void>(
+        corepool::set_error(-EINVAL, "cp_percpu_pool_set_executor: pool is NULL"));
   impl *im = get_or_create(pool);
   if (!im) return;
   im->exec_user = user;

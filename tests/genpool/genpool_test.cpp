@@ -161,6 +161,76 @@ struct bad_free_case {
   size_t size;
 };
 
+// Every function given a NULL pool answers with its documented error (-EINVAL, 0, false,
+// UINT64_MAX, UINTPTR_MAX or NULL) and a cp_last_error() message; none crashes.
+TEST(GenPoolBadInput, NullPoolEverywhere) {
+  int call = 0;
+  auto said = [&] {
+    ++call;
+    EXPECT_STREQ(cp_last_error(), "pool is NULL") << "call " << call << " of the list below";
+    cp_clear_error();
+  };
+  cp_clear_error();
+  cp_genpool_data_align al{.align = 64};
+  uint64_t dma = 0;
+  void *owner = reinterpret_cast<void *>(1);
+  EXPECT_EQ(cp_gen_pool_add(nullptr, 0x1000, 4096, -1), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_add_virt(nullptr, 0x1000, 0, 4096, -1), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_add_owner(nullptr, 0x1000, 0, 4096, -1, nullptr), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_alloc(nullptr, 64), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_alloc_algo(nullptr, 64, CP_GENPOOL_FIRST_FIT_ALIGN, &al), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_alloc_algo_owner(nullptr, 64, CP_GENPOOL_BEST_FIT, nullptr, &owner), 0u);
+  said();
+  EXPECT_EQ(owner, nullptr);
+  EXPECT_EQ(cp_gen_pool_dma_alloc(nullptr, 64, &dma), nullptr);
+  said();
+  EXPECT_EQ(dma, UINT64_MAX);
+  EXPECT_EQ(cp_gen_pool_dma_zalloc(nullptr, 64, nullptr), nullptr);
+  said();
+  EXPECT_EQ(cp_gen_pool_free(nullptr, 0x1000, 64), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_free_owner(nullptr, 0x1000, 64, &owner), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_avail(nullptr), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_size(nullptr), 0u);
+  said();
+  EXPECT_FALSE(cp_gen_pool_has_addr(nullptr, 0x1000, 1));
+  said();
+  EXPECT_EQ(cp_gen_pool_virt_to_phys(nullptr, 0x1000), UINT64_MAX);
+  said();
+  cp_gen_pool_set_algo(nullptr, CP_GENPOOL_BEST_FIT, nullptr);
+  said();
+  EXPECT_EQ(cp_gen_pool_set_spread(nullptr, true), -EINVAL);
+  said();
+  EXPECT_FALSE(cp_gen_pool_spread(nullptr));
+  said();
+  EXPECT_EQ(cp_gen_pool_home(nullptr, 0x1000, 0), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_shared_offset(nullptr, 0x1000), UINTPTR_MAX);
+  said();
+  EXPECT_EQ(cp_gen_pool_shared_addr(nullptr, 0), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_shared_meta_avail(nullptr), 0u);
+  said();
+  EXPECT_EQ(cp_gen_pool_set_low_watermark(nullptr, 1, nullptr, nullptr), -EINVAL);
+  said();
+  EXPECT_EQ(cp_gen_pool_destroy(nullptr), -EINVAL);
+  said();
+  EXPECT_EQ(call, 23);
+  cp_gen_pool_for_each_chunk(
+      nullptr, [](cp_gen_pool *, const cp_gen_pool_chunk_info *, void *) { FAIL(); }, nullptr);
+  EXPECT_STRNE(cp_last_error(), "");
+  cp_gen_pool_detach(nullptr);  // no-op, like free(NULL)
+  EXPECT_EQ(cp_gen_pool_attach_shared(nullptr, 4096), nullptr);
+  EXPECT_EQ(cp_gen_pool_create_shared(nullptr, 4096, 6), nullptr);
+}
+
 TEST(GenPoolBadInput, FreeTable) {
   cp_gen_pool *p = cp_gen_pool_create(6, -1);
   ASSERT_NE(p, nullptr);

@@ -89,6 +89,25 @@ TEST(Percpu, BadInputTable) {
   EXPECT_EQ(cp_per_cpu_ptr(nullptr, 0), nullptr);
 }
 
+// NULL where a pointer is required: the documented answer (NULL, -EINVAL, nothing done) with
+// cp_last_error() set, never a crash.
+TEST(Percpu, NullArgumentsAreErrorsNotCrashes) {
+  cp_clear_error();
+  cp_percpu_get_stats(nullptr);
+  EXPECT_NE(std::string(cp_last_error()).find("cp_percpu_get_stats"), std::string::npos);
+  cp_clear_error();
+  EXPECT_EQ(cp_percpu_static_init(nullptr, nullptr), -EINVAL);
+  EXPECT_STRNE(cp_last_error(), "");
+  for (auto *f : {+[]() -> const void * { return cp_per_cpu_ptr(nullptr, 0); },
+                  +[]() -> const void * { return cp_per_cpu_fallback_ptr(nullptr); },
+                  +[]() -> const void * { return cp_this_cpu_ptr(nullptr); },
+                  +[]() -> const void * { return cp_per_cpu_cptr(nullptr, 0); }}) {
+    cp_clear_error();
+    EXPECT_EQ(f(), nullptr);
+    EXPECT_STRNE(cp_last_error(), "");
+  }
+}
+
 TEST(Percpu, DetectedBadFrees) {
   void *p = cp_alloc_percpu(16, 8);
   ASSERT_NE(p, nullptr);

@@ -99,6 +99,34 @@ TEST(PercpuPool, CreateArgumentTable) {
   EXPECT_EQ(cp_percpu_pool_create(nullptr, 8, 8, 1, 2), -EINVAL);
 }
 
+// Every function given a NULL pool (or a negative fill target) records an error naming it
+// and does nothing: the same rule as the other pools.
+TEST(PercpuPool, NullPoolAndNegativeTargetAreErrorsNotCrashes) {
+  auto said = [](const char *fn) {
+    const bool ok = std::string(cp_last_error()).find(fn) != std::string::npos;
+    cp_clear_error();
+    return ok;
+  };
+  cp_clear_error();
+  EXPECT_EQ(cp_percpu_pool_alloc(nullptr), nullptr);
+  EXPECT_TRUE(said("cp_percpu_pool_alloc"));
+  EXPECT_EQ(cp_percpu_pool_nr(nullptr), 0);
+  EXPECT_TRUE(said("cp_percpu_pool_nr"));
+  cp_percpu_pool_fill(nullptr, 0);
+  EXPECT_TRUE(said("cp_percpu_pool_fill"));
+  cp_percpu_pool_empty(nullptr);
+  EXPECT_TRUE(said("cp_percpu_pool_empty"));
+  cp_percpu_pool_set_executor(nullptr, nullptr, nullptr);
+  EXPECT_TRUE(said("cp_percpu_pool_set_executor"));
+  cp_percpu_pool_static_init(nullptr);
+  EXPECT_TRUE(said("cp_percpu_pool_static_init"));
+  cp_percpu_pool_destroy(nullptr);  // no-op, like free(NULL)
+  pool_guard g(8, 1, 4);
+  cp_percpu_pool_fill(g.p, -1);
+  EXPECT_TRUE(said("target_nr < 0"));
+  EXPECT_EQ(cp_percpu_pool_nr(g.p), 0);
+}
+
 // ---- one test per rule ---------------------------------------------------------------------
 
 TEST(PercpuPool, StartsEmpty) {
