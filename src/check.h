@@ -23,7 +23,7 @@ namespace corepool {
 
 // 0: not read yet; 1: off; 2: on (check.cpp).
 extern std::atomic<int> g_check_state;
-int check_read_env() noexcept;
+__attribute__((cold)) int check_read_env() noexcept;
 
 // Whether checked mode is on: one relaxed load once decided (the load-time constructor read
 // the environment). Async-signal-safe, lock-free.

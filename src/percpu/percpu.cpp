@@ -21,11 +21,8 @@
 //   pending_flag / pending_next / g_pending_head: a chunk with pending bits is pushed on a
 //     Treiber stack, once per drain (flag 0 -> 1 by exchange). The only consumer takes the
 //     whole stack with exchange (under lock), so there is no pop-side ABA.
-//   live[], pooled[] (atomic, per chunk; checked mode only): live bit b set = a live allocation
-//     starts at bit b. Set by allocation (under lock); cleared by the one cp_free_percpu whose
-//     fetch_and finds it set: a second free of the handle, or a pointer into an area, finds it
-//     clear and is reported before it touches `pending`. pooled bit b set = a percpu_pool
-//     holds that allocation in its cache (set_pooled): a free of it is reported and refused.
+//   live / pooled bitmaps (checked mode only; misuse.cpp): set by allocation (under lock),
+//     claimed by cp_free_percpu before F1; a free that cannot claim is reported and stops.
 //   inflight (per chunk): frees currently inside cp_free_percpu for this chunk. Reclaim
 //     unmaps a chunk only when it is fully free, inflight == 0 and pending_flag == 0.
 //   touched[]   (atomic, per chunk): bit u set = unit u may hold non-zero bytes. Set (before
@@ -123,12 +120,11 @@ struct chunk {
   uint64_t bound_map[kWords + 1];  // bit set = an allocation starts (or one ends) here (lock)
   block_hint hints[kBlocks];       // (lock)
   std::atomic<uint64_t> pending[kWords];
-  std::atomic<uint64_t> live[kWords];    // checked mode: allocation starts not yet freed
-  std::atomic<uint64_t> pooled[kWords];  // checked mode: allocations a percpu_pool caches
   std::atomic<int> inflight;
   std::atomic<int> pending_flag;
   chunk *pending_next;  // owned by whoever set pending_flag 0 -> 1, until drained
-  // followed by the `touched` bitmap: (nr_cpus + 1) bits in atomic words (see touched())
+  // followed by the `touched` bitmap: (nr_cpus + 1) bits in atomic words (see touched()),
+  // and in checked mode by the live and pooled bitmaps (misuse.cpp)
 };
 
 // The touched bitmap sits right after the chunk header: no pointer to load on the hot path.
@@ -245,7 +241,8 @@ void init_config() {
   k.stride = std::max(kUnitSize, platform::page_size());
   k.touched_words = (k.units + 63) / 64;
   k.meta_off = k.units * k.stride;
-  k.meta_size = (sizeof(chunk) + k.touched_words * 8 + platform::page_size() - 1) &
+  const size_t check_bytes = check_enabled() ? 2 * kCheckWords * 8 : 0;  // checked mode
+  k.meta_size = (sizeof(chunk) + k.touched_words * 8 + check_bytes + platform::page_size() - 1) &
                 ~(platform::page_size() - 1);
   k.map_size = k.meta_off + k.meta_size;
   k.span = 1;
@@ -256,6 +253,7 @@ void init_config() {
   g.stride = k.stride;
   g.span_mask = ~(k.span - 1);
   g.touched_off = k.meta_off + sizeof(chunk);
+  g.check_off = check_bytes ? g.touched_off + k.touched_words * 8 : 0;
   g.span_shift = static_cast<unsigned>(__builtin_ctzll(k.span));
   g.nr_cpus = k.nr_cpus;
   g.rseq = k.rseq;
@@ -399,7 +397,7 @@ void *alloc_locked(size_t size, size_t align) {
   c->free_bits -= n;
   c->nr_allocs++;
   after_change(c, off, off + n);
-  if (check_enabled()) c->live[off / 64].fetch_or(1ull << (off % 64), std::memory_order_relaxed);
+  if (check_enabled()) check_mark_live(c->base + static_cast<size_t>(off) * kMinAlloc);
 
   // Zero the copies. Blocks never handed out since the chunk was mapped are zero on every
   // unit; otherwise zero the range on the units that may have been written (touched). An
@@ -528,35 +526,6 @@ unsigned long bad_frees() noexcept {
   return g_bad_frees.load(std::memory_order_relaxed);
 }
 
-namespace {
-// The checked-mode word and bit of a handle, or NULL (not a handle).
-std::atomic<uint64_t> *check_word(const void *pcp, std::atomic<uint64_t> (chunk::*map)[kWords],
-                                  uint64_t *bit) noexcept {
-  const auto u = reinterpret_cast<uintptr_t>(pcp);
-  if (!g_ready.load(std::memory_order_acquire) || !is_area(u) || u % kMinAlloc != 0) return nullptr;
-  const unsigned b = static_cast<unsigned>((u & (g_cfg.span - 1)) / kMinAlloc);
-  *bit = 1ull << (b % 64);
-  return &(chunk_of(u)->*map)[b / 64];
-}
-}  // namespace
-
-bool live_handle(const void *pcp) noexcept {
-  if (!check_enabled()) return true;
-  uint64_t m;
-  std::atomic<uint64_t> *w = check_word(pcp, &chunk::live, &m);
-  return w && (w->load(std::memory_order_relaxed) & m);
-}
-
-void set_pooled(const void *pcp, bool on) noexcept {
-  uint64_t m;
-  std::atomic<uint64_t> *w = check_word(pcp, &chunk::pooled, &m);
-  if (!w) return;
-  if (on)
-    w->fetch_or(m, std::memory_order_relaxed);
-  else
-    w->fetch_and(~m, std::memory_order_relaxed);
-}
-
 }  // namespace corepool::pcpu
 
 // ---- C API ------------------------------------------------------------------------------
@@ -596,21 +565,9 @@ void cp_free_percpu(void *pcp) {
   chunk *c = chunk_of(u);
   const unsigned bit = static_cast<unsigned>((u & (g_cfg.span - 1)) / kMinAlloc);
   const uint64_t m = 1ull << (bit % 64);
-  // Checked mode: this free owns the allocation only if it clears its live bit (one RMW:
-  // of two racing frees one wins); anything else is reported and changes nothing. An area
-  // that a percpu_pool caches is not the caller's (a stale free of a handle that the pool
-  // got again): refused too.
-  if (corepool::check_enabled()) {
-    const char *why = nullptr;
-    if (c->pooled[bit / 64].load(std::memory_order_relaxed) & m)
-      why = "the area is cached by a percpu_pool (a stale free)";
-    else if (!(c->live[bit / 64].fetch_and(~m, std::memory_order_relaxed) & m))
-      why = "double free, or not the start of an allocation";
-    if (why) {
-      g_bad_frees.fetch_add(1, std::memory_order_relaxed);
-      corepool::report_misuse(-EINVAL, "cp_free_percpu", why, pcp);
-      return;
-    }
+  if (__builtin_expect(corepool::check_enabled(), 0) && !check_claim(pcp)) {
+    g_bad_frees.fetch_add(1, std::memory_order_relaxed);  // reported by check_claim
+    return;
   }
   // F1: announce ourselves before the area can be seen free (reclaim checks inflight).
   c->inflight.fetch_add(1, std::memory_order_seq_cst);

@@ -13,6 +13,7 @@ struct geometry {
   size_t stride = 0;        // unit u of a chunk is at base + u * stride
   uintptr_t span_mask = 0;  // ~(span - 1): the chunk base of any address inside it
   size_t touched_off = 0;   // the touched bitmap, from the chunk base
+  size_t check_off = 0;     // checked mode: the live and pooled bitmaps, from the chunk base
   unsigned span_shift = 0;  // log2(span)
   unsigned nr_cpus = 0;     // units 0 .. nr_cpus-1 are CPUs; unit nr_cpus is the fallback unit
   bool rseq = false;        // process-wide rseq mode (fixed at load time)
@@ -59,5 +60,15 @@ inline bool is_touched(uintptr_t u, unsigned unit) noexcept {
 // Allocates like cp_alloc_percpu but never starts the background worker (load-time use by
 // static per-CPU variables, before main). Takes the allocator lock. NULL on failure.
 void *alloc_at_load(size_t size, size_t align) noexcept;
+
+// ---- checked mode (misuse.cpp; only called while check_enabled()) ------------------------
+// Words of one chunk's live bitmap (and of its pooled bitmap): one bit per allocation unit.
+constexpr size_t kCheckWords = 64 * 1024 / 8 / 64;
+// Allocation (under the allocator lock): `handle` starts a live allocation.
+void check_mark_live(const void *handle) noexcept;
+// cp_free_percpu, after its handle checks: true when this free owns the live allocation at
+// `pcp` (it cleared the live bit); else reported (one stderr line) and the free must stop.
+// Lock-free, async-signal-safe.
+bool check_claim(const void *pcp) noexcept;
 
 }  // namespace corepool::pcpu
