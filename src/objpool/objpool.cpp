@@ -44,11 +44,13 @@
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/striped_counter.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
+#include "stats/stats.h"
 
 namespace {
 using namespace corepool::platform;
@@ -60,6 +62,8 @@ constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the cal
 // One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
 using ring = corepool::ds::cpu_ring;
 constexpr unsigned kOverflowRings = 2;  // O2
+// Slow-path statistics (cp_objpool_stats): counters of the pool's striped bank.
+enum : unsigned { kRefills, kSpills, kOverflows, kSteals };
 
 }  // namespace
 
@@ -88,7 +92,9 @@ struct cp_objpool {
   // Lifetime: 1 for the pool + 1 per object (each object holds one until dropped; fini
   // turns the free objects' references and the pool's into one subtraction).
   alignas(kLine) std::atomic<int64_t> ref;
-  alignas(kLine) ring *rings[];  // nr_cpus entries, nullptr for impossible CPUs
+  corepool::ds::striped_bank counters;  // lines in this mapping, after rings[]
+  corepool::stats::registration reg;    // in the COREPOOL_STATS exit report
+  alignas(kLine) ring *rings[];         // nr_cpus entries, nullptr for impossible CPUs
 };
 
 namespace {
@@ -117,6 +123,7 @@ inline bool valid(const cp_objpool *p, const void *obj) noexcept {
 // then the spill array (O2).
 inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
                                unsigned cpu) noexcept {
+  p->counters.add(kOverflows, static_cast<int64_t>(n));
   for (ring *r : p->overflow) {
     int rc = corepool::ds::cpu_ring_try_push_bulk(r, objs, n);
     if (__builtin_expect(rc == corepool::ds::CP_RING_OK, 1)) return;
@@ -139,6 +146,7 @@ inline int start_cpu(const cp_objpool *p) noexcept {
 
 // Below the cache: the local ring, else an overflow ring.
 __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept {
+  p->counters.add(kSpills, 1);
   unsigned cpu;
   if (p->rseq) {
     for (;;) {
@@ -195,6 +203,7 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
 inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
   if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  p->counters.add(kSpills, n);
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -215,6 +224,7 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
     overflow_push_bulk(p, objs, n, cpu < p->nr_cpus ? cpu : 0);
     return;
   }
+  p->counters.add(kSpills, -static_cast<int64_t>(n));  // one by one: counted per object below
   for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
 }
 
@@ -232,11 +242,14 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
     unsigned c = (start + i) % p->nr_cpus;
     unsigned want = n - got;
     if (want >= kStealBatch) {
-      got += p->cache.steal(c, out + got, want);
+      const unsigned k = p->cache.steal(c, out + got, want);
+      p->counters.add(kSteals, k);
+      got += k;
       continue;
     }
     void *buf[kStealBatch];
     unsigned k = p->cache.steal(c, buf, kStealBatch);
+    p->counters.add(kSteals, k);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
     got += take;
@@ -248,6 +261,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  p->counters.add(kRefills, 1);
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
@@ -281,6 +295,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 }
 
 void unmap_all(cp_objpool *p) noexcept {
+  corepool::stats::withdraw(p->reg);
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
@@ -320,11 +335,16 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: attr.cache_capacity above CP_OBJPOOL_CACHE_CAPACITY_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
-  const size_t self_bytes = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), page_size());
+  const size_t lines_at = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), kLine);
+  const uint64_t nstripes = corepool::ds::striped_stripes_for_machine();
+  const size_t self_bytes = round_up(lines_at + corepool::ds::striped_bytes(nstripes), page_size());
   void *mem = os_alloc(self_bytes, page_size());
   if (!mem) return set_error(-ENOMEM, "objpool: out of memory (pool header)");
   cp_objpool *p = new (mem) cp_objpool;
   p->self_bytes = self_bytes;
+  corepool::ds::striped_bank_init(  // the mapping is zeroed
+      p->counters, reinterpret_cast<std::atomic<int64_t> *>(static_cast<char *>(mem) + lines_at),
+      nstripes);
   p->nr_cpus = ncpu;
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
   for (ring *&r : p->overflow) r = nullptr;
@@ -439,6 +459,10 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
     }
   }
+  p->reg = {p, [](const void *q, int fd) {
+              return cp_objpool_dump(static_cast<const cp_objpool *>(q), fd);
+            }};
+  corepool::stats::enroll(p->reg);
   *pool = p;
   return 0;
 fail:
@@ -461,6 +485,7 @@ constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  pool->counters.add(kRefills, 1);
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
@@ -581,6 +606,25 @@ unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
   return pool ? (pool->rseq ? 1 : 0) : null_pool();
+}
+
+int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st) {
+  if (!pool || !st) return corepool::set_error(-EINVAL, "objpool: NULL argument");
+  *st = {};
+  st->nr_objs = static_cast<unsigned>(pool->nr_objs);
+  for (unsigned c = 0; c < pool->nr_cpus; c++) {
+    if (!pool->rings[c]) continue;
+    st->nr_free_rings += pool->rings[c]->nr_free();
+    st->nr_free_cache += pool->cache.count(c);
+  }
+  st->nr_free_overflow = cp_objpool_nr_free_overflow(pool);
+  st->nr_free = st->nr_free_cache + st->nr_free_rings + st->nr_free_overflow;
+  auto sum = [&](unsigned k) { return static_cast<unsigned long long>(pool->counters.sum(k)); };
+  st->refills = sum(kRefills);
+  st->spills = sum(kSpills);
+  st->overflows = sum(kOverflows);
+  st->steals = sum(kSteals);
+  return 0;
 }
 
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
