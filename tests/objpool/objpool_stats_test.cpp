@@ -8,13 +8,14 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <corepool/objpool.hpp>
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "../dump_parse.h"
 
 extern char **environ;
 
@@ -40,33 +41,6 @@ bool pin(unsigned cpu) {
   CPU_ZERO(&s);
   CPU_SET(cpu, &s);
   return sched_setaffinity(0, sizeof s, &s) == 0;
-}
-
-// The dump's lines as key -> value maps, each checked for the "objpool 0x<pool>" prefix.
-std::vector<std::map<std::string, unsigned long long>> parse_dump(const cp_objpool *p) {
-  FILE *f = std::tmpfile();
-  EXPECT_NE(f, nullptr);
-  EXPECT_EQ(cp_objpool_dump(p, fileno(f)), 0);
-  std::rewind(f);
-  char prefix[64];
-  std::snprintf(prefix, sizeof prefix, "objpool %p", static_cast<const void *>(p));
-  std::vector<std::map<std::string, unsigned long long>> lines;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, f)) {
-    std::string l(buf);
-    EXPECT_EQ(l.rfind(prefix, 0), 0u) << l;
-    EXPECT_EQ(l.back(), '\n');
-    std::istringstream in(l.substr(std::string(prefix).size()));
-    std::map<std::string, unsigned long long> kv;
-    for (std::string tok; in >> tok;) {
-      const auto eq = tok.find('=');
-      EXPECT_NE(eq, std::string::npos) << tok;
-      kv[tok.substr(0, eq)] = std::stoull(tok.substr(eq + 1));
-    }
-    lines.push_back(kv);
-  }
-  std::fclose(f);
-  return lines;
 }
 
 TEST(ObjpoolStats, NullArguments) {
@@ -174,7 +148,8 @@ TEST(ObjpoolStats, DumpParsesToTheStats) {
   for (int i = 0; i < 30; i++) held.push_back(cp_objpool_pop(p));
   for (int i = 0; i < 10; i++) cp_objpool_push(held[static_cast<size_t>(i)], p);
   const auto st = stats_of(p);
-  const auto lines = parse_dump(p);
+  const auto lines =
+      corepool::test::parse_dump("objpool", p, [p](int fd) { return cp_objpool_dump(p, fd); });
   ASSERT_GE(lines.size(), 2u);
   const auto &head = lines.front();
   EXPECT_EQ(head.at("objects"), unsigned{n});
@@ -247,4 +222,21 @@ TEST(ObjpoolStats, ExitReportListsLivePools) {
   EXPECT_EQ(text.find(std::string("objpool ") + gone), std::string::npos) << text;
 }
 
+}  // namespace
+
+namespace {
+// The wrapper's stats() is the C call's answer.
+TEST(ObjpoolStats, CxxStatsMatchesTheCall) {
+  cp_objpool_attr a{};
+  a.flags = CP_OBJPOOL_F_NOCACHE;
+  corepool::objpool<int> pool(20, a);
+  int *x = pool.try_pop();
+  ASSERT_NE(x, nullptr);
+  const auto s = pool.stats();
+  EXPECT_EQ(s.nr_objs, 20u);
+  EXPECT_EQ(s.nr_free, 19u);
+  EXPECT_EQ(s.refills, 1u);
+  pool.put(x);
+  EXPECT_EQ(pool.stats().spills, 1u);
+}
 }  // namespace
