@@ -64,6 +64,10 @@ void striped_init(stripe_set &s, std::atomic<int64_t> *lines, uint64_t nstripes,
   s.touched_atomic.store(1, std::memory_order_relaxed);
 }
 
+void striped_bank::add(unsigned k, int64_t d) noexcept {
+  if (lines) striped_add(set, lines + k, d);
+}
+
 void striped_bank_init(striped_bank &b, std::atomic<int64_t> *lines, uint64_t nstripes) noexcept {
   striped_init(b.set, lines, nstripes, 0);
   b.lines = lines;

@@ -108,10 +108,10 @@ inline constexpr unsigned kBankCounters = 8;
 struct striped_bank {
   stripe_set set;
   std::atomic<int64_t> *lines = nullptr;  // nullptr: add does nothing, sum is 0
-  // Counter k < kBankCounters. Lock-free, async-signal-safe.
-  void add(unsigned k, int64_t d) noexcept {
-    if (lines) striped_add(set, lines + k, d);
-  }
+  // Counter k < kBankCounters. Lock-free, async-signal-safe. Out of line (a call on the
+  // callers' slow paths): the sequence it holds must not sit in an inline member function,
+  // whose copies the linker merges (platform/rseq.h, Linkage).
+  void add(unsigned k, int64_t d) noexcept;
   int64_t sum(unsigned k) const noexcept { return lines ? striped_sum(set, lines + k) : 0; }
 };
 // Formats zeroed `lines` (striped_bytes(nstripes) bytes) as b's lines, every counter 0.
