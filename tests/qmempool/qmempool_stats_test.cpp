@@ -89,7 +89,11 @@ TEST(QmempoolStats, ScriptedCountsOnOneCpu) {
 // depot and the shared queue are empty.
 TEST(QmempoolStats, DepotStealsCountAnotherCpusDepot) {
   pinned pin;
-  if (pin.nth(1) < 0) GTEST_SKIP() << "needs two CPUs";
+  // Two CPUs we may run on, each with its own depot (a possible CPU).
+  if (pin.nth(1) < 0 || static_cast<unsigned>(pin.nth(1)) >= cp_nr_cpu_ids() ||
+      !cp_cpu_possible(static_cast<unsigned>(pin.nth(0))) ||
+      !cp_cpu_possible(static_cast<unsigned>(pin.nth(1))))
+    GTEST_SKIP() << "needs two possible CPUs to run on";
   ASSERT_TRUE(pin.to(pin.nth(0)));
   cp_qmempool *p = nullptr;
   ASSERT_EQ(cp_qmempool_create(&p, 16, 64, 0, 32, nullptr), 0);
