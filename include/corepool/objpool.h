@@ -137,8 +137,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
 /* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
  * ring and cache: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu);
-/* Free objects held by no CPU: in the magazine depot, the shared overflow rings and the
- * spill array. */
+/* Free objects in the shared overflow rings and the spill array. */
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool);
 /* Objects per CPU ring at most (a power of two). */
 unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool);
@@ -153,18 +152,16 @@ unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool);
 int cp_objpool_uses_rseq(const struct cp_objpool *pool);
 /* Statistics: where the free objects are and how often the slow paths ran. */
 struct cp_objpool_stats {
-  unsigned nr_objs;           /* objects of the pool */
-  unsigned nr_free;           /* free objects: the sum of the four tiers below */
-  unsigned nr_free_cache;     /* in the per-CPU caches, all CPUs */
-  unsigned nr_free_rings;     /* in the per-CPU rings, all CPUs */
-  unsigned nr_free_magazines; /* in the full magazines of the depot */
-  unsigned nr_free_overflow;  /* in the overflow rings and the spill array */
+  unsigned nr_objs;          /* objects of the pool */
+  unsigned nr_free;          /* free objects: the sum of the three tiers below */
+  unsigned nr_free_cache;    /* in the per-CPU caches, all CPUs */
+  unsigned nr_free_rings;    /* in the per-CPU rings, all CPUs */
+  unsigned nr_free_overflow; /* in the overflow rings and the spill array */
   /* Counted since init; each event is one restartable add on a per-CPU line, on slow
    * paths only (the cache's hits count nothing). */
   unsigned long long refills;   /* pops the cache could not serve (went to the rings) */
   unsigned long long spills;    /* objects pushed one by one or in bulk into a ring (a
-                                 * refill's surplus too); a magazine's worth moved into the
-                                 * depot is not counted here */
+                                 * refill's surplus too) */
   unsigned long long overflows; /* objects pushed past their CPU's ring: to an overflow ring
                                  * (their ring full or BUSY, or a thread without rseq), then
                                  * another CPU's ring or the spill array */
