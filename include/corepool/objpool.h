@@ -157,14 +157,19 @@ struct cp_objpool_stats {
   unsigned nr_free_cache;    /* in the per-CPU caches, all CPUs */
   unsigned nr_free_rings;    /* in the per-CPU rings, all CPUs */
   unsigned nr_free_overflow; /* in the overflow rings and the spill array */
-  /* Counted since init; each event is one restartable add on a per-CPU line, on slow
-   * paths only (the cache's hits count nothing). */
+  /* Counted since init. Spills and overflows are read off the rings' free-running indices
+   * (no cost on any path); refills and steals are one restartable add each on a per-CPU
+   * line, on slow paths only. Refills are cache misses: a pool without a cache
+   * (CP_OBJPOOL_F_NOCACHE, no rseq) and a thread the cache cannot serve (no rseq for it)
+   * count none, the rings being their normal path. */
   unsigned long long refills;   /* pops the cache could not serve (went to the rings) */
-  unsigned long long spills;    /* objects pushed one by one or in bulk into a ring (a
-                                 * refill's surplus too) */
-  unsigned long long overflows; /* objects pushed past their CPU's ring: to an overflow ring
-                                 * (their ring full or BUSY, or a thread without rseq), then
-                                 * another CPU's ring or the spill array */
+  unsigned long long spills;    /* objects pushed below the caches: into a CPU ring, an
+                                 * overflow ring or the spill array (a refill's surplus
+                                 * too; without a cache, every push) */
+  unsigned long long overflows; /* of those, objects pushed past their CPU's ring: to an
+                                 * overflow ring (their ring full or BUSY, or a thread
+                                 * without rseq on a pool whose rings run as rseq
+                                 * sequences) or the spill array */
   unsigned long long steals;    /* objects taken from other CPUs' caches (a fence each CPU) */
 };
 /* Fills *st. 0, or -EINVAL when pool or st is NULL. Thread-safe, lock-free,

@@ -62,8 +62,13 @@ constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the cal
 // One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
 using ring = corepool::ds::cpu_ring;
 constexpr unsigned kOverflowRings = 2;  // O2
-// Slow-path statistics (cp_objpool_stats): counters of the pool's striped bank.
-enum : unsigned { kRefills, kSpills, kOverflows, kSteals };
+// Slow-path statistics (cp_objpool_stats). Spills and overflows cost nothing: the rings'
+// tails are free-running counts of every object ever pushed (R5), so they are the rings'
+// tails less the objects init put there, plus the spill array's puts (counted, a last
+// resort). Refills count cache misses, only where the cache serves the thread: for a
+// thread it cannot serve (no cache, no rseq) every pop goes to the rings, its normal path.
+// Counters of the pool's striped bank:
+enum : unsigned { kRefills, kSpillArrayPuts, kSteals };
 
 }  // namespace
 
@@ -77,6 +82,7 @@ struct cp_objpool {
   uint32_t stride;
   int nr_objs;
   int object_size;
+  unsigned initial_overflow;       // objects init put in overflow[0] (stats: its tail less these)
   unsigned nr_cpus;                // cp_nr_cpu_ids()
   unsigned ring_cap;               // slots per CPU ring (power of two)
   bool rseq;                       // per-CPU rings have the rseq producer (else the locked one)
@@ -123,7 +129,6 @@ inline bool valid(const cp_objpool *p, const void *obj) noexcept {
 // then the spill array (O2).
 inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
                                unsigned cpu) noexcept {
-  p->counters.add(kOverflows, static_cast<int64_t>(n));
   for (ring *r : p->overflow) {
     int rc = corepool::ds::cpu_ring_try_push_bulk(r, objs, n);
     if (__builtin_expect(rc == corepool::ds::CP_RING_OK, 1)) return;
@@ -135,6 +140,7 @@ inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
   }
   const unsigned k = static_cast<unsigned>(n);
   if (corepool::ds::cas_array_put(p->spill, objs, k) != k) __builtin_trap();  // as above
+  p->counters.add(kSpillArrayPuts, k);
 }
 
 inline int start_cpu(const cp_objpool *p) noexcept {
@@ -146,7 +152,6 @@ inline int start_cpu(const cp_objpool *p) noexcept {
 
 // Below the cache: the local ring, else an overflow ring.
 __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept {
-  p->counters.add(kSpills, 1);
   unsigned cpu;
   if (p->rseq) {
     for (;;) {
@@ -203,7 +208,6 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
 inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
   if (n == 0 || pcpu_cache_push_bulk(p->cache, objs, n)) return;
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  p->counters.add(kSpills, n);
   if (p->rseq) {
     for (;;) {
       int cpu = rseq_cpu_start();
@@ -224,8 +228,13 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
     overflow_push_bulk(p, objs, n, cpu < p->nr_cpus ? cpu : 0);
     return;
   }
-  p->counters.add(kSpills, -static_cast<int64_t>(n));  // one by one: counted per object below
   for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
+}
+
+// A refill: a miss of the cache, counted where the cache serves this thread (after
+// prime_thread()); a thread it cannot serve has the rings as its normal path.
+inline void count_refill(cp_objpool *p) noexcept {
+  if (p->cache.serves_thread()) p->counters.add(kRefills, 1);
 }
 
 // The last resort, when every ring came up short: drain other CPUs' caches (a system call
@@ -243,13 +252,13 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
     unsigned want = n - got;
     if (want >= kStealBatch) {
       const unsigned k = p->cache.steal(c, out + got, want);
-      p->counters.add(kSteals, k);
+      if (k) p->counters.add(kSteals, k);
       got += k;
       continue;
     }
     void *buf[kStealBatch];
     unsigned k = p->cache.steal(c, buf, kStealBatch);
-    p->counters.add(kSteals, k);
+    if (k) p->counters.add(kSteals, k);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
     got += take;
@@ -261,7 +270,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  p->counters.add(kRefills, 1);
+  count_refill(p);
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
@@ -442,6 +451,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       ring_fill(p->overflow[0], obj);
     }
   }
+  // Single-threaded still: what init put in the overflow ring is not an overflow.
+  p->initial_overflow = static_cast<unsigned>(p->overflow[0]->tail.load(std::memory_order_relaxed));
   {
     // Per-CPU caches: by default a quarter of a CPU's fair share, at most kDefaultCache, so
     // that most objects stay in the rings where any CPU reaches them without a fence.
@@ -485,7 +496,7 @@ constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  pool->counters.add(kRefills, 1);
+  count_refill(pool);
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
@@ -612,18 +623,26 @@ int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st)
   if (!pool || !st) return corepool::set_error(-EINVAL, "objpool: NULL argument");
   *st = {};
   st->nr_objs = static_cast<unsigned>(pool->nr_objs);
+  // Pushes ever into the CPU rings and into the overflow rings (R5: tail counts them).
+  uint64_t cpu_pushes = 0, overflow_pushes = 0;
   for (unsigned c = 0; c < pool->nr_cpus; c++) {
     if (!pool->rings[c]) continue;
     st->nr_free_rings += pool->rings[c]->nr_free();
     st->nr_free_cache += pool->cache.count(c);
+    cpu_pushes += pool->rings[c]->tail.load(std::memory_order_relaxed);
   }
-  for (const ring *r : pool->overflow) st->nr_free_overflow += r->nr_free();
+  for (const ring *r : pool->overflow) {
+    st->nr_free_overflow += r->nr_free();
+    overflow_pushes += r->tail.load(std::memory_order_relaxed);
+  }
   st->nr_free_overflow += pool->spill->nr_free();
   st->nr_free = st->nr_free_cache + st->nr_free_rings + st->nr_free_overflow;
   auto sum = [&](unsigned k) { return static_cast<unsigned long long>(pool->counters.sum(k)); };
+  const unsigned long long puts = sum(kSpillArrayPuts);
+  // init's fill (every object, into a CPU ring or overflow[0]) is not a spill.
+  st->spills = cpu_pushes + overflow_pushes + puts - static_cast<uint64_t>(pool->nr_objs);
+  st->overflows = overflow_pushes - pool->initial_overflow + puts;
   st->refills = sum(kRefills);
-  st->spills = sum(kSpills);
-  st->overflows = sum(kOverflows);
   st->steals = sum(kSteals);
   return 0;
 }

@@ -53,7 +53,8 @@ TEST(ObjpoolStats, NullArguments) {
   cp_objpool_free(p);
 }
 
-// Without a cache every pop is a refill and every pushed object a spill.
+// Without a cache no pop is a miss (the rings are the normal path: no refills), and every
+// pushed object is a spill.
 TEST(ObjpoolStats, ScriptedCountsWithoutCache) {
   constexpr int n = 64;
   cp_objpool *p = make(n, 0, CP_OBJPOOL_F_NOCACHE);
@@ -65,24 +66,60 @@ TEST(ObjpoolStats, ScriptedCountsWithoutCache) {
   std::vector<void *> held;
   for (int i = 0; i < 10; i++) held.push_back(cp_objpool_pop(p));
   st = stats_of(p);
-  EXPECT_EQ(st.refills, 10u);
   EXPECT_EQ(st.nr_free, unsigned{n - 10});
-  EXPECT_EQ(st.spills, 0u);
+  EXPECT_EQ(st.refills + st.spills, 0u);
   void *bulk[5];
   ASSERT_EQ(cp_objpool_pop_bulk(p, bulk, 5), 5u);
-  EXPECT_EQ(stats_of(p).refills, 11u);  // one call
   ASSERT_EQ(cp_objpool_push_bulk(bulk, 5, p), 0);
   EXPECT_EQ(stats_of(p).spills, 5u);  // five objects
   for (void *o : held) ASSERT_EQ(cp_objpool_push(o, p), 0);
   st = stats_of(p);
   EXPECT_EQ(st.spills, 15u);
-  EXPECT_EQ(st.refills, 11u);
+  EXPECT_EQ(st.refills, 0u);
   EXPECT_EQ(st.nr_free, unsigned{n});
   EXPECT_EQ(st.steals, 0u);
   // Every ring holds all n: an object went past its ring only for a thread without rseq.
   EXPECT_EQ(st.overflows, st.nr_free_overflow);
   EXPECT_EQ(st.nr_free_rings + st.nr_free_overflow, unsigned{n});
   cp_objpool_free(p);
+}
+
+// With a cache of 16 on one CPU: a miss refills 9 (half the cache plus one: one for the
+// caller, 8 into the cache), so 18 pops are 2 refills; pushing the 18 back fills the cache
+// with 16 and spills 2 into this CPU's ring.
+TEST(ObjpoolStats, ScriptedCountsWithCache) {
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  unsigned cpu = CPU_SETSIZE;
+  for (unsigned c = 0; c < CPU_SETSIZE && cpu == CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &saved) && c < cp_nr_cpu_ids() && cp_cpu_possible(c)) cpu = c;
+  ASSERT_NE(cpu, unsigned{CPU_SETSIZE});
+  constexpr int n = 64;
+  cp_objpool_attr a{};
+  a.cache_capacity = 16;
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
+  if (cp_objpool_cache_capacity(p) == 0) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << "no per-CPU cache (no rseq or no fence)";
+  }
+  ASSERT_TRUE(pin(cpu));
+  std::vector<void *> held;
+  for (int i = 0; i < 18; i++) held.push_back(cp_objpool_pop(p));
+  auto st = stats_of(p);
+  EXPECT_EQ(st.refills, 2u);
+  EXPECT_EQ(st.spills, 0u);
+  EXPECT_EQ(st.nr_free_cache, 0u);
+  EXPECT_EQ(st.nr_free, unsigned{n - 18});
+  for (void *o : held) ASSERT_EQ(cp_objpool_push(o, p), 0);
+  st = stats_of(p);
+  EXPECT_EQ(st.nr_free_cache, 16u);
+  EXPECT_EQ(st.spills, 2u);
+  EXPECT_EQ(st.refills, 2u);
+  EXPECT_EQ(st.overflows + st.steals, 0u);
+  EXPECT_EQ(st.nr_free, unsigned{n});
+  cp_objpool_free(p);
+  sched_setaffinity(0, sizeof saved, &saved);
 }
 
 // Rings of 4: once the objects are all out, pushing them back overflows all but what the
@@ -95,7 +132,8 @@ TEST(ObjpoolStats, OverflowsCountWhatLeftTheRing) {
   ASSERT_EQ(held.size(), size_t{n});
   auto st = stats_of(p);
   EXPECT_EQ(st.nr_free, 0u);
-  EXPECT_EQ(st.refills, unsigned{n} + 1);  // the last pop found nothing
+  EXPECT_EQ(st.refills, 0u);                // no cache: no misses
+  EXPECT_EQ(st.spills + st.overflows, 0u);  // init's fill counts as neither
   for (void *o : held) ASSERT_EQ(cp_objpool_push(o, p), 0);
   st = stats_of(p);
   EXPECT_EQ(st.spills, unsigned{n});
@@ -227,15 +265,21 @@ namespace {
 // The wrapper's stats() is the C call's answer.
 TEST(ObjpoolStats, CxxStatsMatchesTheCall) {
   cp_objpool_attr a{};
+  a.ring_capacity = 4;
   a.flags = CP_OBJPOOL_F_NOCACHE;
   corepool::objpool<int> pool(20, a);
-  int *x = pool.try_pop();
-  ASSERT_NE(x, nullptr);
+  std::vector<int *> held;
+  while (int *x = pool.try_pop()) held.push_back(x);
+  for (int *x : held) pool.put(x);
   const auto s = pool.stats();
+  struct cp_objpool_stats c {};
+  ASSERT_EQ(cp_objpool_stats(pool.native(), &c), 0);
   EXPECT_EQ(s.nr_objs, 20u);
-  EXPECT_EQ(s.nr_free, 19u);
-  EXPECT_EQ(s.refills, 1u);
-  pool.put(x);
-  EXPECT_EQ(pool.stats().spills, 1u);
+  EXPECT_EQ(s.nr_free, 20u);
+  EXPECT_GT(s.overflows, 0u);
+  EXPECT_EQ(s.nr_free_rings, c.nr_free_rings);
+  EXPECT_EQ(s.nr_free_overflow, c.nr_free_overflow);
+  EXPECT_EQ(s.overflows, c.overflows);
+  EXPECT_EQ(s.refills + s.spills + s.steals, c.refills + c.spills + c.steals);
 }
 }  // namespace
