@@ -36,6 +36,27 @@ struct cp_objpool_stats stats_of(const cp_objpool *p) {
   return st;
 }
 
+// Up to `max` possible CPUs in `allowed`, in id order.
+std::vector<unsigned> runnable_cpus(const cpu_set_t &allowed, size_t max) {
+  std::vector<unsigned> cpus;
+  for (unsigned c = 0; c < CPU_SETSIZE && cpus.size() < max; c++)
+    if (CPU_ISSET(c, &allowed) && c < cp_nr_cpu_ids() && cp_cpu_possible(c)) cpus.push_back(c);
+  return cpus;
+}
+
+// A pool of n with per-CPU caches of `cache` objects; NULL (nothing left) when it got none.
+cp_objpool *make_cached(int n, unsigned cache) {
+  cp_objpool_attr a{};
+  a.cache_capacity = cache;
+  cp_objpool *p = nullptr;
+  EXPECT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
+  if (p && cp_objpool_cache_capacity(p) == 0) {
+    cp_objpool_free(p);
+    return nullptr;
+  }
+  return p;
+}
+
 bool pin(unsigned cpu) {
   cpu_set_t s;
   CPU_ZERO(&s);
@@ -90,20 +111,12 @@ TEST(ObjpoolStats, ScriptedCountsWithoutCache) {
 TEST(ObjpoolStats, ScriptedCountsWithCache) {
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
-  unsigned cpu = CPU_SETSIZE;
-  for (unsigned c = 0; c < CPU_SETSIZE && cpu == CPU_SETSIZE; c++)
-    if (CPU_ISSET(c, &saved) && c < cp_nr_cpu_ids() && cp_cpu_possible(c)) cpu = c;
-  ASSERT_NE(cpu, unsigned{CPU_SETSIZE});
+  const auto cpus = runnable_cpus(saved, 1);
+  ASSERT_EQ(cpus.size(), 1u);
   constexpr int n = 64;
-  cp_objpool_attr a{};
-  a.cache_capacity = 16;
-  cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
-  if (cp_objpool_cache_capacity(p) == 0) {
-    cp_objpool_free(p);
-    GTEST_SKIP() << "no per-CPU cache (no rseq or no fence)";
-  }
-  ASSERT_TRUE(pin(cpu));
+  cp_objpool *p = make_cached(n, 16);
+  if (!p) GTEST_SKIP() << "no per-CPU cache (no rseq or no fence)";
+  ASSERT_TRUE(pin(cpus[0]));
   std::vector<void *> held;
   for (int i = 0; i < 18; i++) held.push_back(cp_objpool_pop(p));
   auto st = stats_of(p);
@@ -149,19 +162,11 @@ TEST(ObjpoolStats, OverflowsCountWhatLeftTheRing) {
 TEST(ObjpoolStats, StealsCountObjectsTakenFromOtherCaches) {
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
-  std::vector<unsigned> cpus;
-  for (unsigned c = 0; c < CPU_SETSIZE && cpus.size() < 2; c++)
-    if (CPU_ISSET(c, &saved) && c < cp_nr_cpu_ids() && cp_cpu_possible(c)) cpus.push_back(c);
+  const auto cpus = runnable_cpus(saved, 2);
   if (cpus.size() < 2) GTEST_SKIP() << "needs two possible CPUs to run on";
   constexpr int n = 256;
-  cp_objpool_attr a{};
-  a.cache_capacity = 32;
-  cp_objpool *p = nullptr;
-  ASSERT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
-  if (cp_objpool_cache_capacity(p) == 0) {
-    cp_objpool_free(p);
-    GTEST_SKIP() << "no per-CPU cache (no rseq or no fence)";
-  }
+  cp_objpool *p = make_cached(n, 32);
+  if (!p) GTEST_SKIP() << "no per-CPU cache (no rseq or no fence)";
   ASSERT_TRUE(pin(cpus[0]));
   std::vector<void *> held;
   while (void *o = cp_objpool_pop(p)) held.push_back(o);
