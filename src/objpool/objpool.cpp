@@ -28,6 +28,14 @@
 //     handler that is pushing now) the spill array, which has a slot per object and
 //     refuses nothing (ds/cas_array.h C3).
 //
+// O3  Checked mode (check.h): the pool has no cache, so every push and pop takes a slow
+//     path, and each object has a state byte (kFree, kHeld, kGone) changed only by one CAS:
+//     K1 push kHeld -> kFree before the object joins a ring; K2 pop kFree -> kHeld after it
+//     left one (cannot fail: only K1 made it kFree, and it was in no ring before); K3 drop
+//     kHeld -> kGone. A push or drop whose CAS fails is refused and reported (of two racing
+//     pushes of one object exactly one succeeds), and a push after fini is refused. So the
+//     rings never hold an object twice and nr_free never exceeds nr_objs.
+//
 // Memory ordering: an object's contents written by its previous holder are visible to the
 // next through the ring's P1/C1 pair (or the cache's own protocol).
 #include <corepool/cpu.h>
@@ -41,6 +49,7 @@
 #include <cstring>
 #include <new>
 
+#include "check.h"
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
@@ -69,6 +78,9 @@ constexpr unsigned kOverflowRings = 2;  // O2
 // thread it cannot serve (no cache, no rseq) every pop goes to the rings, its normal path.
 // Counters of the pool's striped bank:
 enum : unsigned { kRefills, kSpillArrayPuts, kSteals };
+// Checked mode: an object's state (O3). kFree is 0: the zeroed table starts with every
+// object in the pool.
+enum : uint8_t { kFree = 0, kHeld = 1, kGone = 2 };
 
 }  // namespace
 
@@ -92,6 +104,9 @@ struct cp_objpool {
   // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
   // them (fence + drain) when every ring is empty.
   corepool::ds::pcpu_cache cache;
+  std::atomic<uint8_t> *state;  // checked mode: one byte per object (O3); NULL when off
+  size_t state_bytes;
+  std::atomic<bool> finished;  // checked mode: fini has run
   void *context;
   cp_objpool_fini_cb release;
   size_t self_bytes;
@@ -121,6 +136,45 @@ inline bool valid(const cp_objpool *p, const void *obj) noexcept {
   const uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
   return std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)) <
          static_cast<uint64_t>(p->nr_objs);
+}
+
+// The index of a valid object (the quotient valid() computes).
+inline uint32_t index_of(const cp_objpool *p, const void *obj) noexcept {
+  const uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
+  return static_cast<uint32_t>(std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)));
+}
+
+// ---- checked mode (O3) ----------------------------------------------------------------------
+
+// One CAS on obj's state byte (acq_rel: nothing else is ordered by it, but a refused push
+// must see the state the winner wrote). Returns the state found: `from` when it changed.
+inline uint8_t change_state(cp_objpool *p, const void *obj, uint8_t from, uint8_t to) noexcept {
+  uint8_t seen = from;
+  p->state[index_of(p, obj)].compare_exchange_strong(seen, to, std::memory_order_acq_rel,
+                                                     std::memory_order_acquire);
+  return seen;
+}
+
+// K1 for n valid objects a caller gives back: all or nothing. 0, or the rule's error with the
+// ones already changed put back to kHeld (they are in no ring: nobody else can touch them).
+__attribute__((noinline, cold)) int give_back_checked(cp_objpool *p, void *const *objs, unsigned n,
+                                                      const char *fn) noexcept {
+  if (p->finished.load(std::memory_order_acquire))
+    return corepool::report_misuse(-ESHUTDOWN, fn, "push after fini", n ? objs[0] : nullptr);
+  for (unsigned i = 0; i < n; i++) {
+    const uint8_t s = change_state(p, objs[i], kHeld, kFree);
+    if (s == kHeld) continue;
+    while (i > 0) (void)change_state(p, objs[--i], kFree, kHeld);
+    return s == kFree
+               ? corepool::report_misuse(-EALREADY, fn, "already free in the pool", objs[i])
+               : corepool::report_misuse(-EINVAL, fn, "dropped: no longer a pool object", objs[i]);
+  }
+  return 0;
+}
+
+// K2 for objects a pop took out of the rings.
+void take_checked(cp_objpool *p, void *const *objs, unsigned n) noexcept {
+  for (unsigned i = 0; i < n; i++) (void)change_state(p, objs[i], kFree, kHeld);
 }
 
 // ---- producers ----------------------------------------------------------------------------
@@ -273,6 +327,7 @@ __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned 
   count_refill(p);
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
+  if (p->state) take_checked(p, out, got);
   return got;
 }
 
@@ -311,6 +366,7 @@ void unmap_all(cp_objpool *p) noexcept {
   for (ring *r : p->overflow)
     if (r) os_release(r, r->bytes);
   if (p->spill) os_release(p->spill, p->spill->bytes);
+  if (p->state) os_release(p->state, p->state_bytes);
   if (p->slab) os_release(p->slab, p->slab_bytes);
   os_release(p, p->self_bytes);
 }
@@ -358,6 +414,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
   for (ring *&r : p->overflow) r = nullptr;
   p->spill = nullptr;
+  p->state = nullptr;
   p->slab = nullptr;
   p->nr_objs = nr_objs;
   p->object_size = object_size;
@@ -385,6 +442,14 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   for (unsigned c = 0; c < ncpu; c++) npossible += cp_cpu_possible(c) ? 1 : 0;
   if (npossible == 0) npossible = 1;  // then the loop below places nothing: see after it
 
+  if (corepool::check_enabled()) {  // O3: zeroed, every object kFree
+    p->state_bytes = round_up(static_cast<size_t>(nr_objs), page_size());
+    p->state = static_cast<std::atomic<uint8_t> *>(os_alloc(p->state_bytes, page_size()));
+    if (!p->state) {
+      set_error(-ENOMEM, "objpool: out of memory (checked-mode states)");
+      goto fail;
+    }
+  }
   p->slab = static_cast<char *>(os_alloc(p->slab_bytes, page_size()));
   if (!p->slab) {
     set_error(-ENOMEM, "objpool: out of memory (objects)");
@@ -461,7 +526,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       unsigned quarter = static_cast<unsigned>(nr_objs) / (4 * npossible);
       cache_cap = quarter < kDefaultCache ? quarter : kDefaultCache;
     }
-    if (!(a.flags & CP_OBJPOOL_F_NOCACHE) && cache_cap && p->rseq) {
+    // Checked mode: no cache, so that every push and pop reaches the checks (O3).
+    if (!(a.flags & CP_OBJPOOL_F_NOCACHE) && cache_cap && p->rseq && !p->state) {
       int crc = p->cache.init(ncpu, cache_cap, corepool::ds::pcpu_cache::kStealable);
       if (crc == -ENOMEM) {
         set_error(-ENOMEM, "objpool: out of memory (CPU caches)");
@@ -495,6 +561,10 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
+  if (pool->state) {  // checked mode (O3): no cache, nothing to refill
+    void *o;
+    return pop_slow(pool, &o, 1) ? o : nullptr;
+  }
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   count_refill(pool);
   void *buf[kRefill];
@@ -507,8 +577,11 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
 }
 
 __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) noexcept {
-  if (!pool || !valid(pool, obj))
-    return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
+  if (!pool) return corepool::set_error(-EINVAL, "objpool: pool is NULL");
+  if (!valid(pool, obj))
+    return corepool::report_misuse(-EINVAL, "cp_objpool_push", "not an object of this pool", obj);
+  if (pool->state)
+    if (int rc = give_back_checked(pool, &obj, 1, "cp_objpool_push")) return rc;
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
   push_to_rings(pool, obj);
   return 0;
@@ -543,8 +616,10 @@ int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool)
   if (!pool || (n && !objs)) return corepool::set_error(-EINVAL, "objpool: NULL argument");
   for (unsigned i = 0; i < n; i++)
     if (!valid(pool, objs[i]))
-      return corepool::set_error(-EINVAL,
-                                 "objpool: push_bulk of a pointer that is not a pool object");
+      return corepool::report_misuse(-EINVAL, "cp_objpool_push_bulk", "not an object of this pool",
+                                     objs[i]);
+  if (pool->state)
+    if (int rc = give_back_checked(pool, objs, n, "cp_objpool_push_bulk")) return rc;
   push_many(pool, objs, n);
   return 0;
 }
@@ -552,7 +627,14 @@ int cp_objpool_push_bulk(void *const *objs, unsigned n, struct cp_objpool *pool)
 int cp_objpool_drop(void *obj, struct cp_objpool *pool) {
   if (!obj || !pool) return corepool::set_error(-EINVAL, "objpool: NULL argument");
   if (!valid(pool, obj))
-    return corepool::set_error(-EINVAL, "objpool: drop of a pointer that is not a pool object");
+    return corepool::report_misuse(-EINVAL, "cp_objpool_drop", "not an object of this pool", obj);
+  if (pool->state) {  // K3
+    const uint8_t s = change_state(pool, obj, kHeld, kGone);
+    if (s == kFree)
+      return corepool::report_misuse(-EALREADY, "cp_objpool_drop", "already free in the pool", obj);
+    if (s == kGone)
+      return corepool::report_misuse(-EINVAL, "cp_objpool_drop", "already dropped", obj);
+  }
   // acq_rel: every user's writes happen before the release that the last drop performs.
   if (pool->ref.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     release_pool(pool);
@@ -563,7 +645,8 @@ int cp_objpool_drop(void *obj, struct cp_objpool *pool) {
 
 void cp_objpool_fini(struct cp_objpool *pool) {
   if (!pool) return;
-  int64_t count = 1;  // the pool's own reference
+  pool->finished.store(true, std::memory_order_release);  // checked mode: later pushes refused
+  int64_t count = 1;                                      // the pool's own reference
   void *batch[64];
   for (;;) {
     unsigned got = cp_objpool_pop_bulk(pool, batch, 64);
