@@ -1,4 +1,4 @@
-// Loads a shared object that contains corepool (unload_plugin.cpp), runs pool operations on
+// Loads a shared object that contains corepool (unload_backend.h), runs pool operations on
 // several threads, unloads it, and keeps every thread running under a signal storm and
 // migrations. A restartable sequence leaves the thread's rseq_cs pointing at its descriptor
 // inside the object until the kernel next looks at it (a preemption, migration or signal);
@@ -9,8 +9,8 @@
 //   unload_test <plugin.so> [--expect-rseq]
 //
 // --expect-rseq: fail unless the pool ran restartable sequences (where the build, the kernel
-// and COREPOOL_RSEQ allow them), so that the test cannot pass without the hazard.
-#include <dlfcn.h>
+// and COREPOOL_RSEQ allow them), so that the test cannot pass without the hazard. (The DPDK
+// driver does not say: its test was checked to fail without -z nodelete.)
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -23,22 +23,15 @@
 #include <cstring>
 
 #include "chaos.h"
+#include "unload_backend.h"
 
 namespace {
-
-using create_fn = int (*)(int);
-using churn_fn = int (*)(unsigned);
-using destroy_fn = void (*)();
 
 constexpr int kThreads = 4;
 constexpr int kCycles = 40;
 const unsigned kIters = 2000 / corepool::chaos::kTsanScale;
 
 const char *g_path;
-void *g_handle;
-create_fn g_create;
-churn_fn g_churn;
-destroy_fn g_destroy;
 std::atomic<int> g_uses_rseq{-1};
 std::atomic<int> g_errors{0};
 
@@ -62,42 +55,22 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
-bool load() {
-  g_handle = dlopen(g_path, RTLD_NOW | RTLD_LOCAL);
-  if (!g_handle) {
-    std::fprintf(stderr, "dlopen %s: %s\n", g_path, dlerror());
-    return false;
-  }
-  g_create = reinterpret_cast<create_fn>(dlsym(g_handle, "unload_plugin_create"));
-  g_churn = reinterpret_cast<churn_fn>(dlsym(g_handle, "unload_plugin_churn"));
-  g_destroy = reinterpret_cast<destroy_fn>(dlsym(g_handle, "unload_plugin_destroy"));
-  if (!g_create || !g_churn || !g_destroy) {
-    std::fprintf(stderr, "%s lacks the plugin's functions\n", g_path);
-    return false;
-  }
-  int r = g_create(256);
-  if (r < 0) {
-    std::fprintf(stderr, "unload_plugin_create: %s\n", std::strerror(-r));
-    return false;
-  }
-  g_uses_rseq.store(r, std::memory_order_relaxed);
-  return true;
-}
-
 void body(int worker) {
   for (int cycle = 0; cycle < kCycles && !corepool::chaos::should_stop(); cycle++) {
-    if (worker == 0 && !load()) g_errors.fetch_add(1, std::memory_order_relaxed);
+    if (worker == 0) {
+      int r = unload::load(g_path);
+      if (r < 0)
+        g_errors.fetch_add(1, std::memory_order_relaxed);
+      else
+        g_uses_rseq.store(r, std::memory_order_relaxed);
+    }
     barrier();
-    bool loaded = g_destroy != nullptr && g_errors.load(std::memory_order_relaxed) == 0;
-    if (loaded && g_churn(kIters)) g_errors.fetch_add(1, std::memory_order_relaxed);
+    bool loaded = g_errors.load(std::memory_order_relaxed) == 0;
+    if (loaded && !unload::churn(kIters)) g_errors.fetch_add(1, std::memory_order_relaxed);
     barrier();
     // Worker 0's last sequence ran a moment ago: its rseq_cs (and that of every worker not
-    // interrupted since) still points into the plugin while dlclose runs.
-    if (worker == 0 && loaded) {
-      g_destroy();
-      g_destroy = nullptr;
-      dlclose(g_handle);
-    }
+    // interrupted since) still points into the object while dlclose runs.
+    if (worker == 0 && loaded) unload::unload();
     barrier();
     // Keep running while the storm's signals and the migrations make the kernel read
     // rseq_cs on every worker.
@@ -125,6 +98,7 @@ int main(int argc, char **argv) {
   const char *env = std::getenv("COREPOOL_RSEQ");
   if (env && std::strcmp(env, "0") == 0) expect_rseq = false;
   if (!kernel_has_rseq()) expect_rseq = false;
+  if (!unload::init(g_path)) return 1;
 
   corepool::chaos::options opt;
   opt.threads = kThreads;
@@ -133,13 +107,15 @@ int main(int argc, char **argv) {
   opt.storm_hz = 10000;
   opt.deadline = std::chrono::milliseconds(120000);
   corepool::chaos::report rep = corepool::chaos::run(opt, body);
+  unload::fini();
 
   int uses_rseq = g_uses_rseq.load(std::memory_order_relaxed);
+  const char *rseq_word = uses_rseq == 1 ? "yes" : uses_rseq == 0 ? "no" : "not known";
   std::printf(
       "%s: %d load/use/unload cycles on %d threads in %.2f s, %llu signals, %llu "
-      "migrations, pool uses rseq: %d\n",
+      "migrations, pool uses rseq: %s\n",
       g_path, kCycles, kThreads, rep.seconds, (unsigned long long)rep.signals,
-      (unsigned long long)rep.migrations, uses_rseq);
+      (unsigned long long)rep.migrations, rseq_word);
   int failed = 0;
   if (g_errors.load(std::memory_order_relaxed)) {
     std::fprintf(stderr, "FAIL: %d plugin errors\n", g_errors.load(std::memory_order_relaxed));
