@@ -44,11 +44,13 @@
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/striped_counter.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
+#include "stats/stats.h"
 
 namespace {
 using namespace corepool::platform;
@@ -60,6 +62,13 @@ constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the cal
 // One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
 using ring = corepool::ds::cpu_ring;
 constexpr unsigned kOverflowRings = 2;  // O2
+// Slow-path statistics (cp_objpool_stats). Spills and overflows cost nothing: the rings'
+// tails are free-running counts of every object ever pushed (R5), so they are the rings'
+// tails less the objects init put there, plus the spill array's puts (counted, a last
+// resort). Refills count cache misses, only where the cache serves the thread: for a
+// thread it cannot serve (no cache, no rseq) every pop goes to the rings, its normal path.
+// Counters of the pool's striped bank:
+enum : unsigned { kRefills, kSpillArrayPuts, kSteals };
 
 }  // namespace
 
@@ -73,6 +82,7 @@ struct cp_objpool {
   uint32_t stride;
   int nr_objs;
   int object_size;
+  unsigned initial_overflow;       // objects init put in overflow[0] (stats: its tail less these)
   unsigned nr_cpus;                // cp_nr_cpu_ids()
   unsigned ring_cap;               // slots per CPU ring (power of two)
   bool rseq;                       // per-CPU rings have the rseq producer (else the locked one)
@@ -88,7 +98,9 @@ struct cp_objpool {
   // Lifetime: 1 for the pool + 1 per object (each object holds one until dropped; fini
   // turns the free objects' references and the pool's into one subtraction).
   alignas(kLine) std::atomic<int64_t> ref;
-  alignas(kLine) ring *rings[];  // nr_cpus entries, nullptr for impossible CPUs
+  corepool::ds::striped_bank counters;  // lines in this mapping, after rings[]
+  corepool::stats::registration reg;    // in the COREPOOL_STATS exit report
+  alignas(kLine) ring *rings[];         // nr_cpus entries, nullptr for impossible CPUs
 };
 
 namespace {
@@ -128,6 +140,7 @@ inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
   }
   const unsigned k = static_cast<unsigned>(n);
   if (corepool::ds::cas_array_put(p->spill, objs, k) != k) __builtin_trap();  // as above
+  p->counters.add(kSpillArrayPuts, k);
 }
 
 inline int start_cpu(const cp_objpool *p) noexcept {
@@ -218,6 +231,12 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
   for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
 }
 
+// A refill: a miss of the cache, counted where the cache serves this thread (after
+// prime_thread()); a thread it cannot serve has the rings as its normal path.
+inline void count_refill(cp_objpool *p) noexcept {
+  if (p->cache.serves_thread()) p->counters.add(kRefills, 1);
+}
+
 // The last resort, when every ring came up short: drain other CPUs' caches (a system call
 // per non-empty cache, see ds/pcpu_cache.h). A small request steals a batch and keeps the
 // surplus on this CPU, so a thread that keeps popping where objects are pushed elsewhere
@@ -232,11 +251,14 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
     unsigned c = (start + i) % p->nr_cpus;
     unsigned want = n - got;
     if (want >= kStealBatch) {
-      got += p->cache.steal(c, out + got, want);
+      const unsigned k = p->cache.steal(c, out + got, want);
+      if (k) p->counters.add(kSteals, k);
+      got += k;
       continue;
     }
     void *buf[kStealBatch];
     unsigned k = p->cache.steal(c, buf, kStealBatch);
+    if (k) p->counters.add(kSteals, k);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
     got += take;
@@ -248,6 +270,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  count_refill(p);
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
@@ -281,6 +304,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 }
 
 void unmap_all(cp_objpool *p) noexcept {
+  corepool::stats::withdraw(p->reg);
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
@@ -320,11 +344,16 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: attr.cache_capacity above CP_OBJPOOL_CACHE_CAPACITY_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
-  const size_t self_bytes = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), page_size());
+  const size_t lines_at = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), kLine);
+  const uint64_t nstripes = corepool::ds::striped_stripes_for_machine();
+  const size_t self_bytes = round_up(lines_at + corepool::ds::striped_bytes(nstripes), page_size());
   void *mem = os_alloc(self_bytes, page_size());
   if (!mem) return set_error(-ENOMEM, "objpool: out of memory (pool header)");
   cp_objpool *p = new (mem) cp_objpool;
   p->self_bytes = self_bytes;
+  corepool::ds::striped_bank_init(  // the mapping is zeroed
+      p->counters, reinterpret_cast<std::atomic<int64_t> *>(static_cast<char *>(mem) + lines_at),
+      nstripes);
   p->nr_cpus = ncpu;
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
   for (ring *&r : p->overflow) r = nullptr;
@@ -422,6 +451,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       ring_fill(p->overflow[0], obj);
     }
   }
+  // Single-threaded still: what init put in the overflow ring is not an overflow.
+  p->initial_overflow = static_cast<unsigned>(p->overflow[0]->tail.load(std::memory_order_relaxed));
   {
     // Per-CPU caches: by default a quarter of a CPU's fair share, at most kDefaultCache, so
     // that most objects stay in the rings where any CPU reaches them without a fence.
@@ -439,6 +470,10 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
     }
   }
+  p->reg = {p, [](const void *q, int fd) {
+              return cp_objpool_dump(static_cast<const cp_objpool *>(q), fd);
+            }};
+  corepool::stats::enroll(p->reg);
   *pool = p;
   return 0;
 fail:
@@ -461,6 +496,7 @@ constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  count_refill(pool);
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
@@ -581,6 +617,34 @@ unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
   return pool ? (pool->rseq ? 1 : 0) : null_pool();
+}
+
+int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st) {
+  if (!pool || !st) return corepool::set_error(-EINVAL, "objpool: NULL argument");
+  *st = {};
+  st->nr_objs = static_cast<unsigned>(pool->nr_objs);
+  // Pushes ever into the CPU rings and into the overflow rings (R5: tail counts them).
+  uint64_t cpu_pushes = 0, overflow_pushes = 0;
+  for (unsigned c = 0; c < pool->nr_cpus; c++) {
+    if (!pool->rings[c]) continue;
+    st->nr_free_rings += pool->rings[c]->nr_free();
+    st->nr_free_cache += pool->cache.count(c);
+    cpu_pushes += pool->rings[c]->tail.load(std::memory_order_relaxed);
+  }
+  for (const ring *r : pool->overflow) {
+    st->nr_free_overflow += r->nr_free();
+    overflow_pushes += r->tail.load(std::memory_order_relaxed);
+  }
+  st->nr_free_overflow += pool->spill->nr_free();
+  st->nr_free = st->nr_free_cache + st->nr_free_rings + st->nr_free_overflow;
+  auto sum = [&](unsigned k) { return static_cast<unsigned long long>(pool->counters.sum(k)); };
+  const unsigned long long puts = sum(kSpillArrayPuts);
+  // init's fill (every object, into a CPU ring or overflow[0]) is not a spill.
+  st->spills = cpu_pushes + overflow_pushes + puts - static_cast<uint64_t>(pool->nr_objs);
+  st->overflows = overflow_pushes - pool->initial_overflow + puts;
+  st->refills = sum(kRefills);
+  st->steals = sum(kSteals);
+  return 0;
 }
 
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
