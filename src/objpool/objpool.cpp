@@ -2,8 +2,10 @@
 //
 // A composition of ds tiers (docs/objpool.md has the full argument):
 //
-//   per-CPU cache (ds/pcpu_cache.h) -> this CPU's ring (ds/cpu_ring.h) -> overflow rings
-//     -> the spill array (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches
+//   [thread tier (ds/thread_cache.h), optional] -> per-CPU cache (ds/pcpu_cache.h)
+//     -> this CPU's ring (ds/cpu_ring.h) -> overflow rings -> the spill array
+//     (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches, other threads'
+//     stacks
 //
 // Rings (ds/cpu_ring.h, invariants R1-R6): one producer at a time, consumers from any CPU by
 // CAS on head after reading the slots. Which producer, per ring, chosen at creation:
@@ -44,6 +46,7 @@
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
@@ -82,6 +85,9 @@ struct cp_objpool {
   // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
   // them (fence + drain) when every ring is empty.
   corepool::ds::pcpu_cache cache;
+  // Per-thread stacks in front of the cache (off unless asked for; see init). Objects there
+  // are reachable too: pop steals them after the CPU caches.
+  corepool::ds::thread_cache tier;
   void *context;
   cp_objpool_fini_cb release;
   size_t self_bytes;
@@ -225,18 +231,21 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
 constexpr unsigned kStealBatch = 32;
 
 inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
-  if (!p->cache.enabled()) return 0;
+  if (!p->cache.enabled() && !p->tier.enabled()) return 0;
   unsigned got = 0;
   unsigned start = static_cast<unsigned>(start_cpu(p));
-  for (unsigned i = 0; i < p->nr_cpus && got < n; i++) {
-    unsigned c = (start + i) % p->nr_cpus;
+  // Victims: the CPU caches from ours on, then the threads' stacks (the last, nr_cpus).
+  auto steal = [p, start](unsigned i, void **to, unsigned k) {
+    return i < p->nr_cpus ? p->cache.steal((start + i) % p->nr_cpus, to, k) : p->tier.steal(to, k);
+  };
+  for (unsigned i = 0; i <= p->nr_cpus && got < n; i++) {
     unsigned want = n - got;
     if (want >= kStealBatch) {
-      got += p->cache.steal(c, out + got, want);
+      got += steal(i, out + got, want);
       continue;
     }
     void *buf[kStealBatch];
-    unsigned k = p->cache.steal(c, buf, kStealBatch);
+    unsigned k = steal(i, buf, kStealBatch);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
     got += take;
@@ -251,6 +260,16 @@ __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned 
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
+}
+
+// The thread tier's pool below it: everything above without the tier.
+void tier_sink(void *ctx, void *const *objs, unsigned n) {
+  push_many(static_cast<cp_objpool *>(ctx), objs, n);
+}
+unsigned tier_source(void *ctx, void **out, unsigned n) {
+  auto *p = static_cast<cp_objpool *>(ctx);
+  unsigned got = pcpu_cache_pop_bulk(p->cache, out, n);
+  return got == n ? got : got + pop_slow(p, out + got, n - got);
 }
 
 // ---- setup and teardown ------------------------------------------------------------------
@@ -281,6 +300,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 }
 
 void unmap_all(cp_objpool *p) noexcept {
+  p->tier.destroy(false);
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
@@ -312,18 +332,20 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: object_size must be in [1, 65536]");
   cp_objpool_attr a{};
   if (attr) a = *attr;
-  if (a.flags & ~CP_OBJPOOL_F_NOCACHE)
+  if (a.flags & ~(CP_OBJPOOL_F_NOCACHE | CP_OBJPOOL_F_NOTHREADCACHE))
     return set_error(-EINVAL, "objpool: unknown bit in attr.flags");
   if (a.ring_capacity > static_cast<unsigned>(CP_OBJPOOL_NR_OBJS_MAX))
     return set_error(-EINVAL, "objpool: attr.ring_capacity above 2^24");
   if (a.cache_capacity > CP_OBJPOOL_CACHE_CAPACITY_MAX)
     return set_error(-EINVAL, "objpool: attr.cache_capacity above CP_OBJPOOL_CACHE_CAPACITY_MAX");
+  if (a.thread_cache > CP_OBJPOOL_THREAD_CACHE_MAX)
+    return set_error(-EINVAL, "objpool: attr.thread_cache above CP_OBJPOOL_THREAD_CACHE_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
   const size_t self_bytes = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), page_size());
   void *mem = os_alloc(self_bytes, page_size());
   if (!mem) return set_error(-ENOMEM, "objpool: out of memory (pool header)");
-  cp_objpool *p = new (mem) cp_objpool;
+  cp_objpool *p = new (mem) cp_objpool;  // (tier: constructed off)
   p->self_bytes = self_bytes;
   p->nr_cpus = ncpu;
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
@@ -439,6 +461,14 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
     }
   }
+  if (!(a.flags & CP_OBJPOOL_F_NOTHREADCACHE)) {
+    const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
+    if (tc && p->tier.init(tc, tier_sink, tier_source, p) == -ENOMEM) {
+      set_error(-ENOMEM, "objpool: out of memory (thread stacks)");
+      goto fail;
+    }
+    // -ENOTSUP (no rseq or fence), -ENOSPC (too many pools with the tier): without it.
+  }
   *pool = p;
   return 0;
 fail:
@@ -485,6 +515,10 @@ __attribute__((noinline, cold)) static int null_pool() noexcept {
 
 void *cp_objpool_pop(struct cp_objpool *pool) {
   if (__builtin_expect(!pool, 0)) return null_pool(), nullptr;
+  if (pool->tier.enabled()) {  // one compare when the tier is off
+    if (void *t = corepool::ds::thread_cache_pop(pool->tier)) return t;
+    return pool->tier.pop_slow();
+  }
   void *o = pcpu_cache_pop(pool->cache);
   if (__builtin_expect(o != nullptr, 1)) return o;  // the fast path
   return pop_one_slow(pool);
@@ -498,8 +532,13 @@ unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
 }
 
 int cp_objpool_push(void *obj, struct cp_objpool *pool) {
-  if (__builtin_expect(pool && valid(pool, obj) && pcpu_cache_push(pool->cache, obj), 1))
-    return 0;                       // the fast path
+  if (__builtin_expect(pool && valid(pool, obj), 1)) {
+    if (pool->tier.enabled()) {  // one compare when the tier is off
+      if (!corepool::ds::thread_cache_push(pool->tier, obj)) pool->tier.push_slow(obj);
+      return 0;
+    }
+    if (__builtin_expect(pcpu_cache_push(pool->cache, obj), 1)) return 0;  // the fast path
+  }
   return push_one_slow(obj, pool);  // checks again, then the rings
 }
 
@@ -527,7 +566,8 @@ int cp_objpool_drop(void *obj, struct cp_objpool *pool) {
 
 void cp_objpool_fini(struct cp_objpool *pool) {
   if (!pool) return;
-  int64_t count = 1;  // the pool's own reference
+  int64_t count = 1;         // the pool's own reference
+  pool->tier.destroy(true);  // every thread's stack into the tiers below
   void *batch[64];
   for (;;) {
     unsigned got = cp_objpool_pop_bulk(pool, batch, 64);
@@ -547,7 +587,7 @@ unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
   uint64_t n = cp_objpool_nr_free_overflow(pool);
   for (unsigned c = 0; c < pool->nr_cpus; c++)
     if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
-  return static_cast<unsigned>(n);
+  return static_cast<unsigned>(n + pool->tier.count());
 }
 
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
@@ -578,6 +618,9 @@ int cp_objpool_nr_objs(const struct cp_objpool *pool) {
 unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
   if (!pool) return null_pool(), 0;
   return pool->cache.enabled() ? pool->cache.capacity() : 0;
+}
+unsigned cp_objpool_thread_cache_capacity(const struct cp_objpool *pool) {
+  return pool ? pool->tier.capacity() : (null_pool(), 0);
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
   return pool ? (pool->rseq ? 1 : 0) : null_pool();
