@@ -48,12 +48,12 @@
 //   H6  A stack is attached only to a thread whose rseq area is registered (a sequence on
 //       an unregistered thread would never abort).
 //
-// Concurrency (same pool)
-//   |               | owner op   | steal        | attach      | thread exit | destroy |
-//   | owner op      | own (H2)   | yes (S1-S4)  | yes         | -           | no      |
-//   | steal         |            | yes (one wins)| yes (R2)   | yes         | no      |
-//   | attach        |            |              | yes (R1)    | yes (R1)    | no      |
-//   | thread exit   |            |              |             | yes (R1)    | yes (R1)|
+// Concurrency (same pool; "no": excluded by the pools' contract)
+//   |             | owner op  | steal          | attach    | thread exit | destroy   |
+//   | owner op    | own (H2)  | yes (S1-S4)    | yes       | -           | no        |
+//   | steal       |           | yes (one wins) | yes (R2)  | yes         | no        |
+//   | attach      |           |                | yes (R1)  | yes (R1)    | no        |
+//   | thread exit |           |                |           | yes (R1)    | yes (R1)  |
 //
 // Availability: the tier needs rseq sequences on this architecture (x86-64), the rseq fence
 // (membarrier, Linux 5.10+) and an allocation-free thread-exit hook
