@@ -63,17 +63,34 @@ struct Params {
   unsigned capacity = 32768;  // objects per pool (enough for 32 threads x 256 + caches)
   double duration_s = 0.1;    // one measured run
   double warmup_s = 0.02;     // run before each measured run, same code path
+  // W3, W4 and W5 runs last `long_scale` times as long: their figures depend on how two or
+  // more threads' time slices interleave, and a short run samples that instead of measuring it.
+  double long_scale = 1;
+  // After the stop flag, workers have this long to finish; a run that is still going then is
+  // reported as stalled with what it had completed (see run_threads).
+  double stall_grace_s = 2;
+  bool pin_w3 = true;  // W3's two threads on two CPUs (see g_w3_cpus)
 };
 
 // One measured thing: a workload at a thread count ("W4" with threads 2 prints as W4/T=2).
 struct Task {
-  std::string workload;  // W1..W5, A1..A4
+  std::string workload;  // W1..W5, A1..A5
   int threads = 1;
   std::string id() const;
+  bool is_long() const { return workload == "W3" || workload == "W4" || workload == "W5"; }
 };
+
+// Measured and warm-up time of one run of a task.
+inline double run_seconds(const Task &t, const Params &p) {
+  return t.is_long() ? p.duration_s * p.long_scale : p.duration_s;
+}
+inline double warmup_seconds(const Task &t, const Params &p) {
+  return t.is_long() ? p.warmup_s * p.long_scale : p.warmup_s;
+}
 
 struct Measurement {
   bool ok = false;
+  bool stalled = false;   // its workers had not finished stall_grace_s after the stop flag
   double ns = 0;          // ns per pair (per object for W3, per op for area rows)
   uint64_t ops = 0;       // pairs counted
   uint64_t failures = 0;  // get() returned nullptr and the burst was retried
@@ -98,6 +115,7 @@ struct ContenderDesc {
   bool available = true;
   std::string missing;  // why it is not available
   std::function<std::unique_ptr<Runner>()> make;
+  bool in_process = false;  // make() runs it in this process (else it starts a helper)
 };
 
 std::vector<ContenderDesc> &registry();
@@ -162,8 +180,23 @@ struct Harness {
 
 struct ThreadOut {
   uint64_t ops = 0, failures = 0, t_end = 0;
+  // Pairs completed so far, stored once per batch: what a stalled run reports.
+  std::atomic<uint64_t> progress{0};
   char pad[64];
 };
+
+// Set by the stall watchdog's owner (a child process, see child.cpp): called when a run's
+// workers are still going stall_grace_s after the stop flag, with what they had completed.
+// It does not return (the child reports and exits; the parent never waits on those threads).
+// Unset (in a process that must not exit), run_threads waits for the workers however long.
+inline void (*g_on_stall)(const Measurement &) = nullptr;
+inline double g_stall_grace_s = 2;
+
+// Sleeps for s seconds.
+inline void sleep_s(double s) {
+  timespec d{time_t(s), long((s - double(time_t(s))) * 1e9)};
+  nanosleep(&d, nullptr);
+}
 
 // body(tid, Harness&, ThreadOut&) runs until h.stop; init/fini wrap it on the worker.
 template <class Init, class Body, class Fini>
@@ -171,6 +204,7 @@ Measurement run_threads(int nthreads, double duration_s, Init init, Body body, F
   Harness h;
   std::vector<ThreadOut> outs(nthreads);
   std::vector<std::thread> ts;
+  std::atomic<int> finished{0};
   ts.reserve(nthreads);
   for (int i = 0; i < nthreads; i++) {
     ts.emplace_back([&, i] {
@@ -179,15 +213,32 @@ Measurement run_threads(int nthreads, double duration_s, Init init, Body body, F
       while (!h.go.load(std::memory_order_acquire)) std::this_thread::yield();
       body(i, h, outs[i]);
       outs[i].t_end = now_ns();
+      finished.fetch_add(1, std::memory_order_release);  // pairs with the watchdog's acquire
       fini(i);
     });
   }
   while (h.ready.load() < nthreads) std::this_thread::yield();
   h.t0 = now_ns();
   h.go.store(true, std::memory_order_release);
-  timespec d{time_t(duration_s), long((duration_s - double(time_t(duration_s))) * 1e9)};
-  nanosleep(&d, nullptr);
+  sleep_s(duration_s);
   h.stop.store(true, std::memory_order_relaxed);
+  const uint64_t t_stop = now_ns();
+  if (g_on_stall) {
+    // Watchdog: poll every millisecond until every worker is out of its body.
+    const uint64_t limit = t_stop + uint64_t(g_stall_grace_s * 1e9);
+    while (finished.load(std::memory_order_acquire) < nthreads) {
+      if (now_ns() > limit) {
+        Measurement s;
+        s.stalled = true;
+        for (auto &o : outs) s.ops += o.progress.load(std::memory_order_relaxed);
+        s.ns = s.ops ? double(t_stop - h.t0) / double(s.ops) : 0;
+        s.err = "stalled: workers still running " + std::to_string(g_stall_grace_s) +
+                " s after the stop flag";
+        g_on_stall(s);
+      }
+      sleep_s(0.001);
+    }
+  }
   for (auto &t : ts) t.join();
   Measurement m;
   uint64_t t_end = h.t0;
@@ -238,6 +289,7 @@ Measurement w1(C &c, double dur) {
             c.put(p);
             n++;
           }
+          o.progress.store(n, std::memory_order_relaxed);
         } while (!h.stop.load(std::memory_order_relaxed));
         o.ops = n;
       },
@@ -289,11 +341,47 @@ Measurement burst(C &c, int threads, double dur) {
           }
           for (unsigned i = 0; i < kBurst; i++) c.put(objs[i]);
           n += kBurst;
+          o.progress.store(n, std::memory_order_relaxed);
         }
         o.ops = n;
       },
       [&](int) { c_thread_fini(c); });
 }
+
+// Where the two W3 threads run. A pool with per-CPU caches behaves in two ways in W3: when
+// the scheduler puts producer and consumer on one CPU, objects go round that CPU's cache;
+// on two CPUs each object crosses between the caches. A figure that averages whichever
+// happened is not a measurement, so by default (g_w3_cpus set from the process's affinity
+// mask) thread 0 runs on the first allowed CPU and thread 1 on the second; with one allowed
+// CPU, or --w3-free, the scheduler places them, and the row shows how often they shared one.
+inline int g_w3_cpus[2] = {-1, -1};
+
+inline void pin_to(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  (void)sched_setaffinity(0, sizeof set, &set);
+}
+
+// Sets g_w3_cpus to the first two CPUs this process may run on (or leaves them free).
+inline void choose_w3_cpus(bool pin) {
+  g_w3_cpus[0] = g_w3_cpus[1] = -1;
+  cpu_set_t set;
+  if (!pin || sched_getaffinity(0, sizeof set, &set) != 0) return;
+  int found = 0;
+  for (int c = 0; c < CPU_SETSIZE && found < 2; c++)
+    if (CPU_ISSET(c, &set)) g_w3_cpus[found++] = c;
+  if (found < 2) g_w3_cpus[0] = g_w3_cpus[1] = -1;
+}
+
+// The two threads' CPUs, sampled every 256 objects: extra = the fraction of samples in which
+// the consumer ran on the CPU the producer last reported.
+struct Placement {
+  alignas(64) std::atomic<int> producer_cpu{-1};
+  alignas(64) uint64_t samples = 0, same = 0;  // consumer only
+  double fraction() const { return samples ? double(same) / double(samples) : -1; }
+};
 
 // W3: thread 0 gets and writes objects and passes them through the SPSC ring; thread 1 takes
 // them out, reads the byte and puts them back. Figure: elapsed / objects that completed.
@@ -301,13 +389,19 @@ template <class C>
 Measurement w3(C &c, double dur) {
   SpscRing ring(kRingSize);
   std::atomic<bool> producer_done{false};
-  return run_threads(
-      2, dur, [&](int) { c_thread_init(c); },
+  Placement where;
+  Measurement m = run_threads(
+      2, dur,
+      [&](int tid) {
+        pin_to(g_w3_cpus[tid]);
+        c_thread_init(c);
+      },
       [&](int tid, Harness &h, ThreadOut &o) {
         if (tid == 0) {
           uint64_t n = 0;
           Backoff b;
           while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
+            if ((n & 255) == 0) where.producer_cpu.store(sched_getcpu(), std::memory_order_relaxed);
             void *p = c.get();
             if (p == nullptr) {
               o.failures++;
@@ -327,7 +421,11 @@ Measurement w3(C &c, double dur) {
             if (ring.pop(p)) {
               (void)*static_cast<volatile unsigned char *>(p);
               c.put(p);
-              n++;
+              if ((++n & 255) == 0) {
+                o.progress.store(n, std::memory_order_relaxed);
+                where.samples++;
+                where.same += sched_getcpu() == where.producer_cpu.load(std::memory_order_relaxed);
+              }
               continue;
             }
             if (producer_done.load(std::memory_order_acquire)) {
@@ -343,13 +441,18 @@ Measurement w3(C &c, double dur) {
         }
       },
       [&](int) { c_thread_fini(c); });
+  m.extra = where.fraction();
+  return m;
 }
 
 template <class C>
 Measurement run_task(C &c, const Task &t, double dur, const Params &p) {
   if constexpr (requires(Measurement & m) { c.custom(t, p, m); }) {
     Measurement m;
-    if (c.custom(t, p, m)) {
+    Params q = p;  // a custom workload runs for q.duration_s, this run's length
+    q.duration_s = dur;
+    q.long_scale = 1;
+    if (c.custom(t, q, m)) {
       return m;
     }
   }
@@ -362,6 +465,10 @@ Measurement run_task(C &c, const Task &t, double dur, const Params &p) {
   return m;
 }
 
+// Set in a child process: called with each task's measurement as soon as it is taken, so
+// that the parent has every figure completed before a later task stalls.
+inline void (*g_on_result)(const Measurement &) = nullptr;
+
 // In-process runner: builds C per repetition, warm-up + measurement per task.
 template <class C>
 struct InProcRunner final : Runner {
@@ -370,9 +477,9 @@ struct InProcRunner final : Runner {
     std::unique_ptr<C> c = C::create(p, err);
     if (!c) return false;
     for (const Task &t : tasks) {
-      Params pw = p;
-      (void)run_task(*c, t, p.warmup_s, pw);
-      out.push_back(run_task(*c, t, p.duration_s, p));
+      (void)run_task(*c, t, warmup_seconds(t, p), p);
+      out.push_back(run_task(*c, t, run_seconds(t, p), p));
+      if (g_on_result) g_on_result(out.back());
     }
     return true;
   }
@@ -388,6 +495,7 @@ void add_inproc(const std::string &name, const std::string &family, Kind kind,
   d.config = config;
   d.workloads = std::move(workloads);
   d.make = [] { return std::unique_ptr<Runner>(new InProcRunner<C>()); };
+  d.in_process = true;
   add_contender(std::move(d));
 }
 

@@ -2,9 +2,7 @@
 //   A1  gen_pool alloc+free of mixed sizes in an 8 MiB region at 64 B granularity, beside
 //       Boost.Interprocess rbtree_best_fit and simple_seq_fit in a heap buffer and a
 //       std::mutex-guarded first-fit bitmap.
-//   A2  per-CPU counter increment (cp_this_cpu_add_u64) beside a shared std::atomic
-//       fetch_add, a thread_local counter and a padded per-thread array; 1 and 2 threads;
-//       figure = ns per increment as one thread sees it (elapsed x threads / increments).
+//   (A2, the per-CPU operations, are in c_counters.cpp.)
 //   A3  cp_percpu_pool_alloc + cp_free_percpu beside cp_alloc_percpu + cp_free_percpu.
 //   A4  A1 by T threads sharing the region, each with its own sequence and 256/T live
 //       allocations (at least 8); figure = aggregate ns per pair (elapsed / all pairs).
@@ -165,88 +163,7 @@ using GenPool = GenPoolT<false>;
 using GenPoolSpread = GenPoolT<true>;
 #endif
 
-// ---- A2 --------------------------------------------------------------------------------------
-// Impl: void inc(int tid). 64 increments between polls of stop.
-template <class Impl>
-bool run_counter(Impl &impl, const Task &t, const Params &p, Measurement &m) {
-  if (t.workload != "A2") return false;
-  m = run_threads(
-      t.threads, p.duration_s, [&](int tid) { impl.init(tid); },
-      [&](int tid, Harness &h, ThreadOut &o) {
-        uint64_t n = 0;
-        while (n == 0 || !h.stop.load(std::memory_order_relaxed)) {
-          for (int k = 0; k < 64; k++) impl.inc(tid);
-          n += 64;
-        }
-        o.ops = n;
-      },
-      [](int) {});
-  if (m.ok) m.ns *= t.threads;  // per increment as each thread sees it
-  return true;
-}
-
-struct SharedAtomic : AreaBase {
-  alignas(64) std::atomic<uint64_t> v{0};
-  static std::unique_ptr<SharedAtomic> create(const Params &, std::string &) {
-    return std::make_unique<SharedAtomic>();
-  }
-  void init(int) {}
-  void inc(int) { v.fetch_add(1, std::memory_order_relaxed); }
-  bool custom(const Task &t, const Params &p, Measurement &m) {
-    return run_counter(*this, t, p, m);
-  }
-};
-
-// A thread_local counter that other threads may read: relaxed load + store, no RMW.
-thread_local std::atomic<uint64_t> t_count{0};
-struct ThreadLocal : AreaBase {
-  static std::unique_ptr<ThreadLocal> create(const Params &, std::string &) {
-    return std::make_unique<ThreadLocal>();
-  }
-  void init(int) {}
-  void inc(int) {
-    t_count.store(t_count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  bool custom(const Task &t, const Params &p, Measurement &m) {
-    return run_counter(*this, t, p, m);
-  }
-};
-
-struct PaddedArray : AreaBase {
-  struct alignas(64) Slot {
-    std::atomic<uint64_t> v{0};
-  };
-  Slot slots[64];
-  static std::unique_ptr<PaddedArray> create(const Params &, std::string &) {
-    return std::make_unique<PaddedArray>();
-  }
-  void init(int) {}
-  void inc(int tid) {
-    auto &s = slots[tid & 63].v;
-    s.store(s.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  bool custom(const Task &t, const Params &p, Measurement &m) {
-    return run_counter(*this, t, p, m);
-  }
-};
-
 #ifdef CPB_PERCPU
-struct PerCpuCounter : AreaBase {
-  void *pcp = nullptr;
-  ~PerCpuCounter() { cp_free_percpu(pcp); }
-  static std::unique_ptr<PerCpuCounter> create(const Params &, std::string &err) {
-    auto c = std::make_unique<PerCpuCounter>();
-    c->pcp = cp_alloc_percpu(8, 8);
-    if (!c->pcp) return err = "cp_alloc_percpu failed", nullptr;
-    return c;
-  }
-  void init(int) {}
-  void inc(int) { cp_this_cpu_add_u64(pcp, 1); }
-  bool custom(const Task &t, const Params &p, Measurement &m) {
-    return run_counter(*this, t, p, m);
-  }
-};
-
 // ---- A3 --------------------------------------------------------------------------------------
 struct PercpuDirect : AreaBase {
   static std::unique_ptr<PercpuDirect> create(const Params &, std::string &) {
@@ -324,7 +241,7 @@ struct PercpuPool : AreaBase {
 #endif
 
 void reg() {
-  const std::vector<std::string> a1 = {"A1", "A4"}, a2 = {"A2"}, a3 = {"A3"};
+  const std::vector<std::string> a1 = {"A1", "A4"}, a3 = {"A3"};
 #ifdef CPB_GENPOOL
   add_inproc<GenPool>("genpool", "corepool", Kind::corepool,
                       "cp_gen_pool_create(order 6 = 64 B), one 8 MiB chunk, first fit", a1);
@@ -354,19 +271,6 @@ void reg() {
 #endif
   add_inproc<BitmapFirstFit>("mutex-bitmap-firstfit", "area", Kind::peer,
                              "std::mutex + one bit per 64 B granule, first fit from bit 0", a1);
-#ifdef CPB_PERCPU
-  add_inproc<PerCpuCounter>("counter-percpu", "corepool", Kind::corepool,
-                            "cp_alloc_percpu(8, 8) + cp_this_cpu_add_u64", a2);
-#else
-  add_missing("counter-percpu", "corepool", Kind::corepool, a2,
-              "<corepool/percpu.h> not in this build");
-#endif
-  add_inproc<SharedAtomic>("counter-shared-atomic", "area", Kind::peer,
-                           "one std::atomic<uint64_t>, fetch_add relaxed", a2);
-  add_inproc<ThreadLocal>("counter-thread_local", "area", Kind::peer,
-                          "thread_local std::atomic<uint64_t>, relaxed load + store", a2);
-  add_inproc<PaddedArray>("counter-padded-array", "area", Kind::peer,
-                          "array of 64 B-padded per-thread slots, relaxed load + store", a2);
 #ifdef CPB_PERCPU_POOL
   add_inproc<PercpuPool>("percpu_pool", "corepool", Kind::corepool,
                          "cp_percpu_pool(64 B, low 64, high 256) filled, alloc + cp_free_percpu",

@@ -2,10 +2,13 @@
 """ctest check of corepool-bench: run a quick subset, then verify the JSON report.
 
 usage: check_json.py CORPOOL_BENCH OUTDIR
-Runs `corepool-bench --quick --reps 5 --filter '^(W1|W3|A1|A2/T=1|A3|A5/P=2)/' --json OUTDIR/quick.json`
-and checks that every contender the build has (status "ok") that runs one of those
-workloads has a result row for each, with positive finite median/min/max and
-min <= median <= max, and that every contender reported missing or failed says why.
+Runs `corepool-bench --quick --reps 5 --filter '^(W1|W3|A1|A2/T=1|A3|A5/P=2)/|^W2/selftest'
+--json OUTDIR/quick.json` with CPB_SELFTEST=1 and checks that every contender the build has
+(status "ok") that runs one of those workloads has a result row for each, with positive finite
+median/min/max, min <= median <= max and 5 to 15 samples; that every contender reported
+missing or failed says why; and that the self-test contender, whose W2 never returns from a
+get after 16 bursts, is cut off and reported as stalled with exactly the 16 x 256 pairs it
+completed, while the run still finishes.
 """
 import json
 import math
@@ -19,10 +22,13 @@ jpath = os.path.join(outdir, "quick.json")
 if os.path.exists(jpath):
     os.remove(jpath)
 tasks = ["W1", "W3", "A1", "A2/T=1", "A3", "A5/P=2"]
-cmd = [bench, "--quick", "--duration", "0.005", "--reps", "5", "--filter", r"^(W1|W3|A1|A2/T=1|A3|A5/P=2)/",
-       "--out", os.path.join(outdir, "results"), "--json", jpath]
-print("running:", " ".join(cmd), flush=True)
-p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280)
+cmd = [bench, "--quick", "--duration", "0.005", "--reps", "5", "--filter",
+       r"^(W1|W3|A1|A2/T=1|A3|A5/P=2)/|^W2/selftest", "--out", os.path.join(outdir, "results"),
+       "--json", jpath]
+print("running: CPB_SELFTEST=1", " ".join(cmd), flush=True)
+env = dict(os.environ, CPB_SELFTEST="1")
+p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280,
+                   env=env)
 print(p.stdout)
 if p.returncode != 0:
     sys.exit("corepool-bench exited with status %d" % p.returncode)
@@ -36,16 +42,23 @@ for key in ("cpu_model", "cores_online", "kernel", "glibc", "compiler", "cpu_id_
         errors.append("machine description lacks " + key)
 
 rows = {}
+stalled = {}
 for x in r["results"]:
     rows.setdefault(x["contender"], {})[x["task"]] = x
+    if not isinstance(x.get("spread"), (int, float)) or x["spread"] < 0:
+        errors.append("%s %s: spread missing or negative" % (x["contender"], x["task"]))
+    if x.get("stalled"):
+        stalled[(x["contender"], x["task"])] = x
+        if not x["samples"]:
+            continue
     for k in ("median", "min", "max"):
         v = x[k]
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             errors.append("%s %s: %s = %r is not positive and finite" % (x["contender"], x["task"], k, v))
     if not (x["min"] <= x["median"] <= x["max"]):
         errors.append("%s %s: min/median/max out of order" % (x["contender"], x["task"]))
-    if len(x["samples"]) != 5:
-        errors.append("%s %s: %d samples, expected 5" % (x["contender"], x["task"], len(x["samples"])))
+    if not 5 <= len(x["samples"]) <= 15:
+        errors.append("%s %s: %d samples, expected 5 to 15" % (x["contender"], x["task"], len(x["samples"])))
 
 built = 0
 for c in r["contenders"]:
@@ -67,6 +80,15 @@ for c in r["contenders"]:
                 errors.append("contender %s failed: %s" % (c["name"], c["reason"]))
     elif wanted:
         errors.append("contender %s runs %s but is '%s'" % (c["name"], wanted, c["status"]))
+
+st = stalled.get(("selftest-stall", "W2"))
+if st is None:
+    errors.append("selftest-stall W2 was not reported as stalled")
+elif st.get("stalled_pairs") != 16 * 256:
+    errors.append("selftest-stall W2: stalled_pairs = %r, expected %d" % (st.get("stalled_pairs"), 16 * 256))
+for (name, task), x in stalled.items():
+    if name != "selftest-stall":
+        print("WARN: %s %s stalled after %s pairs" % (name, task, x.get("stalled_pairs")))
 
 if built == 0:
     errors.append("no contender was run")

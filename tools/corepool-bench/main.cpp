@@ -25,6 +25,7 @@
 
 #include "bench.h"
 #include "child.h"
+#include "counters.h"
 #include "report.h"
 
 #ifndef CPB_BUILD_TYPE
@@ -39,10 +40,13 @@ struct Options {
   std::string filter;
   std::vector<int> threads = {1, 2, 8, 32};
   size_t size = 64;
-  int reps = 0;  // 0: default for the mode
+  int reps = 0;      // 0: default for the mode
+  int max_reps = 0;  // 0: 3 x reps
   double duration_s = 0;
+  double long_scale = 3;
+  double grace_s = 0;  // 0: default for the mode
   std::string json_path, out_dir;
-  bool no_plots = false;
+  bool no_plots = false, in_process = false, w3_free = false;
 };
 
 void usage(FILE *f) {
@@ -55,8 +59,17 @@ void usage(FILE *f) {
                "                   up to the online CPU count = W4, above = W5 oversubscribed)\n"
                "  --size BYTES     object size (default 64)\n"
                "  --reps N         repetitions, each figure is their median (default 5, min 1)\n"
+               "  --max-reps N     more repetitions, interleaved, for contenders with a figure\n"
+               "                   whose spread is over 10%% (default 3 x reps; = reps: never)\n"
                "  --duration SEC   measured time per figure and repetition (default 0.1,\n"
                "                   --quick 0.02); every run is preceded by a warm-up of 1/5 that\n"
+               "  --long-scale K   W3, W4 and W5 runs last K x duration (default 3)\n"
+               "  --grace SEC      a run whose workers have not stopped SEC after its end is\n"
+               "                   cut off and reported as stalled (default 2, --quick 1)\n"
+               "  --in-process     run corepool-bench's own contenders in this process (no\n"
+               "                   stall cut-off; default: a fresh process per repetition)\n"
+               "  --w3-free        let the scheduler place W3's two threads (default: pinned\n"
+               "                   to two CPUs; the row shows how often they shared one)\n"
                "  --json PATH      also write the JSON report to PATH\n"
                "  --out DIR        results folder (default results/<date-time>)\n"
                "  --no-plots       do not write SVG files\n"
@@ -107,6 +120,22 @@ bool parse(int argc, char **argv, Options &o) {
         if (!val(v)) return false;
         o.reps = std::stoi(v);
         if (o.reps < 1) return false;
+      } else if (a == "--max-reps") {
+        if (!val(v)) return false;
+        o.max_reps = std::stoi(v);
+        if (o.max_reps < 1) return false;
+      } else if (a == "--long-scale") {
+        if (!val(v)) return false;
+        o.long_scale = std::stod(v);
+        if (!(o.long_scale >= 1 && o.long_scale <= 100)) return false;
+      } else if (a == "--grace") {
+        if (!val(v)) return false;
+        o.grace_s = std::stod(v);
+        if (!(o.grace_s > 0 && o.grace_s <= 600)) return false;
+      } else if (a == "--in-process") {
+        o.in_process = true;
+      } else if (a == "--w3-free") {
+        o.w3_free = true;
       } else if (a == "--duration") {
         if (!val(v)) return false;
         o.duration_s = std::stod(v);
@@ -198,6 +227,30 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// Quantile q of sorted v, linear between order statistics.
+double quantile(const std::vector<double> &v, double q) {
+  double pos = q * double(v.size() - 1);
+  size_t i = size_t(pos);
+  if (i + 1 >= v.size()) return v.back();
+  return v[i] + (v[i + 1] - v[i]) * (pos - double(i));
+}
+
+// Spread of a figure's repetitions: interquartile range / median. It ignores one outlier in
+// five, unlike min-max, and is what says whether two medians can be compared: at 10%, the
+// medians of two runs of 5 repetitions land within about 10% of each other.
+double spread_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  double med = median_of(v);
+  return med > 0 ? (quantile(v, 0.75) - quantile(v, 0.25)) / med : 0;
+}
+constexpr double kWideSpread = 0.10;
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
 // The lower bound each workload is compared with (see docs/bench.md).
 std::string bound_for(const Task &t, const std::set<std::string> &have) {
   auto pick = [&](std::initializer_list<const char *> names) -> std::string {
@@ -209,7 +262,7 @@ std::string bound_for(const Task &t, const std::set<std::string> &have) {
     return pick({"bound-percpu-array", "bound-tl-array"});
   if (t.workload == "W3") return pick({"bound-spsc-ring"});
   if (t.workload == "W4" || t.workload == "W5") return pick({"bound-tl-array"});
-  if (t.workload == "A2") return pick({"counter-thread_local"});
+  if (t.workload.rfind("A2", 0) == 0) return pick({"bound-percpu-slot", "counter-thread_local"});
   return "";
 }
 
@@ -225,7 +278,12 @@ int run_main(int argc, char **argv) {
   p.size = o.size;
   p.duration_s = o.duration_s > 0 ? o.duration_s : (o.quick ? 0.02 : 0.1);
   p.warmup_s = p.duration_s / 5;
+  p.long_scale = o.long_scale;
+  p.stall_grace_s = o.grace_s > 0 ? o.grace_s : (o.quick ? 1.0 : 2.0);
+  p.pin_w3 = !o.w3_free;
+  choose_w3_cpus(p.pin_w3);
   int reps = o.reps > 0 ? o.reps : 5;
+  int max_reps = std::max(reps, o.max_reps > 0 ? o.max_reps : 3 * reps);
   int max_threads = *std::max_element(o.threads.begin(), o.threads.end());
   p.capacity = std::max(32768u, unsigned(max_threads) * 2 * kBurst);
 
@@ -240,8 +298,8 @@ int run_main(int argc, char **argv) {
   for (int t : ts)
     if (t > 1) all_tasks.push_back({"A4", t});
   for (int procs : {1, 2, 8}) all_tasks.push_back({"A5", procs});
-  all_tasks.push_back({"A2", 1});
-  all_tasks.push_back({"A2", 2});
+  for (const std::string &w : kCounterWorkloads)
+    for (int t : {1, 2}) all_tasks.push_back({w, t});
   all_tasks.push_back({"A3", 1});
 
   std::regex re;
@@ -285,8 +343,15 @@ int run_main(int argc, char **argv) {
   for (int i = 0; i < argc; i++) rep.argv.push_back(argv[i]);
   rep.params["size"] = std::to_string(p.size);
   rep.params["reps"] = std::to_string(reps);
-  rep.params["duration_s"] = std::to_string(p.duration_s);
-  rep.params["warmup_s"] = std::to_string(p.warmup_s);
+  rep.params["max_reps"] = std::to_string(max_reps);
+  rep.params["long_scale"] = num(p.long_scale);
+  rep.params["stall_grace_s"] = num(p.stall_grace_s);
+  rep.params["isolation"] = o.in_process ? "in-process" : "process per repetition";
+  rep.params["w3_cpus"] = g_w3_cpus[0] >= 0
+                              ? std::to_string(g_w3_cpus[0]) + "," + std::to_string(g_w3_cpus[1])
+                              : "scheduler";
+  rep.params["duration_s"] = num(p.duration_s);
+  rep.params["warmup_s"] = num(p.warmup_s);
   rep.params["capacity"] = std::to_string(p.capacity);
   rep.params["burst"] = std::to_string(kBurst);
   rep.params["ring"] = std::to_string(kRingSize);
@@ -297,13 +362,15 @@ int run_main(int argc, char **argv) {
   struct Sel {
     const ContenderDesc *d;
     std::vector<Task> tasks;
-    std::vector<std::vector<Measurement>> results;  // [rep][task]
+    std::map<std::string, std::vector<Measurement>> results;  // task id -> one per repetition
+    std::map<std::string, Measurement> stalled;  // task id -> its stalled run (not run again)
     std::string error;
     size_t status_idx;
+    int runs = 0;
   };
   std::vector<Sel> sel;
   for (const ContenderDesc &d : reg) {
-    ContenderStatus st{d.name, d.family, d.config, "", "", d.kind, d.workloads};
+    ContenderStatus st{d.name, d.family, d.config, "", "", d.kind, d.workloads, {}};
     auto tv = tasks_of(d);
     if (!d.available) {
       st.status = "missing";
@@ -312,7 +379,7 @@ int run_main(int argc, char **argv) {
       st.status = "not selected";
     } else {
       st.status = "ok";
-      sel.push_back({&d, tv, {}, "", rep.contenders.size()});
+      sel.push_back({&d, tv, {}, {}, "", rep.contenders.size(), 0});
     }
     rep.contenders.push_back(st);
   }
@@ -327,35 +394,78 @@ int run_main(int argc, char **argv) {
     if (c.status == "missing")
       std::fprintf(stderr, "corepool-bench: %s missing: %s\n", c.name.c_str(), c.reason.c_str());
 
-  size_t total_runs = 0;
-  for (const Sel &s : sel) total_runs += s.tasks.size() * size_t(reps);
-  double est = double(total_runs) * p.duration_s * 1.2;
-  std::fprintf(stderr, "corepool-bench: %zu contenders, %zu tasks, %d repetitions, ~%.0f s\n",
-               sel.size(), rep.tasks.size(), reps, est);
+  auto seconds_of = [&](const Sel &s) {
+    double t = 0;
+    for (const Task &x : s.tasks) t += (run_seconds(x, p) + warmup_seconds(x, p)) * 1.1;
+    return t + (o.in_process ? 0 : 0.01);
+  };
+  double est = 0;
+  for (const Sel &s : sel) est += seconds_of(s) * reps;
+  std::fprintf(stderr,
+               "corepool-bench: %zu contenders, %zu tasks, %d repetitions (up to %d where a "
+               "figure spreads), ~%.0f s, at most ~%.0f s\n",
+               sel.size(), rep.tasks.size(), reps, max_reps, est, est * max_reps / reps);
 
-  // Interleaved: each repetition runs every contender once, in an order rotated per rep.
+  // One repetition of one contender: every task it still runs, in a fresh process unless
+  // --in-process. A stalled task is kept with what it completed and not run again.
+  auto run_one = [&](Sel &s, int r, int of, double pct) {
+    std::vector<Task> tv;
+    for (const Task &t : s.tasks)
+      if (!s.stalled.count(t.id())) tv.push_back(t);
+    if (tv.empty()) return;
+    std::fprintf(stderr, "\r\033[K[rep %d/%d %3.0f%%] %s (%zu tasks)", r + 1, of, pct,
+                 s.d->name.c_str(), tv.size());
+    std::fflush(stderr);
+    std::vector<Measurement> out;
+    std::string err;
+    auto runner = (s.d->in_process && !o.in_process) ? self_runner(s.d->name) : s.d->make();
+    if (!runner->run_rep(tv, p, out, err) || out.size() > tv.size()) {
+      s.error = err.empty() ? "failed" : err;
+      std::fprintf(stderr, "\ncorepool-bench: %s failed: %s\n", s.d->name.c_str(), s.error.c_str());
+      return;
+    }
+    s.runs++;
+    for (size_t i = 0; i < out.size(); i++) {
+      if (out[i].stalled) {
+        s.stalled[tv[i].id()] = out[i];
+        std::fprintf(stderr, "\ncorepool-bench: %s %s stalled (%llu pairs completed)\n",
+                     s.d->name.c_str(), tv[i].id().c_str(), (unsigned long long)out[i].ops);
+      } else {
+        s.results[tv[i].id()].push_back(out[i]);
+      }
+    }
+  };
+
+  // Interleaved: each repetition runs every contender once, in an order rotated per rep, so
+  // that machine drift over the run reaches every contender alike.
   uint64_t t_start = now_ns();
-  size_t done = 0;
-  for (int r = 0; r < reps; r++) {
+  double est_done = 0, est_total = est;
+  for (int r = 0; r < reps; r++)
     for (size_t k = 0; k < sel.size(); k++) {
       Sel &s = sel[(k + size_t(r)) % sel.size()];
       if (!s.error.empty()) continue;
-      std::fprintf(stderr, "\r\033[K[rep %d/%d %3.0f%%] %s (%zu tasks)", r + 1, reps,
-                   100.0 * double(done) / double(total_runs ? total_runs : 1), s.d->name.c_str(),
-                   s.tasks.size());
-      std::fflush(stderr);
-      std::vector<Measurement> out;
-      std::string err;
-      auto runner = s.d->make();
-      if (!runner->run_rep(s.tasks, p, out, err) || out.size() != s.tasks.size()) {
-        s.error = err.empty() ? "failed" : err;
-        std::fprintf(stderr, "\ncorepool-bench: %s failed: %s\n", s.d->name.c_str(),
-                     s.error.c_str());
-        continue;
-      }
-      s.results.push_back(std::move(out));
-      done += s.tasks.size();
+      run_one(s, r, reps, 100.0 * est_done / est_total);
+      est_done += seconds_of(s);
     }
+  // More repetitions, still interleaved, for the contenders with a figure whose spread is
+  // above kWideSpread, until it is not or max_reps is reached: a median of more runs.
+  for (int r = reps; r < max_reps; r++) {
+    std::vector<Sel *> wide;
+    for (Sel &s : sel) {
+      if (!s.error.empty()) continue;
+      for (auto &[id, ms] : s.results) {
+        std::vector<double> v;
+        for (const Measurement &m : ms)
+          if (m.ok) v.push_back(m.ns);
+        if (v.size() >= 3 && spread_of(v) > kWideSpread) {
+          wide.push_back(&s);
+          break;
+        }
+      }
+    }
+    if (wide.empty()) break;
+    for (size_t k = 0; k < wide.size(); k++)
+      run_one(*wide[(k + size_t(r)) % wide.size()], r, max_reps, 100.0 * r / max_reps);
   }
   rep.wall_s = double(now_ns() - t_start) / 1e9;
   std::fprintf(stderr, "\r\033[K[done] %.1f s\n", rep.wall_s);
@@ -368,15 +478,14 @@ int run_main(int argc, char **argv) {
       st.reason = s.error;
       continue;
     }
-    for (size_t i = 0; i < s.tasks.size(); i++) {
+    for (const Task &t : s.tasks) {
       Row row;
-      row.task = s.tasks[i];
+      row.task = t;
       row.contender = s.d->name;
       row.kind = s.d->kind;
       std::vector<double> extras;
       std::string err;
-      for (auto &rr : s.results) {
-        const Measurement &m = rr[i];
+      for (const Measurement &m : s.results[t.id()]) {
         if (!m.ok || !std::isfinite(m.ns) || m.ns <= 0) {
           err = m.err.empty() ? "no valid figure" : m.err;
           continue;
@@ -385,7 +494,20 @@ int run_main(int argc, char **argv) {
         row.failures += m.failures;
         if (m.extra >= 0) extras.push_back(m.extra);
       }
+      auto stall = s.stalled.find(t.id());
+      if (stall != s.stalled.end()) {
+        // Reported as stalled with what the stalled run completed; figures of earlier
+        // repetitions that did complete are kept but the row is not ranked.
+        row.stalled = true;
+        row.stalled_ops = stall->second.ops;
+        row.stalled_ns = stall->second.ns;
+        st.stalled.push_back(t.id());
+      }
       if (row.samples.empty()) {
+        if (row.stalled) {
+          rep.rows.push_back(row);
+          continue;
+        }
         st.status = "failed";
         st.reason = row.task.id() + ": " + err;
         continue;
@@ -393,6 +515,8 @@ int run_main(int argc, char **argv) {
       row.median = median_of(row.samples);
       row.min = *std::min_element(row.samples.begin(), row.samples.end());
       row.max = *std::max_element(row.samples.begin(), row.samples.end());
+      row.spread = row.samples.size() >= 3 ? spread_of(row.samples) : 0;
+      row.wide = row.spread > kWideSpread;
       if (!extras.empty()) row.extra = median_of(extras);
       rep.rows.push_back(row);
     }
@@ -402,7 +526,7 @@ int run_main(int argc, char **argv) {
     std::set<std::string> have;
     const Row *best = nullptr;
     for (const Row &r : rep.rows)
-      if (r.task.id() == t.id()) {
+      if (r.task.id() == t.id() && r.median > 0) {
         have.insert(r.contender);
         if (r.kind == Kind::peer && (!best || r.median < best->median)) best = &r;
       }
@@ -413,7 +537,7 @@ int run_main(int argc, char **argv) {
     std::string best_name = best ? best->contender : "";
     double best_v = best ? best->median : 0;
     for (Row &r : rep.rows) {
-      if (r.task.id() != t.id()) continue;
+      if (r.task.id() != t.id() || r.median <= 0) continue;
       if (best_v > 0) {
         r.best_peer = best_name;
         r.speedup_vs_best_peer = best_v / r.median;

@@ -14,6 +14,7 @@ namespace cpb {
 const char *unit_of(const std::string &w) {
   if (w == "W3") return "ns/object";
   if (w == "A2") return "ns/increment";
+  if (w.rfind("A2-", 0) == 0) return "ns/op";
   return "ns/pair";
 }
 
@@ -27,6 +28,13 @@ std::string describe_task(const Task &t) {
   if (t.workload == "W5") return "oversubscribed: " + T + " threads running W2 (aggregate)";
   if (t.workload == "A1") return "gen_pool area: alloc+free of mixed sizes 64 B-4 KiB";
   if (t.workload == "A2") return "per-CPU counter: increment, " + T + " thread(s), per thread";
+  if (t.workload == "A2-read") return "per-CPU counter: read, " + T + " thread(s), per thread";
+  if (t.workload == "A2-write") return "per-CPU counter: write, " + T + " thread(s), per thread";
+  if (t.workload == "A2-xchg") return "per-CPU counter: exchange, " + T + " thread(s), per thread";
+  if (t.workload == "A2-cmpxchg")
+    return "per-CPU counter: read + compare-exchange with +1, " + T + " thread(s), per thread";
+  if (t.workload == "A2-add_return")
+    return "per-CPU counter: add returning the new value, " + T + " thread(s), per thread";
   if (t.workload == "A4")
     return "gen_pool area: A1 by " + T + " threads sharing the region (aggregate)";
   if (t.workload == "A5")
@@ -93,12 +101,17 @@ std::string xml(const std::string &s) {
   return o;
 }
 
-std::vector<const Row *> rows_of(const Report &r, const std::string &task_id) {
+// The rows of one task, fastest first; with_stalled adds the rows that have no figure (every
+// run of theirs stalled) at the end.
+std::vector<const Row *> rows_of(const Report &r, const std::string &task_id,
+                                 bool with_stalled = false) {
   std::vector<const Row *> v;
   for (const Row &x : r.rows)
-    if (x.task.id() == task_id) v.push_back(&x);
-  std::stable_sort(v.begin(), v.end(),
-                   [](const Row *a, const Row *b) { return a->median < b->median; });
+    if (x.task.id() == task_id && (x.median > 0 || with_stalled)) v.push_back(&x);
+  std::stable_sort(v.begin(), v.end(), [](const Row *a, const Row *b) {
+    if ((a->median > 0) != (b->median > 0)) return a->median > 0;
+    return a->median < b->median;
+  });
   return v;
 }
 
@@ -125,7 +138,7 @@ Scaling scaling_of(const Report &r) {
   Scaling s;
   std::set<int> ts;
   for (const Row &x : r.rows)
-    if (x.task.workload == "W4" || x.task.workload == "W5") {
+    if ((x.task.workload == "W4" || x.task.workload == "W5") && x.median > 0) {
       ts.insert(x.task.threads);
       if (!s.ns.count(x.contender)) s.names.push_back(x.contender);
       s.ns[x.contender][x.task.threads] = x.median;
@@ -142,28 +155,47 @@ void print_tables(const Report &r, FILE *out) {
                r.machine.at("cpu_model").c_str(), r.machine.at("cores_online").c_str(),
                r.machine.at("kernel").c_str(), r.machine.at("glibc").c_str(),
                r.machine.at("compiler").c_str(), r.machine.at("cpu_id_source").c_str());
-  std::fprintf(out, "object size %s B, median of %s repetitions (min-max shown), %s s per figure\n",
+  std::fprintf(out,
+               "object size %s B, median of %s to %s repetitions (min-max shown), %s s per "
+               "figure (W3-W5: x %s), %s\n",
                r.params.at("size").c_str(), r.params.at("reps").c_str(),
-               r.params.at("duration_s").c_str());
+               r.params.at("max_reps").c_str(), r.params.at("duration_s").c_str(),
+               r.params.at("long_scale").c_str(), r.params.at("isolation").c_str());
   std::fprintf(out,
                "speedup = best peer's median / this median (> 1: faster than every peer);\n"
-               "x bound = this median / the lower bound's median (1 = at the bound)\n");
+               "x bound = this median / the lower bound's median (1 = at the bound);\n"
+               "spread = interquartile range / median over the repetitions; '!' marks a "
+               "spread above 10%%:\n"
+               "do not compare that figure closely\n");
   for (const Task &t : r.tasks) {
-    auto v = rows_of(r, t.id());
+    auto v = rows_of(r, t.id(), true);
     if (v.empty()) continue;
     std::fprintf(out, "\n%s  %s  [%s]\n", t.id().c_str(), describe_task(t).c_str(),
                  unit_of(t.workload));
-    std::fprintf(out, "  %-26s %-8s %9s %19s %9s %8s %8s\n", "contender", "kind", "median",
-                 "min - max", "Mops/s", "speedup", "x bound");
+    std::fprintf(out, "  %-26s %-8s %9s %19s %7s %4s %9s %8s %8s\n", "contender", "kind", "median",
+                 "min - max", "spread", "reps", "Mops/s", "speedup", "x bound");
     for (const Row *x : v) {
+      if (x->median <= 0) {
+        std::fprintf(out, "  %-26s %-8s %9s  stalled: cut off after %llu pairs\n",
+                     x->contender.c_str(), kind_name(x->kind), "-",
+                     (unsigned long long)x->stalled_ops);
+        continue;
+      }
       std::string mm = fmt(x->min) + " - " + fmt(x->max);
+      char spr[16];
+      std::snprintf(spr, sizeof spr, "%.0f%%%s", 100 * x->spread, x->wide ? "!" : "");
       double mops = 1e3 / x->median;
       std::string sp = x->speedup_vs_best_peer > 0 ? fmt(x->speedup_vs_best_peer) + "x" : "-";
       std::string lb = x->x_lower_bound > 0 ? fmt(x->x_lower_bound) : "-";
-      std::fprintf(out, "  %-26s %-8s %9s %19s %9s %8s %8s", x->contender.c_str(),
-                   kind_name(x->kind), fmt(x->median).c_str(), mm.c_str(), fmt(mops).c_str(),
-                   sp.c_str(), lb.c_str());
-      if (x->extra >= 0) std::fprintf(out, "  empty %.1f%%", 100 * x->extra);
+      std::fprintf(out, "  %-26s %-8s %9s %19s %7s %4zu %9s %8s %8s", x->contender.c_str(),
+                   kind_name(x->kind), fmt(x->median).c_str(), mm.c_str(), spr, x->samples.size(),
+                   fmt(mops).c_str(), sp.c_str(), lb.c_str());
+      if (x->stalled)
+        std::fprintf(out, "  (one run stalled after %llu pairs)",
+                     (unsigned long long)x->stalled_ops);
+      if (x->extra >= 0)
+        std::fprintf(out, x->task.workload == "W3" ? "  same CPU %.0f%%" : "  empty %.1f%%",
+                     100 * x->extra);
       if (x->failures)
         std::fprintf(out, "  (%llu retried bursts)", (unsigned long long)x->failures);
       std::fprintf(out, "\n");
@@ -232,6 +264,8 @@ bool write_json(const Report &r, const std::string &path) {
       << ", \"reason\": " << jstr(c.reason) << ", \"config\": " << jstr(c.config)
       << ", \"workloads\": [";
     for (size_t k = 0; k < c.workloads.size(); k++) f << (k ? ", " : "") << jstr(c.workloads[k]);
+    f << "], \"stalled\": [";
+    for (size_t k = 0; k < c.stalled.size(); k++) f << (k ? ", " : "") << jstr(c.stalled[k]);
     f << "]}";
   }
   f << "\n  ],\n  \"results\": [";
@@ -242,10 +276,17 @@ bool write_json(const Report &r, const std::string &path) {
       << ", \"contender\": " << jstr(x.contender) << ", \"kind\": " << jstr(kind_name(x.kind))
       << ", \"unit\": " << jstr(unit_of(x.task.workload)) << ", \"median\": " << jnum(x.median)
       << ", \"min\": " << jnum(x.min) << ", \"max\": " << jnum(x.max)
-      << ", \"mops\": " << jnum(1e3 / x.median) << ", \"samples\": [";
+      << ", \"mops\": " << (x.median > 0 ? jnum(1e3 / x.median) : "null") << ", \"samples\": [";
     for (size_t k = 0; k < x.samples.size(); k++) f << (k ? ", " : "") << jnum(x.samples[k]);
-    f << "], \"failures\": " << x.failures;
-    if (x.extra >= 0) f << ", \"empty_fraction\": " << jnum(x.extra);
+    f << "], \"spread\": " << jnum(x.spread) << ", \"wide\": " << (x.wide ? "true" : "false")
+      << ", \"stalled\": " << (x.stalled ? "true" : "false");
+    if (x.stalled)
+      f << ", \"stalled_pairs\": " << x.stalled_ops
+        << ", \"stalled_ns\": " << (x.stalled_ns > 0 ? jnum(x.stalled_ns) : "null");
+    f << ", \"failures\": " << x.failures;
+    if (x.extra >= 0)
+      f << (x.task.workload == "W3" ? ", \"same_cpu_fraction\": " : ", \"empty_fraction\": ")
+        << jnum(x.extra);
     f << ", \"best_peer\": " << jstr(x.best_peer) << ", \"speedup_vs_best_peer\": "
       << (x.speedup_vs_best_peer > 0 ? jnum(x.speedup_vs_best_peer) : "null")
       << ", \"lower_bound\": " << jstr(x.lower_bound)
@@ -261,15 +302,18 @@ bool write_csv(const Report &r, const std::string &path) {
   f << "# corepool-bench";
   for (auto &[k, v] : r.machine) f << "; " << k << "=" << v;
   f << "\ntask,workload,threads,contender,kind,unit,median,min,max,mops,reps,failures,"
-       "best_peer,speedup_vs_best_peer,lower_bound,x_lower_bound,empty_fraction\n";
+       "best_peer,speedup_vs_best_peer,lower_bound,x_lower_bound,empty_fraction,spread,stalled,"
+       "same_cpu_fraction\n";
   for (const Row &x : r.rows)
     f << x.task.id() << "," << x.task.workload << "," << x.task.threads << "," << x.contender << ","
       << kind_name(x.kind) << "," << unit_of(x.task.workload) << "," << jnum(x.median) << ","
-      << jnum(x.min) << "," << jnum(x.max) << "," << jnum(1e3 / x.median) << "," << x.samples.size()
-      << "," << x.failures << "," << x.best_peer << ","
+      << jnum(x.min) << "," << jnum(x.max) << "," << (x.median > 0 ? jnum(1e3 / x.median) : "")
+      << "," << x.samples.size() << "," << x.failures << "," << x.best_peer << ","
       << (x.speedup_vs_best_peer > 0 ? jnum(x.speedup_vs_best_peer) : "") << "," << x.lower_bound
       << "," << (x.x_lower_bound > 0 ? jnum(x.x_lower_bound) : "") << ","
-      << (x.extra >= 0 ? jnum(x.extra) : "") << "\n";
+      << (x.extra >= 0 && x.task.workload != "W3" ? jnum(x.extra) : "") << "," << jnum(x.spread)
+      << "," << (x.stalled ? "true" : "false") << ","
+      << (x.extra >= 0 && x.task.workload == "W3" ? jnum(x.extra) : "") << "\n";
   return bool(f);
 }
 

@@ -18,7 +18,7 @@ const char *kind_name(Kind k) {
 }
 
 std::string Task::id() const {
-  if (workload == "W4" || workload == "W5" || workload == "A2" || workload == "A4")
+  if (workload == "W4" || workload == "W5" || workload.rfind("A2", 0) == 0 || workload == "A4")
     return workload + "/T=" + std::to_string(threads);
   if (workload == "A5") return workload + "/P=" + std::to_string(threads);
   return workload;

@@ -12,8 +12,13 @@ struct Row {
   Task task;
   std::string contender;
   Kind kind = Kind::peer;
-  std::vector<double> samples;  // one per repetition (ns per pair/object/op)
-  double median = 0, min = 0, max = 0;
+  std::vector<double> samples;          // one per repetition (ns per pair/object/op)
+  double median = 0, min = 0, max = 0;  // 0 when no repetition completed (stalled)
+  double spread = 0;                    // (p75 - p25) / median of the samples
+  bool wide = false;                    // spread above 10%: do not compare this figure closely
+  bool stalled = false;                 // a run was still going stall_grace_s after its stop flag
+  uint64_t stalled_ops = 0;             // pairs that run had completed
+  double stalled_ns = 0;                // its time up to the stop flag / those pairs (0: none)
   uint64_t failures = 0;
   double extra = -1;                // A3: fraction of allocs that found the pool empty (median)
   std::string best_peer;            // fastest peer in this task
@@ -26,6 +31,7 @@ struct ContenderStatus {
   std::string name, family, config, status, reason;
   Kind kind = Kind::peer;
   std::vector<std::string> workloads;
+  std::vector<std::string> stalled;  // tasks cut off as stalled
 };
 
 struct Report {
