@@ -49,6 +49,7 @@
 #include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
+#include "objpool/objpool_internal.h"
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
@@ -56,66 +57,9 @@
 namespace {
 using namespace corepool::platform;
 using namespace corepool::ds;
+using namespace corepool::objpool_impl;
 
-constexpr size_t kLine = 64;
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
-
-// One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
-using ring = corepool::ds::cpu_ring;
-constexpr unsigned kOverflowRings = 2;  // O2
-
-}  // namespace
-
-struct cp_objpool {
-  // Read-only after init.
-  char *slab;             // nr_objs objects, `stride` bytes apart, page-aligned base
-  size_t slab_bytes;      // mapped size
-  size_t objs_bytes;      // nr_objs * stride
-  uint64_t stride_inv;    // inverse of stride's odd part mod 2^64 (see valid())
-  unsigned stride_shift;  // trailing zero bits of stride
-  uint32_t stride;
-  int nr_objs;
-  int object_size;
-  unsigned nr_cpus;                // cp_nr_cpu_ids()
-  unsigned ring_cap;               // slots per CPU ring (power of two)
-  bool rseq;                       // per-CPU rings have the rseq producer (else the locked one)
-  ring *overflow[kOverflowRings];  // locked-producer rings, each with room for every object
-  corepool::ds::cas_array *spill;  // a slot per object: where a push goes when all refuse
-  // Per-CPU rseq stacks in front of the rings (disabled without rseq or the rseq fence, or
-  // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
-  // them (fence + drain) when every ring is empty.
-  corepool::ds::pcpu_cache cache;
-  // Per-thread stacks in front of the cache (off unless asked for; see init). Objects there
-  // are reachable too: pop steals them after the CPU caches.
-  corepool::ds::thread_cache tier;
-  void *context;
-  cp_objpool_fini_cb release;
-  size_t self_bytes;
-  // Lifetime: 1 for the pool + 1 per object (each object holds one until dropped; fini
-  // turns the free objects' references and the pool's into one subtraction).
-  alignas(kLine) std::atomic<int64_t> ref;
-  alignas(kLine) ring *rings[];  // nr_cpus entries, nullptr for impossible CPUs
-};
-
-namespace {
-
-// ---- object validity: O(1), always on -------------------------------------------------------
-
-// Membership in one compare (Hacker's Delight, "exact division by constants"): write
-// stride = 2^k * d with d odd and inv = d^-1 mod 2^64. For off = q * stride, off * inv =
-// q * 2^k exactly and rotating right by k gives q. Any other off gives a huge value: if one of
-// its low k bits is set, inv being odd keeps it set and the rotate moves it to the top; if
-// not, off = m * 2^k with m not a multiple of d, and m -> m * inv is a bijection mod 2^(64-k)
-// that maps the multiples of d onto 0 .. (2^(64-k) - 1) / d, so m lands above that, far above
-// nr_objs (< 2^24). So off is an object's start iff rotr(off * inv, k) < nr_objs, which also
-// covers off >= objs_bytes and obj < slab (off wraps). One multiply, one rotate, one compare
-// on every push: W1 3.8-3.9 ns per pair against 4.3 for a range check plus the same test, and
-// 3.1-3.3 with no check at all (the push's branch waits on the multiply).
-inline bool valid(const cp_objpool *p, const void *obj) noexcept {
-  const uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
-  return std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)) <
-         static_cast<uint64_t>(p->nr_objs);
-}
 
 // ---- producers ----------------------------------------------------------------------------
 
@@ -508,11 +452,6 @@ __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) 
   return 0;
 }
 
-// A NULL pool: the accessors' one rule (corepool/objpool.h): -EINVAL, 0 or NULL, never a crash.
-__attribute__((noinline, cold)) static int null_pool() noexcept {
-  return corepool::set_error(-EINVAL, "objpool: pool is NULL");
-}
-
 void *cp_objpool_pop(struct cp_objpool *pool) {
   if (__builtin_expect(!pool, 0)) return null_pool(), nullptr;
   if (pool->tier.enabled()) {  // one compare when the tier is off
@@ -580,60 +519,6 @@ void cp_objpool_fini(struct cp_objpool *pool) {
 void cp_objpool_free(struct cp_objpool *pool) {
   if (!pool) return;
   release_pool(pool);
-}
-
-unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  uint64_t n = cp_objpool_nr_free_overflow(pool);
-  for (unsigned c = 0; c < pool->nr_cpus; c++)
-    if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
-  return static_cast<unsigned>(n + pool->tier.count());
-}
-
-int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
-  if (!pool || cpu >= pool->nr_cpus || !pool->rings[cpu])
-    return corepool::set_error(-EINVAL, "objpool: no ring for this CPU");
-  return static_cast<int>(pool->rings[cpu]->nr_free() + pool->cache.count(cpu));
-}
-
-unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  unsigned n = 0;
-  for (const ring *r : pool->overflow) n += r->nr_free();
-  return n + pool->spill->nr_free();
-}
-
-unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) {
-  return pool ? pool->ring_cap : (null_pool(), 0);
-}
-int cp_objpool_object_size(const struct cp_objpool *pool) {
-  return pool ? pool->object_size : null_pool();
-}
-int cp_objpool_object_stride(const struct cp_objpool *pool) {
-  return pool ? static_cast<int>(pool->stride) : null_pool();
-}
-int cp_objpool_nr_objs(const struct cp_objpool *pool) {
-  return pool ? pool->nr_objs : null_pool();
-}
-unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  return pool->cache.enabled() ? pool->cache.capacity() : 0;
-}
-unsigned cp_objpool_thread_cache_capacity(const struct cp_objpool *pool) {
-  return pool ? pool->tier.capacity() : (null_pool(), 0);
-}
-int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
-  return pool ? (pool->rseq ? 1 : 0) : null_pool();
-}
-
-void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
-                         void *arg) {
-  if (!pool || !fn) {
-    corepool::set_error(-EINVAL, "objpool: NULL argument");
-    return;
-  }
-  for (int i = 0; i < pool->nr_objs; i++)
-    fn(pool->slab + static_cast<size_t>(i) * pool->stride, arg);
 }
 
 }  // extern "C"
