@@ -124,7 +124,9 @@ void cp_gen_pool_set_algo(struct cp_gen_pool *pool, enum cp_genpool_algo algo, c
  * lowest one before it. Homes are spread evenly over each chunk (CPU k: granule k * stride,
  * stride = granules / cp_nr_cpu_ids() rounded down to a multiple of 256), so threads on
  * different CPUs claim, free and update hints on different cache lines instead of all
- * crowding the chunk's first free bits. The price: addresses are no longer lowest-first
+ * crowding the chunk's first free bits. A caller on a CPU id at or above cp_nr_cpu_ids() (a
+ * container whose possible mask is smaller than the CPUs it runs on) has no home: plain first
+ * fit. The price: addresses are no longer lowest-first
  * across CPUs. Chunks are still tried in add order; larger requests, FIXED and BEST_FIT are
  * unchanged. For a shared pool the setting is the region's (all processes). Lock-free; allocs
  * running concurrently use the old or the new setting. Returns 0, or -EINVAL for a NULL pool.

@@ -19,6 +19,7 @@
 #include "genpool/internal.h"
 #include "platform/cpu.h"
 #include "platform/rseq.h"
+#include "platform/topology.h"
 
 namespace corepool::genpool {
 namespace {
@@ -220,7 +221,14 @@ uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **own
   if (!pool || size == 0) return 0;
   header *h = pool->hdr;
   uint64_t n = granules(h, size);
-  const int cpu = h->spread.load(std::memory_order_relaxed) ? static_cast<int>(this_cpu()) : -1;
+  // Spread mode: the caller's CPU picks the home. A CPU id at or above nr_cpu_ids() (the
+  // kernel runs threads on CPUs a smaller possible mask leaves out) has no home, as
+  // cp_gen_pool_home() says: plain first fit.
+  int cpu = -1;
+  if (h->spread.load(std::memory_order_relaxed)) {
+    const unsigned me = this_cpu();
+    if (me < platform::nr_cpu_ids()) cpu = static_cast<int>(me);
+  }
   for (chunk *c = first_chunk(pool); c; c = next_chunk(pool, c)) {
     // (No avail check here, unlike the kernel: summing the stripes costs more than the
     // group hints do to pass a full chunk.)

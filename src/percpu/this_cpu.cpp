@@ -196,25 +196,42 @@ inline T run(void *pcp, const Op &op) noexcept {
 }
 
 // read: one load of the thread's copy (no sequence needed: a single load is already atomic).
+// A never-written copy reads as zero without touching its page.
 template <class T>
-T read(const void *pcp) noexcept {
-  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
+T load_copy(uintptr_t u, unsigned unit) noexcept {
+  if (!is_touched(u, unit)) return 0;
+  return slot_ref<T>(u, unit).load(std::memory_order_acquire);
+}
+
+// Everything but the fast path of read: bad input, a thread's first call, threads without
+// rseq, mode off.
+template <class T>
+__attribute__((noinline)) T read_slow(uintptr_t u) noexcept {
   if (!valid<T>(u)) {
     bad("cp_this_cpu_read_*: not a per-CPU area, or not aligned to the field's width");
     return 0;
   }
   const geometry &g = g_geo;
   unsigned unit;
-  pf::rseq_abi *rs = pf::rseq_registered_area_if_known();
-  if (rs != nullptr && !forced_fallback())
-    unit = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
-  else if (g.rseq && (forced_fallback() || !pf::rseq_registered_area()))
-    unit = g.nr_cpus;
-  else
+  if (g.rseq) {
+    pf::rseq_abi *rs = forced_fallback() ? nullptr : pf::rseq_registered_area();
+    unit = rs ? std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed) : g.nr_cpus;
+  } else {
     unit = corepool::platform::current_cpu();
-  if (unit > g.nr_cpus) unit = g.nr_cpus;
-  if (!is_touched(u, unit)) return 0;  // never written: zero, and its page stays untouched
-  return slot_ref<T>(u, unit).load(std::memory_order_acquire);
+  }
+  if (unit > g.nr_cpus) unit = g.nr_cpus;  // not a CPU this allocator has a copy for
+  return load_copy<T>(u, unit);
+}
+
+template <class T>
+T read(const void *pcp) noexcept {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(pcp);
+  pf::rseq_abi *rs = pf::rseq_registered_area_if_known();
+  if (__builtin_expect(rs != nullptr && !forced_fallback() && valid<T>(u), 1)) {
+    const unsigned cpu = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
+    if (__builtin_expect(cpu < g_geo.nr_cpus, 1)) return load_copy<T>(u, cpu);
+  }
+  return read_slow<T>(u);
 }
 
 template <class T>

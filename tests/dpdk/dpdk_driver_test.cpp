@@ -284,14 +284,14 @@ struct HookGuard {
     g_park_worker = worker;
     g_park_point = point;
 #ifdef COREPOOL_INJECT
-    __atomic_store_n(&cp_inject_hook, &park_hook, __ATOMIC_RELEASE);
+    std::atomic_ref(cp_inject_hook).store(&park_hook, std::memory_order_release);
 #endif
   }
   ~HookGuard() {
     g_park_point = nullptr;
     g_release = true;
 #ifdef COREPOOL_INJECT
-    __atomic_store_n(&cp_inject_hook, nullptr, __ATOMIC_RELEASE);
+    std::atomic_ref(cp_inject_hook).store(nullptr, std::memory_order_release);
 #endif
   }
 };

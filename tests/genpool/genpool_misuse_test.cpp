@@ -31,7 +31,7 @@ int racing_double_free(cp_gen_pool *p, uintptr_t a, size_t a_size, Realloc reall
   g_parked.store(false);
   g_release.store(false);
   void (*hook)(const char *) = park_hook;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   int second = 1;
   std::thread t([&] {
     t_park = true;
@@ -43,7 +43,7 @@ int racing_double_free(cp_gen_pool *p, uintptr_t a, size_t a_size, Realloc reall
   g_release.store(true);
   t.join();
   hook = nullptr;
-  __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+  std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
   return second;
 }
 

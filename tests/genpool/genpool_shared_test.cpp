@@ -669,7 +669,7 @@ TEST(GenPoolSharedKill, AdderKilledAtEachStepOfAdd) {
       if (pid == 0) {
         g_kill_point = st.point;
         void (*hook)(const char *) = kill_hook;
-        __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+        std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
         adder(&rig);
       }
       int wst = 0;
@@ -836,7 +836,7 @@ TEST(GenPoolSharedKill, AllocFreeKilledAtEachStep) {
         g_kill_point = point;
         g_kill_after = after;
         void (*hook)(const char *) = kill_hook;
-        __atomic_store_n(&cp_inject_hook, hook, __ATOMIC_RELEASE);
+        std::atomic_ref(cp_inject_hook).store(hook, std::memory_order_release);
         alloc_free_child(mem.p, region, ctl, r.next());
       }
       int wst = 0;

@@ -188,9 +188,12 @@ struct differential {
       }
       int r1 = cp_gen_pool_add(pool, start, size, -1), r2 = m.add(start, size);
       if (r1 != r2) return why = "add result differs", false;
-      if (r1 == 0 && home_cpu >= 0)
-        m.chunks.back().home =
-            (cp_gen_pool_home(pool, start, static_cast<unsigned>(home_cpu)) - start) >> order;
+      if (r1 == 0 && home_cpu >= 0) {
+        // 0: a CPU at or above cp_nr_cpu_ids() (a possible mask smaller than the CPUs
+        // threads run on), for which the pool uses plain first fit, as from home 0.
+        const uintptr_t h = cp_gen_pool_home(pool, start, static_cast<unsigned>(home_cpu));
+        m.chunks.back().home = h ? (h - start) >> order : 0;
+      }
     } else if (op < 50 && live.size() < 400) {  // alloc
       uint64_t k = next() % 10;
       uint64_t size = k < 6   ? 1 + next() % (8 * g)

@@ -5,6 +5,8 @@
 
 #include <corepool/percpu.h>
 
+#include <sched.h>
+
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -26,8 +28,19 @@ long resident_in_units(unsigned lo, unsigned hi) {
   return n;
 }
 
+// CPUs this process's threads can run on: the possible ones, and any the kernel runs them on
+// beyond a smaller possible mask (a container's /sys/devices/system/cpu/possible).
+unsigned real_cpus() {
+  unsigned n = cp_nr_cpu_ids();
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (unsigned c = 0; c < CPU_SETSIZE; c++)
+      if (CPU_ISSET(c, &set) && c + 1 > n) n = c + 1;
+  return n;
+}
+
 TEST(PercpuSparse, UnusedCpusHaveNoResidentPages) {
-  const unsigned real = cp_nr_cpu_ids();
+  const unsigned real = real_cpus();
   ASSERT_LE(real, 255u) << "machine already has 256 CPUs: nothing to simulate";
   pf::testing::set_nr_cpu_ids(256);
   ASSERT_EQ(cp_nr_cpu_ids(), 256u);
