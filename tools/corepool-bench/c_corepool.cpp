@@ -1,6 +1,7 @@
 // corepool's own pools as contenders. Each adapter is written against the pool's public C API
 // and compiled only when the header is part of this build, so the tool builds on any
 // subset of the pools; a pool whose header is absent is reported as missing.
+#include <corepool/cpu.h>
 #include <corepool/error.h>
 
 #include "bench.h"
@@ -139,8 +140,12 @@ void reg() {
 #ifdef CPB_OBJPOOL
   add_inproc<Objpool<0>>("objpool", "corepool", Kind::corepool,
                          "cp_objpool_init(capacity, size), pop/push");
-  add_inproc<Objpool<kThreadCache>>("objpool+thread", "corepool", Kind::corepool,
-                                    "as objpool with attr.thread_cache 256 (the thread tier)");
+  if (cp_rseq_enabled())  // the thread tier needs rseq (and the rseq fence)
+    add_inproc<Objpool<kThreadCache>>("objpool+thread", "corepool", Kind::corepool,
+                                      "as objpool with attr.thread_cache 256 (the thread tier)");
+  else
+    add_missing("objpool+thread", "corepool", Kind::corepool, kPoolWorkloads,
+                "the thread tier needs rseq (off in this build or process)");
 #else
   add_missing("objpool", "corepool", Kind::corepool, kPoolWorkloads,
               "<corepool/objpool.h> not in this build");
@@ -149,9 +154,13 @@ void reg() {
   add_inproc<Qmempool<256>>("qmempool", "corepool", Kind::corepool,
                             "cp_qmempool_create(localq 256, sharedq 2^k >= capacity, prealloc "
                             "capacity, size, malloc backing), alloc/free");
-  add_inproc<Qmempool<256, kThreadCache>>(
-      "qmempool+thread", "corepool", Kind::corepool,
-      "as qmempool with attr.thread_cache 256 (the thread tier)");
+  if (cp_rseq_enabled())
+    add_inproc<Qmempool<256, kThreadCache>>(
+        "qmempool+thread", "corepool", Kind::corepool,
+        "as qmempool with attr.thread_cache 256 (the thread tier)");
+  else
+    add_missing("qmempool+thread", "corepool", Kind::corepool, kPoolWorkloads,
+                "the thread tier needs rseq (off in this build or process)");
   add_inproc<Qmempool<1024>>("qmempool-localq1024", "corepool", Kind::corepool,
                              "as qmempool with localq 1024 (several bursts per CPU cache)",
                              {"W4", "W5"});
