@@ -197,7 +197,10 @@ size_t cp_gen_pool_chunk_meta_size(int min_alloc_order, size_t size);
  * ctx)` is scheduled on corepool's shared background worker (never on the allocating thread,
  * so allocs stay lock-free and signal-safe); it may call cp_gen_pool_add*. Requests arriving
  * while a run is pending coalesce. threshold 0 or grow NULL removes the hook (waiting for a
- * running callback). Returns 0 or -EINVAL (pool NULL). May block. Not signal-safe. */
+ * running callback). Returns 0, -EINVAL (pool NULL) or -EDEADLK (called from this pool's own
+ * callback, which cannot wait for itself; nothing changed). From another pool's callback it
+ * works and never waits for the worker. The hook keeps working in a child of fork(). May
+ * block. Not signal-safe. */
 typedef void (*cp_gen_pool_grow_fn)(struct cp_gen_pool *pool, size_t avail, void *ctx);
 int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
                                   cp_gen_pool_grow_fn grow, void *ctx);

@@ -70,7 +70,9 @@ struct cp_gen_pool *cp_gen_pool_create(int min_alloc_order, int nid) {
   if (!p) {
     platform::os_release(h, kHeaderBytes);
     errno = ENOMEM;
+    return nullptr;
   }
+  fork_track(p);
   return p;
 }
 
@@ -224,6 +226,7 @@ void cp_gen_pool_detach(struct cp_gen_pool *pool) {
   stop_growth(pool);
   header *h = pool->hdr;
   if (!pool->shared) {
+    fork_untrack(pool);
     for (chunk *c = first_chunk(pool); c;) {
       chunk *nx = next_chunk(pool, c);
       platform::os_release(c, c->meta_bytes);

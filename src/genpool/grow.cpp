@@ -25,10 +25,15 @@ void note_growth(cp_gen_pool *pool) noexcept {
   if (t && pool_avail(pool) < t) pool->engine.note_level(0);  // low = 1: always queues
 }
 
-// No callback runs after this returns (waits for a running one).
-void stop_growth(cp_gen_pool *pool) noexcept {
+// No callback runs after this returns (waits for a running one). -EDEADLK (and the hook
+// left as it is) from the pool's own callback, which is the running one.
+int stop_growth(cp_gen_pool *pool) noexcept {
+  if (pool->engine_ready && ds::on_worker()) {
+    if (int r = pool->engine.cancel()) return r;  // before touching the threshold
+  }
   pool->threshold.store(0, std::memory_order_release);
-  if (pool->engine_ready) pool->engine.cancel();
+  if (pool->engine_ready) pool->engine.cancel();  // not on the worker: never -EDEADLK
+  return 0;
 }
 
 }  // namespace corepool::genpool
@@ -39,7 +44,8 @@ using namespace corepool::genpool;
 extern "C" int cp_gen_pool_set_low_watermark(struct cp_gen_pool *pool, size_t threshold,
                                              cp_gen_pool_grow_fn grow, void *ctx) {
   if (!pool) return set_error(-EINVAL, "pool is NULL");
-  stop_growth(pool);  // no fill runs with the old callback now
+  if (stop_growth(pool))  // no fill runs with the old callback now
+    return set_error(-EDEADLK, "cp_gen_pool_set_low_watermark: called from the pool's own hook");
   if (threshold == 0 || !grow) return 0;
   ds::bgwork_start();
   pool->grow = grow;

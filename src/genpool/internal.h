@@ -62,6 +62,11 @@ bool validate_header(header *h, uint64_t mem_size) noexcept;
 
 // Growth hook (grow.cpp): queues the hook when avail is under the threshold.
 void note_growth(cp_gen_pool *pool) noexcept;
-void stop_growth(cp_gen_pool *pool) noexcept;
+int stop_growth(cp_gen_pool *pool) noexcept;
+
+// fork() (fork.cpp): a private pool's add lock is held across every fork while the pool
+// is tracked (from create to detach). May block.
+void fork_track(cp_gen_pool *pool) noexcept;
+void fork_untrack(cp_gen_pool *pool) noexcept;
 
 }  // namespace corepool::genpool

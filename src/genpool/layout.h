@@ -175,4 +175,5 @@ struct cp_gen_pool {
   void *grow_ctx = nullptr;
   bool engine_ready = false;
   corepool::ds::refill_engine engine;
+  cp_gen_pool *fork_prev = nullptr, *fork_next = nullptr;  // private pools (fork.cpp)
 };

@@ -55,6 +55,7 @@
 #include "platform/fd.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
+#include "platform/thread.h"
 #include "platform/topology.h"
 
 namespace corepool::pcpu {
@@ -361,7 +362,7 @@ unsigned find_fit(const chunk *c, unsigned n, unsigned a) {
   return kBits;
 }
 
-void *alloc_locked(size_t size, size_t align, bool start_worker) {
+void *alloc_locked(size_t size, size_t align) {
   const unsigned n = static_cast<unsigned>((size + kMinAlloc - 1) / kMinAlloc);
   const unsigned a = static_cast<unsigned>(std::max<size_t>(align, kMinAlloc) / kMinAlloc);
   drain_pending();
@@ -380,9 +381,6 @@ void *alloc_locked(size_t size, size_t align, bool start_worker) {
   if (!c) {
     c = create_chunk();
     if (!c) return nullptr;
-    // The reclaim worker (idempotent; we are not in a signal handler). Not at load time: a
-    // program with static per-CPU variables gets no thread before main.
-    if (start_worker) ds::bgwork_start();
     off = 0;
   }
   CP_INJECT("percpu_alloc_found");
@@ -421,13 +419,42 @@ size_t populated(const chunk *c) {
   return u * g_cfg.stride;
 }
 
-void *alloc_any(size_t size, size_t align, bool start_worker) {
-  std::lock_guard<std::mutex> g(g_lock);
-  if (!g_ready.load(std::memory_order_relaxed)) {
-    init_config();
-    g_reclaim_work.fn = reclaim_work_fn;
+void fork_lock() {
+  g_lock.lock();
+}
+void fork_unlock() {
+  g_lock.unlock();
+}
+// In the child no free is in flight: the threads that were between F1 and F4 are not there.
+// One cut after F2 left its bit pending; one cut between F3's flag exchange and its push
+// left the flag set and the chunk on no stack, where no drain would ever find it. So every
+// chunk is drained here, and its flag and in-flight count start again from zero.
+void fork_child() {
+  if (g_ready.load(std::memory_order_relaxed)) {
+    g_pending_head.store(nullptr, std::memory_order_relaxed);
+    g_pushes.store(0, std::memory_order_relaxed);
+    for (chunk *c : *g_chunks) {
+      c->inflight.store(0, std::memory_order_relaxed);
+      c->pending_flag.store(0, std::memory_order_relaxed);
+      drain_chunk(c);
+    }
   }
-  return alloc_locked(size, align, start_worker);
+  g_lock.unlock();
+}
+
+void *alloc_any(size_t size, size_t align, bool start_worker) {
+  if (start_worker) {
+    // The reclaim worker (idempotent; we are not in a signal handler). Not at load time: a
+    // program with static per-CPU variables gets no thread before main. Not under g_lock:
+    // bgwork's locks are never taken under another lock (ds/bgwork.h). In a fork child this
+    // is where a reclaim queued by a free starts running.
+    ds::work_init(&g_reclaim_work, reclaim_work_fn, nullptr, 0);
+    ds::bgwork_start();
+  }
+  fork_handlers_init();
+  std::lock_guard<std::mutex> g(g_lock);
+  if (!g_ready.load(std::memory_order_relaxed)) init_config();
+  return alloc_locked(size, align);
 }
 
 }  // namespace
@@ -436,6 +463,11 @@ void *alloc_any(size_t size, size_t align, bool start_worker) {
 
 void *alloc_at_load(size_t size, size_t align) noexcept {
   return alloc_any(size, align, false);
+}
+
+void fork_handlers_init() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] { platform::on_fork(fork_lock, fork_unlock, fork_child); });
 }
 
 int reclaim_now() noexcept {

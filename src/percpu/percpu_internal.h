@@ -23,6 +23,12 @@ struct chunk_info {
 // Processes pending frees, then releases every fully free chunk but one (what the background
 // worker does after frees). Returns the number of chunks released. May block.
 int reclaim_now() noexcept;
+// Registers the allocator's fork() handlers: its lock is held across a fork, so a child never
+// finds it held by a thread that does not exist there. Idempotent. A component whose locks
+// are taken before the allocator's (percpu_pool's fill lock, the static-variable lock) calls
+// it before registering its own handlers, so that its prepare handler runs first (prepare
+// handlers run in the reverse order of registration).
+void fork_handlers_init() noexcept;
 std::vector<chunk_info> chunks();
 // Frees that the allocator rejected (double free, not a handle) since start.
 unsigned long bad_frees() noexcept;

@@ -21,6 +21,7 @@
 #include "percpu/percpu_access.h"
 #include "percpu/percpu_internal.h"
 #include "platform/fd.h"
+#include "platform/thread.h"
 
 namespace corepool::pcpu {
 namespace {
@@ -57,11 +58,22 @@ void place(cp_percpu_static_var *first, cp_percpu_static_var *last, size_t bytes
   }
 }
 
+// Held across fork() (taken before the allocator's lock, so registered after its handlers).
+void fork_handlers_init_static() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    fork_handlers_init();
+    corepool::platform::on_fork([] { g_static_lock.lock(); }, [] { g_static_lock.unlock(); },
+                                [] { g_static_lock.unlock(); });
+  });
+}
+
 }  // namespace
 }  // namespace corepool::pcpu
 
 extern "C" int cp_percpu_static_init(cp_percpu_static_var *begin, cp_percpu_static_var *end) {
   using namespace corepool::pcpu;
+  fork_handlers_init_static();
   std::lock_guard<std::mutex> g(g_static_lock);
   // One pass: extend the current area while the next variable fits in kMaxAllocSize bytes,
   // else place it and start the next one.

@@ -34,8 +34,10 @@
 #include "ds/bgwork.h"
 #include "error.h"
 #include "inject.h"
+#include "percpu/percpu_internal.h"
 #include "percpu_pool/percpu_pool_internal.h"
 #include "platform/memory.h"
+#include "platform/thread.h"
 
 namespace corepool::percpu_pool {
 namespace {
@@ -67,9 +69,31 @@ struct impl {
   std::atomic<uint64_t> gen{0};  // bumped by empty: requests older than it are dropped
   std::atomic<uint64_t> exec_gen{0};
   std::atomic<uint64_t> triggers{0}, empty_allocs{0};
+  impl *prev = nullptr, *next = nullptr;  // every live impl (g_init), for fork()
 };
 
-std::mutex g_init;  // creation of a static pool's impl
+// Creation and destruction of impls, and the list of live ones. Across fork() the prepare
+// handler holds g_init and then every pool's fill_lock (order: g_init, fill_lock, then the
+// per-CPU allocator's lock that a fill takes), so a child never finds one held by a thread
+// that is not there. Nothing takes g_init while holding a fill_lock.
+std::mutex g_init;
+impl *g_impls = nullptr;  // guarded by g_init
+
+void fork_prepare() {
+  g_init.lock();
+  for (impl *im = g_impls; im; im = im->next) im->fill_lock.lock();
+}
+void fork_release() {
+  for (impl *im = g_impls; im; im = im->next) im->fill_lock.unlock();
+  g_init.unlock();
+}
+void fork_handlers_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pcpu::fork_handlers_init();  // first: its prepare must run after ours
+    platform::on_fork(fork_prepare, fork_release, fork_release);
+  });
+}
 
 impl *get(const cp_percpu_pool *p) {
   return static_cast<impl *>(std::atomic_ref(p->cp_priv_impl).load(std::memory_order_acquire));
@@ -77,17 +101,38 @@ impl *get(const cp_percpu_pool *p) {
 
 void fill_from_engine(void *ctx, int target);
 
+// The engine is registered and the worker started outside g_init (bgwork's locks are never
+// taken under another lock); a creator that loses the race for a static pool discards its
+// impl.
 impl *get_or_create(cp_percpu_pool *p) {
   if (impl *im = get(p)) return im;
-  std::lock_guard<std::mutex> g(g_init);
-  if (impl *im = get(p)) return im;
+  fork_handlers_init();
   impl *im = new (std::nothrow) impl();
   if (!im) return nullptr;
   im->pool = p;
   im->engine.init(fill_from_engine, im, p->cp_priv_low, p->cp_priv_high);
   ds::bgwork_start();
-  std::atomic_ref(p->cp_priv_impl).store(im, std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> g(g_init);
+    if (impl *won = get(p)) {
+      delete im;  // never scheduled: its work item unregisters at once
+      return won;
+    }
+    im->next = g_impls;
+    if (g_impls) g_impls->prev = im;
+    g_impls = im;
+    std::atomic_ref(p->cp_priv_impl).store(im, std::memory_order_release);
+  }
   return im;
+}
+
+void unlink_impl(impl *im) {
+  std::lock_guard<std::mutex> g(g_init);
+  if (im->prev)
+    im->prev->next = im->next;
+  else
+    g_impls = im->next;
+  if (im->next) im->next->prev = im->prev;
 }
 
 // A2: take one area; the caller holds a claim (I guarantees one is there for it).
@@ -290,6 +335,7 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
       s = n;
     }
     std::atomic_ref(pool->cp_priv_impl).store(nullptr, std::memory_order_release);
+    unlink_impl(im);
     delete im;
   }
   if (pool->cp_priv_flags & 1) delete pool;

@@ -29,8 +29,8 @@ void os_thread::join() noexcept {
   live_ = false;
 }
 
-bool on_fork_child(void (*fn)()) noexcept {
-  return pthread_atfork(nullptr, nullptr, fn) == 0;
+bool on_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept {
+  return pthread_atfork(prepare, parent, child) == 0;
 }
 
 namespace {

@@ -26,10 +26,12 @@ class os_thread {
   bool live_ = false;
 };
 
-// Runs fn() in the child after every later fork() (pthread_atfork's child hook), on the
-// forking thread, before fork() returns there. fn must use only async-signal-safe calls.
-// Returns false when the hook could not be registered.
-bool on_fork_child(void (*fn)()) noexcept;
+// Registers handlers run around every later fork() (pthread_atfork): prepare in the forking
+// thread before the fork, parent in the parent and child in the child after it, before
+// fork() returns. A handler may be null. The child has only the forking thread; glibc has
+// reset its own locks by then, so child may start threads (os_thread::start). Returns false
+// when the handlers could not be registered.
+bool on_fork(void (*prepare)(), void (*parent)(), void (*child)()) noexcept;
 
 // The thread-exit hook (one per process, a pthread key with a destructor): after
 // thread_exit_hook_init(fn), fn runs in every thread that called thread_exit_hook_arm(),

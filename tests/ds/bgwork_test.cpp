@@ -1,29 +1,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
+#include "bgwork_counted.h"
 #include "chaos.h"
 #include "ds/bgwork.h"
 
 namespace {
 using namespace corepool::ds;
 using namespace std::chrono_literals;
-
-struct counted {
-  work_item w;
-  std::atomic<int> runs{0};
-  std::atomic<bool> block{false};
-  counted() {
-    w.fn = [](work_item *it) {
-      auto *c = static_cast<counted *>(it->arg);
-      while (c->block.load()) std::this_thread::sleep_for(1ms);
-      c->runs++;
-    };
-    w.arg = this;
-  }
-};
 
 TEST(BgWork, RunsScheduledWorkOnce) {
   bgwork_start();
@@ -70,6 +58,41 @@ TEST(BgWork, CancelDropsPendingAndBlocksUntilReset) {
   flush_work(&victim.w);
   EXPECT_EQ(victim.runs.load(), 1);
   flush_work(&blocker.w);
+}
+
+// From work running on the worker: cancelling another, queued item drops it at once (the
+// worker is busy with the caller, so waiting would hang); the running item's own cancel and
+// flush, and a flush of a queued item, report -EDEADLK and change nothing.
+TEST(BgWork, CallsFromTheWorkerNeverWaitForIt) {
+  bgwork_start();
+  struct ctx_t {
+    counted victim;
+    work_item self;
+    std::atomic<int> cancel_other{1}, cancel_self{1}, flush_self{1}, flush_other{1};
+    std::atomic<int> runs{0};
+  } ctx;
+  work_init(
+      &ctx.self,
+      [](work_item *w) {
+        auto *c = static_cast<ctx_t *>(w->arg);
+        if (c->runs.fetch_add(1) > 0) return;      // the second run only shows it can run
+        EXPECT_TRUE(schedule_work(&c->victim.w));  // queued behind us
+        c->flush_other = flush_work(&c->victim.w);
+        c->cancel_other = cancel_work_sync(&c->victim.w);
+        c->cancel_self = cancel_work_sync(w);
+        c->flush_self = flush_work(w);
+      },
+      &ctx, 0);
+  ASSERT_TRUE(schedule_work(&ctx.self));
+  flush_work(&ctx.self);
+  EXPECT_EQ(ctx.flush_other.load(), -EDEADLK);
+  EXPECT_EQ(ctx.cancel_other.load(), 0);
+  EXPECT_EQ(ctx.cancel_self.load(), -EDEADLK);
+  EXPECT_EQ(ctx.flush_self.load(), -EDEADLK);
+  EXPECT_EQ(ctx.victim.runs.load(), 0);
+  EXPECT_TRUE(schedule_work(&ctx.self));  // its own cancel changed nothing
+  flush_work(&ctx.self);
+  EXPECT_EQ(ctx.runs.load(), 2);
 }
 
 struct level_ctx {

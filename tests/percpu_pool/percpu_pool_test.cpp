@@ -170,12 +170,14 @@ struct worker_blocker {
   corepool::ds::work_item w;
   std::atomic<bool> release{false}, running{false};
   worker_blocker() {
-    w.fn = [](corepool::ds::work_item *it) {
-      auto *self = static_cast<worker_blocker *>(it->arg);
-      self->running = true;
-      while (!self->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    };
-    w.arg = this;
+    corepool::ds::work_init(
+        &w,
+        [](corepool::ds::work_item *it) {
+          auto *self = static_cast<worker_blocker *>(it->arg);
+          self->running = true;
+          while (!self->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        },
+        this, 0);
     EXPECT_TRUE(corepool::ds::schedule_work(&w));
     while (!running.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
