@@ -123,7 +123,7 @@ void on_thread_exit() {
 }
 
 // In the child of fork(): only the forking thread exists; the other threads' stacks lose
-// their owner (H4). The lock may have been held by a thread that is gone.
+// their owner (H4). The forking thread held R1 across the fork (on_fork's prepare).
 void fork_child() {
   g_lock.store(0, std::memory_order_relaxed);
   for (unsigned i = 0; i < kThreadCacheSlots; i++) {
@@ -154,7 +154,8 @@ int thread_cache::init(unsigned cap, sink_fn sink, source_fn source, void *ctx) 
   if (!rseq_enabled() || !rseq_arch_supported() || !rseq_fence_init() ||
       !thread_exit_hook_init(on_thread_exit))
     return -ENOTSUP;
-  static const bool fork_hook = on_fork_child(fork_child);
+  // R1 is held across fork(): the child finds the registry whole, and resets the lock.
+  static const bool fork_hook = on_fork(lock, unlock, fork_child);
   (void)fork_hook;
   cap_ = cap;
   sink_ = sink;
