@@ -17,11 +17,13 @@
  *
  * Static pools: CP_DEFINE_PERCPU_POOL(name, type, low, high) and
  * CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high) define `struct cp_percpu_pool
- * name`, constant-initialised (no constructor). Its bookkeeping is created by the first
- * cp_percpu_pool_fill (not async-signal-safe). Until then cp_percpu_pool_alloc returns NULL
- * and cannot schedule a refill (a signal handler cannot start threads or allocate): prime a
- * static pool once from normal context, e.g. cp_percpu_pool_fill(&name, 0) early in main,
- * after which handlers may allocate and refills run automatically.
+ * name` at file scope, constant-initialised, and a load-time constructor that creates its
+ * bookkeeping and starts the background worker (a thread before main; no per-CPU area is
+ * allocated then). So the pool can be used from any context and is refilled automatically
+ * from its first use on, a signal handler's included: like any pool it starts empty, so that
+ * first alloc returns NULL and schedules the refill. After cp_percpu_pool_destroy a static
+ * pool is back to its initial state without bookkeeping: alloc returns NULL and schedules
+ * nothing until cp_percpu_pool_fill creates it again.
  */
 #ifndef COREPOOL_PERCPU_POOL_H
 #define COREPOOL_PERCPU_POOL_H
@@ -44,8 +46,16 @@ struct cp_percpu_pool {
   void *cp_priv_impl; /* bookkeeping, created by create or the first fill */
 };
 
-#define CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high) \
-  struct cp_percpu_pool name = {(size), (align), (low), (high), 0, NULL}
+/* Creates a static pool's bookkeeping and starts the worker (what the constructor of
+ * CP_DEFINE_PERCPU_POOL does). Not async-signal-safe; may block. */
+void cp_percpu_pool_static_init(struct cp_percpu_pool *pool);
+
+#define CP_DEFINE_PERCPU_POOL_SIZED(name, size, align, low, high)             \
+  struct cp_percpu_pool name = {(size), (align), (low), (high), 0, NULL};     \
+  __attribute__((constructor)) static void cp_percpu_pool_ctor_##name(void) { \
+    cp_percpu_pool_static_init(&name);                                        \
+  }                                                                           \
+  extern struct cp_percpu_pool name
 #ifdef __cplusplus
 #define CP_PERCPU_POOL_ALIGNOF_(type) alignof(type)
 #else
@@ -64,7 +74,10 @@ int cp_percpu_pool_create(struct cp_percpu_pool **pool, size_t elem_size, size_t
 /* Empties the pool (see cp_percpu_pool_empty) and releases its bookkeeping; a pool from
  * cp_percpu_pool_create is freed, a static one returns to its initial state. No other call
  * on the pool may run concurrently or follow (except, for a static pool, starting over).
- * May block; not async-signal-safe. NULL is a no-op. */
+ * A refill request handed to a user executor and not yet run stays safe to run: it then
+ * frees the bookkeeping and touches nothing else (if it never runs, that stays allocated).
+ * Safe from work running on the background worker (a gen_pool growth hook): it never waits
+ * for the worker there. May block; not async-signal-safe. NULL is a no-op. */
 void cp_percpu_pool_destroy(struct cp_percpu_pool *pool);
 
 /* Allocates areas synchronously until the pool holds target_nr (0: `high`) or allocation
@@ -73,7 +86,9 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool);
 void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr);
 
 /* Cancels pending fill work (waiting for a running one) and frees every cached area.
- * May block; not async-signal-safe; not from the executor's fill itself. */
+ * May block; not async-signal-safe; not from the executor's fill itself. From work running
+ * on the background worker (a gen_pool growth hook) it is safe: a refill queued behind that
+ * work is dropped at once, never waited for. */
 void cp_percpu_pool_empty(struct cp_percpu_pool *pool);
 
 /* Takes one cached area (a cp_alloc_percpu handle, zero on every CPU), or NULL when the

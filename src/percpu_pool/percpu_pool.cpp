@@ -65,7 +65,9 @@ struct impl {
   // executor hook
   cp_percpu_pool_executor exec = nullptr;
   void *exec_user = nullptr;
-  std::atomic<bool> exec_pending{false};
+  std::atomic<bool> exec_pending{false};  // a request is out (handed to exec, not yet run)
+  // Set by destroy (fill_lock). A request still out then owns the impl: its run frees it.
+  bool dead = false;
   std::atomic<uint64_t> gen{0};  // bumped by empty: requests older than it are dropped
   std::atomic<uint64_t> exec_gen{0};
   std::atomic<uint64_t> triggers{0}, empty_allocs{0};
@@ -209,14 +211,21 @@ void fill_from_engine(void *ctx, int) {
   fill_locked(im, 0);  // the patch's work function: fill(pool, 0)
 }
 
+// A request that destroy found out owns the impl (dead): it frees it, touching nothing else
+// (the pool and the segments may be gone). Otherwise it fills, unless the pool was emptied
+// after the request (empty "cancels pending fill work").
 void run_from_executor(void *arg) {
   auto *im = static_cast<impl *>(arg);
-  std::lock_guard<std::mutex> g(im->fill_lock);
-  im->exec_pending.store(false, std::memory_order_relaxed);
-  // Dropped if the pool was emptied after the request (empty "cancels pending fill work").
-  if (im->exec_gen.load(std::memory_order_acquire) != im->gen.load(std::memory_order_acquire))
-    return;
-  fill_locked(im, 0);
+  bool last;
+  {
+    std::lock_guard<std::mutex> g(im->fill_lock);
+    im->exec_pending.store(false, std::memory_order_relaxed);
+    last = im->dead;
+    if (!last &&
+        im->exec_gen.load(std::memory_order_acquire) == im->gen.load(std::memory_order_acquire))
+      fill_locked(im, 0);
+  }
+  if (last) delete im;
 }
 
 void trigger_refill(impl *im) {
@@ -272,6 +281,13 @@ int cp_percpu_pool_create(struct cp_percpu_pool **out, size_t elem_size, size_t 
   }
   *out = p;
   return 0;
+}
+
+void cp_percpu_pool_static_init(struct cp_percpu_pool *pool) {
+  if (!pool ||
+      check_args(pool->cp_priv_size, pool->cp_priv_align, pool->cp_priv_low, pool->cp_priv_high))
+    return;  // a static pool defined with bad arguments stays empty (cp_last_error says why)
+  get_or_create(pool);
 }
 
 void cp_percpu_pool_fill(struct cp_percpu_pool *pool, int target_nr) {
@@ -336,7 +352,13 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
     }
     std::atomic_ref(pool->cp_priv_impl).store(nullptr, std::memory_order_release);
     unlink_impl(im);
-    delete im;
+    bool request_out;
+    {
+      std::lock_guard<std::mutex> g(im->fill_lock);
+      im->dead = true;
+      request_out = im->exec_pending.load(std::memory_order_relaxed);
+    }
+    if (!request_out) delete im;  // else the executor's run frees it
   }
   if (pool->cp_priv_flags & 1) delete pool;
 }

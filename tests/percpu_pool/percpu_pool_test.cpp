@@ -274,6 +274,47 @@ TEST(PercpuPool, ExecutorHookRunsRefills) {
   EXPECT_TRUE(wait_nr(g.p, 6));
 }
 
+// A request still out at destroy stays safe to run: it frees the bookkeeping and touches
+// nothing else (AddressSanitizer reports a use after free otherwise).
+TEST(PercpuPool, ExecutorRequestOutAtDestroyIsSafeToRun) {
+  const uint64_t base = live_percpu();
+  cp_percpu_pool *p = nullptr;
+  ASSERT_EQ(cp_percpu_pool_create(&p, 16, 8, 2, 6), 0);
+  exec_rec rec;
+  cp_percpu_pool_set_executor(p, record_exec, &rec);
+  EXPECT_EQ(cp_percpu_pool_alloc(p), nullptr);
+  ASSERT_EQ(rec.calls.load(), 1);
+  cp_percpu_pool_destroy(p);
+  rec.run(rec.arg);  // the executor runs it late
+  EXPECT_EQ(live_percpu(), base) << "the late run fills nothing";
+}
+
+// Work on the shared worker (here a plain work item, as a gen_pool growth hook is) empties and
+// destroys a pool whose refill is queued behind it: both return at once.
+TEST(PercpuPool, EmptyAndDestroyFromWorkOnTheWorker) {
+  struct ctx_t {
+    cp_percpu_pool *p = nullptr;
+    corepool::ds::work_item w;
+    std::atomic<int> stage{0};
+  } ctx;
+  ASSERT_EQ(cp_percpu_pool_create(&ctx.p, 16, 8, 2, 8), 0);
+  cp_percpu_pool_fill(ctx.p, 0);
+  corepool::ds::work_init(
+      &ctx.w,
+      [](corepool::ds::work_item *it) {
+        auto *c = static_cast<ctx_t *>(it->arg);
+        for (int i = 0; i < 7; i++) cp_free_percpu(cp_percpu_pool_alloc(c->p));  // queued
+        cp_percpu_pool_empty(c->p);
+        c->stage = 1;
+        cp_percpu_pool_destroy(c->p);
+        c->stage = 2;
+      },
+      &ctx, 0);
+  ASSERT_TRUE(corepool::ds::schedule_work(&ctx.w));
+  corepool::ds::flush_work(&ctx.w);
+  EXPECT_EQ(ctx.stage.load(), 2);
+}
+
 // ---- 32 threads and a signal storm while the worker refills ---------------------------------
 
 // Each area's CPU-0 word is claimed with CAS 0 -> holder id: a second holder of a live area
