@@ -154,8 +154,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
 /* Introspection (snapshots; thread-safe, async-signal-safe). Free objects in CPU `cpu`'s
  * ring and cache: -EINVAL when cpu >= cp_nr_cpu_ids() or is not possible (no ring). */
 int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu);
-/* Free objects held by no CPU: in the magazine depot, the shared overflow rings and the
- * spill array. */
+/* Free objects in the shared overflow rings and the spill array. */
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool);
 /* Objects per CPU ring at most (a power of two). */
 unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool);

@@ -3,14 +3,9 @@
 // A composition of ds tiers (docs/objpool.md has the full argument):
 //
 //   [thread tier (ds/thread_cache.h), optional] -> per-CPU cache (ds/pcpu_cache.h)
-//     -> magazine depot (ds/magazine.h) -> this CPU's ring (ds/cpu_ring.h) -> overflow
-//     rings -> the spill array (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs'
-//     caches, other threads' stacks
-//
-// A cache that overflows fills an empty magazine from its stack (one sequence) and puts it
-// on the depot's full stack (one CAS); a cache that runs dry takes a full magazine first.
-// So objects freed on one CPU and allocated on another cross in magazines, one CAS per
-// magazine. Without an empty (or a full) magazine the rings work as before.
+//     -> this CPU's ring (ds/cpu_ring.h) -> overflow rings -> the spill array
+//     (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches, other threads'
+//     stacks
 //
 // Rings (ds/cpu_ring.h, invariants R1-R6): one producer at a time, consumers from any CPU by
 // CAS on head after reading the slots. Which producer, per ring, chosen at creation:
@@ -50,7 +45,6 @@
 
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
-#include "ds/magazine.h"
 #include "ds/pcpu_cache.h"
 #include "ds/thread_cache.h"
 #include "error.h"
@@ -66,7 +60,6 @@ using namespace corepool::ds;
 using namespace corepool::objpool_impl;
 
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
-constexpr unsigned kMaxMagazine = 128;   // objects per magazine at most
 
 // ---- producers ----------------------------------------------------------------------------
 
@@ -118,24 +111,9 @@ __attribute__((noinline)) void push_to_rings(cp_objpool *p, void *obj) noexcept 
   overflow_push_bulk(p, &obj, 1, cpu);
 }
 
-// Objects in our hands that a magazine could not take (the depot's FIFO busy): the rings.
-inline void push_each_to_rings(cp_objpool *p, void *const *objs, unsigned n) noexcept {
-  for (unsigned i = 0; i < n; i++) push_to_rings(p, objs[i]);
-}
-
-// The cache is full (or out of reach): half of it and obj into a magazine, else the rings.
-inline void push_below(cp_objpool *p, void *obj) noexcept {
-  if (p->mags &&
-      p->mags->spill(
-          obj, [p](void **out, unsigned k) { return pcpu_cache_pop_bulk(p->cache, out, k); },
-          [p](void *const *objs, unsigned k) { push_each_to_rings(p, objs, k); }))
-    return;
-  push_to_rings(p, obj);
-}
-
 inline void push_one(cp_objpool *p, void *obj) noexcept {
   if (pcpu_cache_push(p->cache, obj)) return;  // the fast path: one rseq sequence, no atomic RMW
-  push_below(p, obj);
+  push_to_rings(p, obj);
 }
 
 inline unsigned pop_from(ring *r, void **out, unsigned n) noexcept {
@@ -148,8 +126,7 @@ inline unsigned pop_from(ring *r, void **out, unsigned n) noexcept {
   return corepool::ds::cpu_ring_pop_bulk(r, out, n);
 }
 
-// Local ring, then the others in CPU order, the magazines, the overflow rings, the spill
-// array; up to n.
+// Local ring, then the others in CPU order, the overflow rings, the spill array; up to n.
 inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
   unsigned got = 0;
   unsigned start = static_cast<unsigned>(start_cpu(p));
@@ -157,9 +134,6 @@ inline unsigned pop_any(cp_objpool *p, void **out, unsigned n) noexcept {
     if (ring *r = p->rings[i]) got += pop_from(r, out + got, n - got);
   for (unsigned i = 0; i < start && got < n; i++)
     if (ring *r = p->rings[i]) got += pop_from(r, out + got, n - got);
-  auto elsewhere = [p](void *const *objs, unsigned k) { push_each_to_rings(p, objs, k); };
-  for (unsigned k = 1; p->mags && got < n && k > 0; got += k)
-    k = p->mags->take(out + got, n - got, elsewhere);
   for (ring *r : p->overflow)
     if (got < n) got += pop_from(r, out + got, n - got);
   if (got < n) got += corepool::ds::cas_array_take(p->spill, out + got, n - got);
@@ -272,7 +246,6 @@ void ring_fill(ring *r, void *obj) noexcept {
 void unmap_all(cp_objpool *p) noexcept {
   p->tier.destroy(false);
   p->cache.destroy();
-  if (p->mags) os_release(p->mags, p->mags_bytes);
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
   for (ring *r : p->overflow)
@@ -322,8 +295,6 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
   for (ring *&r : p->overflow) r = nullptr;
   p->spill = nullptr;
-  p->mags = nullptr;
-  p->mags_bytes = 0;
   p->slab = nullptr;
   p->nr_objs = nr_objs;
   p->object_size = object_size;
@@ -433,22 +404,6 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       }
       // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
     }
-    // Magazines of half a cache (at most kMaxMagazine): enough for every object plus two
-    // in the hands of each CPU, so that a cache that overflows always finds an empty one
-    // and the FIFO can hold a backlog of cold objects (ds/magazine.h).
-    const unsigned mag_cap = cache_cap / 2 < kMaxMagazine ? cache_cap / 2 : kMaxMagazine;
-    if (p->cache.enabled() && mag_cap >= 2) {
-      const uint64_t want = (static_cast<uint64_t>(nr_objs) + mag_cap - 1) / mag_cap + 2ull * ncpu;
-      const auto nr_mags = static_cast<unsigned>(
-          want < corepool::ds::mag_depot::kMaxMags ? want : corepool::ds::mag_depot::kMaxMags);
-      p->mags_bytes = round_up(corepool::ds::mag_depot::bytes(nr_mags, mag_cap), page_size());
-      void *mem = os_alloc(p->mags_bytes, page_size());
-      if (!mem) {
-        set_error(-ENOMEM, "objpool: out of memory (magazines)");
-        goto fail;
-      }
-      p->mags = corepool::ds::mag_depot::init(mem, nr_mags, mag_cap);
-    }
   }
   if (!(a.flags & CP_OBJPOOL_F_NOTHREADCACHE)) {
     const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
@@ -483,21 +438,7 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
-  // This CPU's ring first (its share of the objects, and what was pushed here), then the
-  // oldest full magazine: one object for us, the rest onto this CPU's cache in one
-  // sequence. Then every other place.
-  unsigned got = 0;
-  if (pool->mags) {
-    if (ring *r = pool->rings[start_cpu(pool)]) got = pop_from(r, buf, want);
-    if (got == 0)
-      if (void *o = pool->mags->refill(
-              [pool](void *const *objs, unsigned k) {
-                return pcpu_cache_push_bulk(pool->cache, objs, k);
-              },
-              [pool](void *const *objs, unsigned k) { push_each_to_rings(pool, objs, k); }))
-        return o;
-  }
-  if (got == 0) got = pop_any(pool, buf, want);
+  unsigned got = pop_any(pool, buf, want);
   if (got == 0) return steal_any(pool, buf, 1) ? buf[0] : nullptr;
   push_many(pool, buf + 1, got - 1);
   return buf[0];
@@ -507,7 +448,7 @@ __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) 
   if (!pool || !valid(pool, obj))
     return corepool::set_error(-EINVAL, "objpool: push of a pointer that is not a pool object");
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  push_below(pool, obj);
+  push_to_rings(pool, obj);
   return 0;
 }
 

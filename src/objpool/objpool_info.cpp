@@ -33,7 +33,7 @@ int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
 
 unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
   if (!pool) return null_pool(), 0;
-  unsigned n = pool->mags ? pool->mags->nr_objs() : 0;
+  unsigned n = 0;
   for (const ring *r : pool->overflow) n += r->nr_free();
   return n + pool->spill->nr_free();
 }

@@ -9,7 +9,6 @@
 
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
-#include "ds/magazine.h"
 #include "ds/pcpu_cache.h"
 #include "ds/thread_cache.h"
 
@@ -41,9 +40,6 @@ struct cp_objpool {
   // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
   // them (fence + drain) when every ring is empty.
   corepool::ds::pcpu_cache cache;
-  // Magazines of half a cache between the caches and the rings (NULL without a cache).
-  corepool::ds::mag_depot *mags;
-  size_t mags_bytes;
   // Per-thread stacks in front of the cache (off unless asked for; see init). Objects there
   // are reachable too: pop steals them after the CPU caches.
   corepool::ds::thread_cache tier;

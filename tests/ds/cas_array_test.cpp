@@ -14,6 +14,7 @@
 
 #include "chaos.h"
 #include "ds/cas_array.h"
+#include "line_block.h"
 
 namespace {
 
@@ -27,16 +28,10 @@ uintptr_t V(void *p) {
 }
 
 struct array_guard {
-  explicit array_guard(uint32_t size) {
-    const size_t bytes = corepool::ds::cas_array_bytes(size);
-    mem = ::operator new (bytes, std::align_val_t{64});
-    std::memset(mem, 0, bytes);
-    a = corepool::ds::cas_array_init(mem, size, bytes);
-  }
-  ~array_guard() { ::operator delete (mem, std::align_val_t{64}); }
-  array_guard(const array_guard &) = delete;
-  array_guard &operator=(const array_guard &) = delete;
-  void *mem;
+  explicit array_guard(uint32_t size)
+      : block(corepool::ds::cas_array_bytes(size), 0),
+        a(corepool::ds::cas_array_init(block.mem, size, corepool::ds::cas_array_bytes(size))) {}
+  corepool::ds_test::line_block block;
   cas_array *a;
 };
 

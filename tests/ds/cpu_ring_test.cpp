@@ -13,6 +13,7 @@
 
 #include "chaos.h"
 #include "ds/cpu_ring.h"
+#include "line_block.h"
 #include "park_point.h"
 
 namespace {
@@ -30,16 +31,10 @@ void *P(uintptr_t v) {
 
 // A ring of `slots` in zeroed, line-aligned memory.
 struct ring_guard {
-  explicit ring_guard(uint64_t slots) {
-    const size_t bytes = corepool::ds::cpu_ring_bytes(slots);
-    mem = ::operator new (bytes, std::align_val_t{64});
-    std::memset(mem, 0, bytes);
-    r = corepool::ds::cpu_ring_init(mem, slots, bytes);
-  }
-  ~ring_guard() { ::operator delete (mem, std::align_val_t{64}); }
-  ring_guard(const ring_guard &) = delete;
-  ring_guard &operator=(const ring_guard &) = delete;
-  void *mem;
+  explicit ring_guard(uint64_t slots)
+      : block(corepool::ds::cpu_ring_bytes(slots), 0),
+        r(corepool::ds::cpu_ring_init(block.mem, slots, corepool::ds::cpu_ring_bytes(slots))) {}
+  corepool::ds_test::line_block block;
   cpu_ring *r;
 };
 

@@ -14,6 +14,7 @@
 
 #include "chaos.h"
 #include "ds/magazine.h"
+#include "line_block.h"
 #include "park_point.h"
 
 namespace {
@@ -26,16 +27,10 @@ void *P(uintptr_t v) {
 }
 
 struct depot_guard {
-  depot_guard(unsigned nr_mags, unsigned cap) {
-    const size_t bytes = mag_depot::bytes(nr_mags, cap);
-    mem = ::operator new (bytes, std::align_val_t{64});
-    std::memset(mem, 0xa5, bytes);  // init must not rely on zeroed memory
-    d = mag_depot::init(mem, nr_mags, cap);
-  }
-  ~depot_guard() { ::operator delete (mem, std::align_val_t{64}); }
-  depot_guard(const depot_guard &) = delete;
-  depot_guard &operator=(const depot_guard &) = delete;
-  void *mem;
+  depot_guard(unsigned nr_mags, unsigned cap)
+      : block(mag_depot::bytes(nr_mags, cap), 0xa5),  // init must not rely on zeroed memory
+        d(mag_depot::init(block.mem, nr_mags, cap)) {}
+  corepool::ds_test::line_block block;
   mag_depot *d;
 };
 

@@ -327,10 +327,11 @@ struct storm_ctx {
 bool claim(storm_ctx *s, void *a, uint64_t id) {
   auto *w = static_cast<uint64_t *>(cp_per_cpu_ptr(a, 0));
   uint64_t zero = 0;
-  bool ok = __atomic_compare_exchange_n(w, &zero, id, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  bool ok = std::atomic_ref(*w).compare_exchange_strong(zero, id, std::memory_order_relaxed,
+                                                        std::memory_order_relaxed);
   auto *mine = static_cast<uint64_t *>(cp_this_cpu_ptr(a));
-  if (mine != w && __atomic_load_n(mine + 1, __ATOMIC_RELAXED) != 0) ok = false;
-  __atomic_store_n(mine + 1, id, __ATOMIC_RELAXED);
+  if (mine != w && std::atomic_ref(mine[1]).load(std::memory_order_relaxed) != 0) ok = false;
+  std::atomic_ref(mine[1]).store(id, std::memory_order_relaxed);
   if (!ok) s->violations++;
   return ok;
 }

@@ -57,26 +57,13 @@ template <class Impl>
 bool run_counter(Impl &impl, const Task &t, const Params &p, Measurement &m) {
   CounterOp op;
   if (!counter_op_of(t.workload, op)) return false;
-  switch (op) {
-    case CounterOp::add:
-      m = counter_loop<CounterOp::add>(impl, t.threads, p.duration_s);
-      break;
-    case CounterOp::read:
-      m = counter_loop<CounterOp::read>(impl, t.threads, p.duration_s);
-      break;
-    case CounterOp::write:
-      m = counter_loop<CounterOp::write>(impl, t.threads, p.duration_s);
-      break;
-    case CounterOp::xchg:
-      m = counter_loop<CounterOp::xchg>(impl, t.threads, p.duration_s);
-      break;
-    case CounterOp::cmpxchg:
-      m = counter_loop<CounterOp::cmpxchg>(impl, t.threads, p.duration_s);
-      break;
-    case CounterOp::add_return:
-      m = counter_loop<CounterOp::add_return>(impl, t.threads, p.duration_s);
-      break;
-  }
+  // One compiled loop per operation, in CounterOp order.
+  using loop_fn = Measurement (*)(Impl &, int, double);
+  static constexpr loop_fn loops[] = {
+      &counter_loop<CounterOp::add, Impl>,     &counter_loop<CounterOp::read, Impl>,
+      &counter_loop<CounterOp::write, Impl>,   &counter_loop<CounterOp::xchg, Impl>,
+      &counter_loop<CounterOp::cmpxchg, Impl>, &counter_loop<CounterOp::add_return, Impl>};
+  m = loops[static_cast<int>(op)](impl, t.threads, p.duration_s);
   return true;
 }
 
