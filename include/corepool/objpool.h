@@ -170,6 +170,43 @@ unsigned cp_objpool_thread_cache_capacity(const struct cp_objpool *pool);
 /* True (1) when the per-CPU rings run as restartable sequences (chosen at init from
  * cp_rseq_enabled()); 0 when their producer is the holder of each ring's try-lock. */
 int cp_objpool_uses_rseq(const struct cp_objpool *pool);
+/* Statistics: where the free objects are and how often the slow paths ran. */
+struct cp_objpool_stats {
+  unsigned nr_objs;          /* objects of the pool */
+  unsigned nr_free;          /* free objects: the sum of the four tiers below */
+  unsigned nr_free_cache;    /* in the per-CPU caches, all CPUs */
+  unsigned nr_free_rings;    /* in the per-CPU rings, all CPUs */
+  unsigned nr_free_overflow; /* in the overflow rings and the spill array */
+  unsigned nr_free_threads;  /* in the threads' stacks (the thread tier; 0 when off) */
+  /* Counted since init. Spills and overflows are read off the rings' free-running indices
+   * (no cost on any path); refills and steals are one restartable add each on a per-CPU
+   * line, on slow paths only. Refills are cache misses: a pool without a cache
+   * (CP_OBJPOOL_F_NOCACHE, no rseq) and a thread the cache cannot serve (no rseq for it)
+   * count none, the rings being their normal path. */
+  unsigned long long refills;   /* pops the cache could not serve (went to the rings) */
+  unsigned long long spills;    /* objects pushed below the caches: into a CPU ring, an
+                                 * overflow ring or the spill array (a refill's surplus
+                                 * too; without a cache, every push) */
+  unsigned long long overflows; /* of those, objects pushed past their CPU's ring: to an
+                                 * overflow ring (their ring full or BUSY, or a thread
+                                 * without rseq on a pool whose rings run as rseq
+                                 * sequences) or the spill array */
+  unsigned long long steals;    /* objects taken from other CPUs' caches (a fence each CPU) */
+};
+/* Fills *st. 0, or -EINVAL when pool or st is NULL. Thread-safe, lock-free,
+ * async-signal-safe, never blocks. A snapshot: each field is read once, at a slightly
+ * different instant; with operations in flight the tiers may add up to more or less than
+ * the free objects at any one instant, and a counter may miss the events in flight. Exact
+ * when nothing runs concurrently. */
+int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st);
+/* Writes a human-readable report to file descriptor fd: lines of the form
+ * "objpool 0x<pool> key=value ...": one with the sizes and tiers of cp_objpool_stats, one
+ * per possible CPU ("cpu=N free=F": its cache and ring), one with the slow-path counters. 0,
+ * -EINVAL (pool NULL), or the negative errno of the failed write(2). Async-signal-safe (formats on
+ * the stack, writes with write(2)); may block on a slow fd. Same snapshot rules as
+ * cp_objpool_stats. With COREPOOL_STATS=1 in the environment every live pool's report is
+ * written to stderr at exit. */
+int cp_objpool_dump(const struct cp_objpool *pool, int fd);
 /* Calls fn(obj, arg) for every object of the pool, free or not, in address order. Not
  * synchronised with anything: for setup, teardown (e.g. from `release`) and tests. */
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),

@@ -136,6 +136,13 @@ class objpool {
         check(cp_objpool_nr_free_cpu(st_->pool, cpu), "corepool::objpool::nr_free_cpu"));
   }
   int size() const noexcept { return cp_objpool_nr_objs(st_->pool); }
+  /// cp_objpool_stats: free objects per tier and the slow-path counters (a snapshot, exact
+  /// when nothing runs concurrently). Lock-free; async-signal-safe.
+  struct cp_objpool_stats stats() const noexcept {
+    struct cp_objpool_stats s {};
+    (void)cp_objpool_stats(st_->pool, &s);  // fails only for a NULL pool or s
+    return s;
+  }
   cp_objpool *native() const noexcept { return st_->pool; }
 
  private:
@@ -230,6 +237,12 @@ class objpool_resource : public std::pmr::memory_resource {
   }
   std::size_t block_alignment() const noexcept { return align_; }
   unsigned nr_free() const noexcept { return cp_objpool_nr_free(pool_); }
+  /// The pool's cp_objpool_stats (requests sent upstream are not counted there).
+  struct cp_objpool_stats stats() const noexcept {
+    struct cp_objpool_stats s {};
+    (void)cp_objpool_stats(pool_, &s);
+    return s;
+  }
   std::pmr::memory_resource *upstream_resource() const noexcept { return upstream_; }
   cp_objpool *native() const noexcept { return pool_; }
 

@@ -139,6 +139,37 @@ void cp_qmempool_free_bulk(struct cp_qmempool *pool, void *const *elems, int n);
  * they leak. NULL is a no-op. Nothing else may run on the pool concurrently. */
 void cp_qmempool_destroy(struct cp_qmempool *pool);
 
+/* Statistics: where the free objects are and how often the slow paths ran. */
+struct cp_qmempool_stats {
+  unsigned long long nr_free;         /* free objects: the sum of the four tiers below */
+  unsigned long long nr_free_cache;   /* in the per-CPU caches (rseq and fallback stacks) */
+  unsigned long long nr_free_depots;  /* in the per-CPU depots */
+  unsigned long long nr_free_shared;  /* in the shared queue */
+  unsigned long long nr_free_threads; /* in the threads' stacks (the thread tier; 0 when off) */
+  /* Counted since create; each event is one restartable add on a per-CPU line, on slow
+   * paths only (the caches' hits count nothing). */
+  unsigned long long refills;        /* times an allocation went below the caches */
+  unsigned long long spills;         /* times objects went below the caches (a full cache,
+                                      * a refill's surplus that did not fit) */
+  unsigned long long depot_steals;   /* objects a refill took from another CPU's depot */
+  unsigned long long backing_allocs; /* objects from the backing allocator */
+  unsigned long long backing_frees;  /* objects given back to it (shared queue full, trims,
+                                      * destroy) */
+};
+/* Fills *st. 0, or -EINVAL when pool or st is NULL. Thread-safe, lock-free,
+ * async-signal-safe, never blocks. A snapshot: each field is read once, at a slightly
+ * different instant; with operations in flight the tiers may add up to more or less than
+ * the free objects at any one instant, and a counter may miss the events in flight. Exact
+ * when nothing runs concurrently. */
+int cp_qmempool_stats(const struct cp_qmempool *pool, struct cp_qmempool_stats *st);
+/* Writes a human-readable report to file descriptor fd: lines of the form
+ * "qmempool 0x<pool> key=value ...": one with the tiers and sizes, one per possible CPU
+ * ("cpu=N cache=C depot=D"), one with the slow-path counters. 0, -EINVAL (pool NULL), or
+ * the negative errno of the failed write(2). Async-signal-safe (formats on the stack,
+ * writes with write(2)); may block on a slow fd. With COREPOOL_STATS=1 in the environment
+ * every live pool's report is written to stderr at exit. */
+int cp_qmempool_dump(const struct cp_qmempool *pool, int fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -77,6 +77,13 @@ class qmempool {
   }
 
   std::size_t object_size() const noexcept { return obj_size_; }
+  /// cp_qmempool_stats: free objects per tier and the slow-path counters (a snapshot,
+  /// exact when nothing runs concurrently). Lock-free; async-signal-safe.
+  struct cp_qmempool_stats stats() const noexcept {
+    struct cp_qmempool_stats s {};
+    (void)cp_qmempool_stats(pool_, &s);  // fails only for a NULL pool or s
+    return s;
+  }
   cp_qmempool *native() const noexcept { return pool_; }
 
  private:

@@ -118,6 +118,16 @@ class pcpu_cache {
   // their miss path (the *_any paths do); it stays out of line so that the fast paths need
   // no stack frame. Async-signal-safe.
   static void prime_thread() noexcept;
+  // True when the calling thread's fast paths run on one of the rseq stacks now (its rseq
+  // area known, the stacks on, its CPU id with a slot): its misses are real misses (a full,
+  // empty or fenced stack). False for a thread the stacks cannot serve, whose every call
+  // misses. For a pool's miss statistics, after prime_thread(). Async-signal-safe.
+  bool serves_thread() const noexcept {
+    if (nr_cpus_ == 0) return false;  // the rseq stacks are off: no thread's TLS to read
+    int cpu;
+    platform::rseq_abi *rs;
+    return local(cpu, rs) != nullptr;
+  }
 
   // ---- internals, public for the fast paths below ----
   // Per CPU id c, on its node: rseq stack c at stacks_ + (c << stride_shift_), fallback

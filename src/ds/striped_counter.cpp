@@ -64,17 +64,25 @@ void striped_init(stripe_set &s, std::atomic<int64_t> *lines, uint64_t nstripes,
   s.touched_atomic.store(1, std::memory_order_relaxed);
 }
 
+void striped_bank::add(unsigned k, int64_t d) noexcept {
+  if (lines) striped_add(set, lines + k, d);
+}
+
+void striped_bank_init(striped_bank &b, std::atomic<int64_t> *lines, uint64_t nstripes) noexcept {
+  striped_init(b.set, lines, nstripes, 0);
+  b.lines = lines;
+}
+
 striped_counter::striped_counter() noexcept {
   const uint64_t n = striped_stripes_for_machine();
   void *m = ::operator new (striped_bytes(n), std::align_val_t{64}, std::nothrow);
   if (!m) return;
   std::memset(m, 0, striped_bytes(n));
-  lines_ = static_cast<std::atomic<int64_t> *>(m);
-  striped_init(set_, lines_, n, 0);
+  striped_bank_init(bank_, static_cast<std::atomic<int64_t> *>(m), n);
 }
 
 striped_counter::~striped_counter() {
-  if (lines_) ::operator delete (static_cast<void *>(lines_), std::align_val_t{64});
+  if (bank_.lines) ::operator delete (static_cast<void *>(bank_.lines), std::align_val_t{64});
 }
 
 }  // namespace corepool::ds

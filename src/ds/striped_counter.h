@@ -97,7 +97,28 @@ inline int64_t striped_sum(const stripe_set &s, std::atomic<int64_t> *lines) noe
   return a;
 }
 
-// A process-private counter that owns its lines (for statistics and the like).
+// A bank of kBankCounters independent counters on one set of lines (caller's memory,
+// striped_bytes(nstripes), zeroed; format with striped_bank_init): counter k is the k-th
+// int64 of each line, i.e. a striped counter whose lines start at `lines + k` (the 64-byte
+// step between stripes is the same). The touched masks are shared: a stripe's bit is set
+// before the first add to any of its counters (T1), so every counter keeps S1 and S2. The
+// pools keep their slow-path statistics in one: one restartable add on this CPU's line per
+// event, nothing on the fast paths.
+inline constexpr unsigned kBankCounters = 8;
+struct striped_bank {
+  stripe_set set;
+  std::atomic<int64_t> *lines = nullptr;  // nullptr: add does nothing, sum is 0
+  // Counter k < kBankCounters. Lock-free, async-signal-safe. Out of line (a call on the
+  // callers' slow paths): the sequence it holds must not sit in an inline member function,
+  // whose copies the linker merges (platform/rseq.h, Linkage).
+  void add(unsigned k, int64_t d) noexcept;
+  int64_t sum(unsigned k) const noexcept { return lines ? striped_sum(set, lines + k) : 0; }
+};
+// Formats zeroed `lines` (striped_bytes(nstripes) bytes) as b's lines, every counter 0.
+void striped_bank_init(striped_bank &b, std::atomic<int64_t> *lines, uint64_t nstripes) noexcept;
+
+// A process-private bank that owns its lines (heap; not for code that must free it from a
+// signal handler).
 class striped_counter {
  public:
   striped_counter() noexcept;
@@ -105,15 +126,13 @@ class striped_counter {
   striped_counter(const striped_counter &) = delete;
   striped_counter &operator=(const striped_counter &) = delete;
   // False when the lines could not be allocated (then add and sum do nothing / return 0).
-  bool ok() const noexcept { return lines_ != nullptr; }
-  void add(int64_t d) noexcept {
-    if (lines_) striped_add(set_, lines_, d);
-  }
-  int64_t sum() const noexcept { return lines_ ? striped_sum(set_, lines_) : 0; }
+  bool ok() const noexcept { return bank_.lines != nullptr; }
+  // Counter k (< kBankCounters; 0 for the one-counter use). Lock-free, async-signal-safe.
+  void add(int64_t d, unsigned k = 0) noexcept { bank_.add(k, d); }
+  int64_t sum(unsigned k = 0) const noexcept { return bank_.sum(k); }
 
  private:
-  stripe_set set_{};
-  std::atomic<int64_t> *lines_ = nullptr;
+  striped_bank bank_{};
 };
 
 }  // namespace corepool::ds

@@ -46,6 +46,7 @@
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/striped_counter.h"
 #include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
@@ -53,6 +54,7 @@
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
+#include "stats/stats.h"
 
 namespace {
 using namespace corepool::platform;
@@ -78,6 +80,7 @@ inline void overflow_push_bulk(cp_objpool *p, void *const *objs, uint64_t n,
   }
   const unsigned k = static_cast<unsigned>(n);
   if (corepool::ds::cas_array_put(p->spill, objs, k) != k) __builtin_trap();  // as above
+  p->counters.add(kSpillArrayPuts, k);
 }
 
 inline int start_cpu(const cp_objpool *p) noexcept {
@@ -168,6 +171,12 @@ inline void push_many(cp_objpool *p, void *const *objs, unsigned n) noexcept {
   for (unsigned i = 0; i < n; i++) push_one(p, objs[i]);
 }
 
+// A refill: a miss of the cache, counted where the cache serves this thread (after
+// prime_thread()); a thread it cannot serve has the rings as its normal path.
+inline void count_refill(cp_objpool *p) noexcept {
+  if (p->cache.serves_thread()) p->counters.add(kRefills, 1);
+}
+
 // The last resort, when every ring came up short: drain other CPUs' caches (a system call
 // per non-empty cache, see ds/pcpu_cache.h). A small request steals a batch and keeps the
 // surplus on this CPU, so a thread that keeps popping where objects are pushed elsewhere
@@ -185,11 +194,14 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
   for (unsigned i = 0; i <= p->nr_cpus && got < n; i++) {
     unsigned want = n - got;
     if (want >= kStealBatch) {
-      got += steal(i, out + got, want);
+      const unsigned k = steal(i, out + got, want);
+      if (k) p->counters.add(kSteals, k);
+      got += k;
       continue;
     }
     void *buf[kStealBatch];
     unsigned k = steal(i, buf, kStealBatch);
+    if (k) p->counters.add(kSteals, k);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
     got += take;
@@ -201,6 +213,7 @@ inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
 // Below the cache: the rings (local first), then other CPUs' caches.
 __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned n) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  count_refill(p);
   unsigned got = pop_any(p, out, n);
   if (got < n) got += steal_any(p, out + got, n - got);
   return got;
@@ -244,6 +257,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 }
 
 void unmap_all(cp_objpool *p) noexcept {
+  corepool::stats::withdraw(p->reg);
   p->tier.destroy(false);
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
@@ -286,11 +300,16 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: attr.thread_cache above CP_OBJPOOL_THREAD_CACHE_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
-  const size_t self_bytes = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), page_size());
+  const size_t lines_at = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), kLine);
+  const uint64_t nstripes = corepool::ds::striped_stripes_for_machine();
+  const size_t self_bytes = round_up(lines_at + corepool::ds::striped_bytes(nstripes), page_size());
   void *mem = os_alloc(self_bytes, page_size());
   if (!mem) return set_error(-ENOMEM, "objpool: out of memory (pool header)");
   cp_objpool *p = new (mem) cp_objpool;  // (tier: constructed off)
   p->self_bytes = self_bytes;
+  corepool::ds::striped_bank_init(  // the mapping is zeroed
+      p->counters, reinterpret_cast<std::atomic<int64_t> *>(static_cast<char *>(mem) + lines_at),
+      nstripes);
   p->nr_cpus = ncpu;
   for (unsigned c = 0; c < ncpu; c++) p->rings[c] = nullptr;
   for (ring *&r : p->overflow) r = nullptr;
@@ -388,6 +407,8 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       ring_fill(p->overflow[0], obj);
     }
   }
+  // Single-threaded still: what init put in the overflow ring is not an overflow.
+  p->initial_overflow = static_cast<unsigned>(p->overflow[0]->tail.load(std::memory_order_relaxed));
   {
     // Per-CPU caches: by default a quarter of a CPU's fair share, at most kDefaultCache, so
     // that most objects stay in the rings where any CPU reaches them without a fence.
@@ -413,6 +434,10 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     }
     // -ENOTSUP (no rseq or fence), -ENOSPC (too many pools with the tier): without it.
   }
+  p->reg = {p, [](const void *q, int fd) {
+              return cp_objpool_dump(static_cast<const cp_objpool *>(q), fd);
+            }};
+  corepool::stats::enroll(p->reg);
   *pool = p;
   return 0;
 fail:
@@ -435,6 +460,7 @@ constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  count_refill(pool);
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;

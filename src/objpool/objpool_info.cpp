@@ -1,6 +1,7 @@
 // objpool's accessors: counts, sizes, capacities, iteration (corepool/objpool.h).
 #include <corepool/objpool.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "error.h"
@@ -14,6 +15,7 @@ __attribute__((noinline, cold)) int null_pool() noexcept {
 
 using corepool::objpool_impl::null_pool;
 using corepool::objpool_impl::ring;
+using namespace corepool::objpool_impl;
 
 extern "C" {
 
@@ -59,6 +61,35 @@ unsigned cp_objpool_thread_cache_capacity(const struct cp_objpool *pool) {
 }
 int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
   return pool ? (pool->rseq ? 1 : 0) : null_pool();
+}
+
+int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st) {
+  if (!pool || !st) return corepool::set_error(-EINVAL, "objpool: NULL argument");
+  *st = {};
+  st->nr_objs = static_cast<unsigned>(pool->nr_objs);
+  // Pushes ever into the CPU rings and into the overflow rings (R5: tail counts them).
+  uint64_t cpu_pushes = 0, overflow_pushes = 0;
+  for (unsigned c = 0; c < pool->nr_cpus; c++) {
+    if (!pool->rings[c]) continue;
+    st->nr_free_rings += pool->rings[c]->nr_free();
+    st->nr_free_cache += pool->cache.count(c);
+    cpu_pushes += pool->rings[c]->tail.load(std::memory_order_relaxed);
+  }
+  for (const ring *r : pool->overflow) {
+    st->nr_free_overflow += r->nr_free();
+    overflow_pushes += r->tail.load(std::memory_order_relaxed);
+  }
+  st->nr_free_overflow += pool->spill->nr_free();
+  st->nr_free_threads = pool->tier.count();
+  st->nr_free = st->nr_free_cache + st->nr_free_rings + st->nr_free_overflow + st->nr_free_threads;
+  auto sum = [&](unsigned k) { return static_cast<unsigned long long>(pool->counters.sum(k)); };
+  const unsigned long long puts = sum(kSpillArrayPuts);
+  // init's fill (every object, into a CPU ring or overflow[0]) is not a spill.
+  st->spills = cpu_pushes + overflow_pushes + puts - static_cast<uint64_t>(pool->nr_objs);
+  st->overflows = overflow_pushes - pool->initial_overflow + puts;
+  st->refills = sum(kRefills);
+  st->steals = sum(kSteals);
+  return 0;
 }
 
 void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),

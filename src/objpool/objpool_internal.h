@@ -10,13 +10,22 @@
 #include "ds/cas_array.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/striped_counter.h"
 #include "ds/thread_cache.h"
+#include "stats/stats.h"
 
 namespace corepool::objpool_impl {
 constexpr size_t kLine = 64;
 // One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
 using ring = corepool::ds::cpu_ring;
 constexpr unsigned kOverflowRings = 2;  // O2
+// Slow-path statistics (cp_objpool_stats). Spills and overflows cost nothing: the rings'
+// tails are free-running counts of every object ever pushed (R5), so they are the rings'
+// tails less the objects init put there, plus the spill array's puts (counted, a last
+// resort). Refills count cache misses, only where the cache serves the thread: for a
+// thread it cannot serve (no cache, no rseq) every pop goes to the rings, its normal path.
+// Counters of the pool's striped bank:
+enum : unsigned { kRefills, kSpillArrayPuts, kSteals };
 }  // namespace corepool::objpool_impl
 
 struct cp_objpool {
@@ -29,9 +38,10 @@ struct cp_objpool {
   uint32_t stride;
   int nr_objs;
   int object_size;
-  unsigned nr_cpus;   // cp_nr_cpu_ids()
-  unsigned ring_cap;  // slots per CPU ring (power of two)
-  bool rseq;          // per-CPU rings have the rseq producer (else the locked one)
+  unsigned initial_overflow;  // objects init put in overflow[0] (stats: its tail less these)
+  unsigned nr_cpus;           // cp_nr_cpu_ids()
+  unsigned ring_cap;          // slots per CPU ring (power of two)
+  bool rseq;                  // per-CPU rings have the rseq producer (else the locked one)
   corepool::objpool_impl::ring
       *overflow[corepool::objpool_impl::kOverflowRings];  // locked-producer rings, each with room
                                                           // for every object
@@ -49,6 +59,8 @@ struct cp_objpool {
   // Lifetime: 1 for the pool + 1 per object (each object holds one until dropped; fini
   // turns the free objects' references and the pool's into one subtraction).
   alignas(corepool::objpool_impl::kLine) std::atomic<int64_t> ref;
+  corepool::ds::striped_bank counters;  // lines in this mapping, after rings[]
+  corepool::stats::registration reg;    // in the COREPOOL_STATS exit report
   alignas(corepool::objpool_impl::kLine)
       corepool::objpool_impl::ring *rings[];  // nr_cpus entries, nullptr for impossible CPUs
 };

@@ -38,12 +38,14 @@
 #include "ds/alf_ring.h"
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
+#include "ds/striped_counter.h"
 #include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
+#include "stats/stats.h"
 
 namespace {
 using namespace corepool::platform;
@@ -61,6 +63,8 @@ constexpr uint32_t kTrimAfter = 8;  // consecutive spills above the high waterma
 constexpr std::size_t kLine = 64;
 // The largest obj_size: rounding it up to kLine (default_alloc) cannot overflow, and the
 // result is a size malloc may grant (at most PTRDIFF_MAX).
+// Slow-path statistics (cp_qmempool_stats): counters of the pool's striped counter.
+enum : unsigned { kRefills, kSpills, kDepotSteals, kBackingAllocs, kBackingFrees };
 constexpr std::size_t kMaxObjSize = static_cast<std::size_t>(PTRDIFF_MAX) & ~(kLine - 1);
 }  // namespace
 
@@ -77,11 +81,13 @@ struct cp_qmempool {
   cp_qmempool_backing backing{};
   std::size_t obj_size = 0;
   alignas(kLine) std::atomic<uint32_t> above_high{0};
+  corepool::ds::striped_counter counters;  // kRefills ..., slow paths only
+  corepool::stats::registration reg;       // in the COREPOOL_STATS exit report
 };
 
 namespace {
 
-corepool::ds::cpu_ring *depot(cp_qmempool *p, unsigned cpu) noexcept {
+corepool::ds::cpu_ring *depot(const cp_qmempool *p, unsigned cpu) noexcept {
   return reinterpret_cast<corepool::ds::cpu_ring *>(p->depots + cpu * p->depot_stride);
 }
 
@@ -104,9 +110,11 @@ int backing_alloc(cp_qmempool *p, void **out, int n) noexcept {
     out[i] = p->backing.alloc(p->backing.ctx);
     if (!out[i]) break;
   }
+  p->counters.add(i, kBackingAllocs);
   return i;
 }
 void backing_free(cp_qmempool *p, void *const *objs, int n) noexcept {
+  p->counters.add(n, kBackingFrees);
   for (int i = 0; i < n; i++) p->backing.free(p->backing.ctx, objs[i]);
 }
 
@@ -180,8 +188,10 @@ int take_below(cp_qmempool *p, void **out, int n) noexcept {
   const unsigned self = corepool::platform::current_cpu();  // < cp_nr_cpu_ids() == p->ncpu
   int k = from_depot(self);
   if (k == 0) k = p->shared->dequeue<true>(out, n);
-  for (unsigned i = 1; k == 0 && i < p->ncpu; i++)
+  for (unsigned i = 1; k == 0 && i < p->ncpu; i++) {
     k = from_depot(self + i < p->ncpu ? self + i : self + i - p->ncpu);
+    p->counters.add(k, kDepotSteals);
+  }
   return k;
 }
 
@@ -190,6 +200,7 @@ int take_below(cp_qmempool *p, void **out, int n) noexcept {
 // another CPU): push_bulk is all or nothing, and a failure moves on.
 void stash(cp_qmempool *p, void *const *objs, int n) noexcept {
   if (n <= 0 || p->cache.push_bulk_any(objs, static_cast<unsigned>(n))) return;
+  p->counters.add(1, kSpills);
   put_below(p, objs, n);
 }
 
@@ -198,6 +209,7 @@ void stash(cp_qmempool *p, void *const *objs, int n) noexcept {
 // one, cache the rest.
 __attribute__((noinline)) void *alloc_slow(cp_qmempool *p) noexcept {
   if (void *obj = p->cache.pop_any()) return obj;
+  p->counters.add(1, kRefills);
   void *elems[kMaxBulk];
   int k = take_below(p, elems, p->bulk);
   if (k == 0) {
@@ -216,6 +228,7 @@ __attribute__((noinline)) void *alloc_slow(cp_qmempool *p) noexcept {
 // cache below (one sequence or one CAS), then cache obj.
 __attribute__((noinline)) void free_slow(cp_qmempool *p, void *obj) noexcept {
   if (p->cache.push_any(obj)) return;
+  p->counters.add(1, kSpills);
   void *elems[kMaxBulk + 1];
   // Make room (0 if a concurrent pop emptied it, or its lock is busy).
   int k = static_cast<int>(p->cache.pop_bulk_any(elems, static_cast<unsigned>(p->bulk)));
@@ -229,6 +242,7 @@ __attribute__((noinline)) int alloc_bulk_slow(cp_qmempool *p, void **elems, int 
   while (got < n) {
     got += static_cast<int>(p->cache.pop_bulk_any(elems + got, static_cast<unsigned>(n - got)));
     if (got == n) break;
+    p->counters.add(1, kRefills);
     const int k = take_below(p, elems + got, n - got);
     got += k;
     if (got == n || k > 0) continue;
@@ -258,6 +272,7 @@ bool pow2(uint32_t v) noexcept {
 }
 
 void release_pool(cp_qmempool *p) noexcept {
+  corepool::stats::withdraw(p->reg);
   p->tier.destroy(false);
   ring::destroy(p->shared);
   if (p->depots) os_release(p->depots, p->depot_stride * p->ncpu);
@@ -364,6 +379,10 @@ int cp_qmempool_create_attr(cp_qmempool **pool, uint32_t localq_sz, uint32_t sha
       return set_error(-ENOMEM, "cp_qmempool_create: the backing allocator failed during prealloc");
     }
   }
+  p->reg = {p, [](const void *q, int fd) {
+              return cp_qmempool_dump(static_cast<const cp_qmempool *>(q), fd);
+            }};
+  corepool::stats::enroll(p->reg);
   *pool = p;
   return 0;
 }
@@ -436,6 +455,43 @@ void cp_qmempool_destroy(cp_qmempool *p) {
 
 uint32_t cp_qmempool_thread_cache_capacity(const cp_qmempool *p) {
   return p ? p->tier.capacity() : 0;
+}
+
+int cp_qmempool_stats(const cp_qmempool *p, struct cp_qmempool_stats *st) {
+  if (!p || !st) return set_error(-EINVAL, "cp_qmempool_stats: NULL argument");
+  *st = {};
+  for (unsigned c = 0; c < p->ncpu; c++) {
+    st->nr_free_cache += p->cache.count(c);
+    if (p->depots) st->nr_free_depots += depot(p, c)->nr_free();
+  }
+  st->nr_free_shared = p->shared->count();
+  st->nr_free_threads = p->tier.count();
+  st->nr_free = st->nr_free_cache + st->nr_free_depots + st->nr_free_shared + st->nr_free_threads;
+  auto sum = [p](unsigned k) { return static_cast<unsigned long long>(p->counters.sum(k)); };
+  st->refills = sum(kRefills);
+  st->spills = sum(kSpills);
+  st->depot_steals = sum(kDepotSteals);
+  st->backing_allocs = sum(kBackingAllocs);
+  st->backing_frees = sum(kBackingFrees);
+  return 0;
+}
+
+int cp_qmempool_dump(const cp_qmempool *p, int fd) {
+  struct cp_qmempool_stats st;
+  if (cp_qmempool_stats(p, &st) != 0) return set_error(-EINVAL, "cp_qmempool_dump: pool is NULL");
+  corepool::stats::line_writer w(fd, "qmempool", p);
+  w.kv("free", st.nr_free).kv("cache", st.nr_free_cache).kv("depots", st.nr_free_depots);
+  w.kv("shared", st.nr_free_shared).kv("threads", st.nr_free_threads);
+  w.kv("localq_sz", p->localq_sz);
+  w.kv("sharedq_sz", p->sharedq_sz).kv("obj_size", p->obj_size).end();
+  for (unsigned c = 0; c < p->ncpu; c++) {
+    if (!cp_cpu_possible(c)) continue;
+    w.kv("cpu", c).kv("cache", p->cache.count(c));
+    w.kv("depot", p->depots ? depot(p, c)->nr_free() : 0).end();
+  }
+  w.kv("refills", st.refills).kv("spills", st.spills).kv("depot_steals", st.depot_steals);
+  w.kv("backing_allocs", st.backing_allocs).kv("backing_frees", st.backing_frees).end();
+  return w.result();
 }
 
 }  // extern "C"

@@ -76,4 +76,24 @@ TEST(StripedCounter, OwningCounter) {
   EXPECT_EQ(c.sum(), 80000);
 }
 
+// The kBankCounters counters of one owning counter share lines but never each other's adds:
+// thread t adds (k + 1) to counter k, t + 1 times per round, from both kinds of stripe.
+TEST(StripedCounter, CountersOnSharedLinesStayApart) {
+  striped_counter c;
+  ASSERT_TRUE(c.ok());
+  constexpr unsigned K = kBankCounters;
+  constexpr int threads = 4, rounds = 2000;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      if constexpr (detail::kStripeTestHooks) detail::t_stripe_force_atomic = (t % 2 == 1);
+      for (int i = 0; i < rounds; ++i)
+        for (unsigned k = 0; k < K; ++k)
+          for (int j = 0; j <= t; ++j) c.add(k + 1, k);
+    });
+  for (auto &t : ts) t.join();
+  for (unsigned k = 0; k < K; ++k)
+    EXPECT_EQ(c.sum(k), int64_t{k + 1} * rounds * (1 + 2 + 3 + 4)) << "counter " << k;
+}
+
 }  // namespace
