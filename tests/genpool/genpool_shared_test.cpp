@@ -88,7 +88,6 @@ struct attach_case {
 
 TEST(GenPoolSharedAttach, RefusesEachUntrustedField) {
   golden g;
-  const uint64_t rel_start = kDataOff;
   const attach_case cases[] = {
       {.name = "bad magic", .mutate = [](void *m) { hdr_of(m)->magic.fetch_xor(1); }},
       {.name = "old version", .mutate = [](void *m) { hdr_of(m)->version = 4; }},
@@ -133,9 +132,9 @@ TEST(GenPoolSharedAttach, RefusesEachUntrustedField) {
        .mutate = [](void *m) { second_of(m)->start = UINT64_MAX - 4095; }},
       {.name = "chunks overlap",
        .mutate =
-           [rel_start](void *m) {
+           [](void *m) {
              second_of(m)->rel = ~uint64_t{0};
-             second_of(m)->start = rel_start + 4096;
+             second_of(m)->start = kDataOff + 4096;
            }},
       {.name = "list cycles to itself",
        .mutate =
