@@ -5,9 +5,6 @@
 #include <corepool/objpool.h>
 #include <gtest/gtest.h>
 #include <sched.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <corepool/objpool.hpp>
 
 #include <cstdio>
@@ -16,8 +13,6 @@
 #include <vector>
 
 #include "../dump_parse.h"
-
-extern char **environ;
 
 namespace {
 
@@ -257,37 +252,9 @@ TEST(ObjpoolStats, ExitReportChild) {
 }
 
 TEST(ObjpoolStats, ExitReportListsLivePools) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> env{"COREPOOL_STATS=1", "COREPOOL_STATS_TEST_CHILD=1"};
-  for (char **e = environ; *e; e++)
-    if (std::string(*e).rfind("COREPOOL_STATS", 0) != 0) env.emplace_back(*e);
-  std::vector<char *> envp;
-  for (auto &s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string self = "/proc/self/exe", filter = "--gtest_filter=ObjpoolStats.ExitReportChild";
-  char *argv[] = {self.data(), filter.data(), nullptr};
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, self.c_str(), &fa, nullptr, argv, envp.data()), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t k; (k = read(out[0], buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<size_t>(k));
-  close(out[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
-  char live[32], gone[32];
-  const auto at = text.find("live 0x");
-  ASSERT_NE(at, std::string::npos) << text;
-  ASSERT_EQ(std::sscanf(text.c_str() + at, "live %31s gone %31s", live, gone), 2);
+  const std::string text = corepool::test::run_stats_child("ObjpoolStats.ExitReportChild");
+  const auto [live, gone] = corepool::test::live_and_gone(text);
+  ASSERT_FALSE(live.empty()) << text;
   EXPECT_NE(text.find("corepool 0x0 stats_report_pools="), std::string::npos) << text;
   EXPECT_NE(text.find(std::string("objpool ") + live + " objects=48 free=45 "), std::string::npos)
       << text;
