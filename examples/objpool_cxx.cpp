@@ -20,7 +20,8 @@ struct conn {
 int main() {
   int next = 0;
   // Bound each CPU's ring to 64 objects: memory per CPU is 8 * 64 bytes, not 8 * 1024.
-  const cp_objpool_attr attr{.ring_capacity = 64, .flags = 0, .cache_capacity = 0};
+  const cp_objpool_attr attr{
+      .ring_capacity = 64, .flags = 0, .cache_capacity = 0, .thread_cache = 0};
   corepool::objpool<conn> pool(
       1024,
       [&] {

@@ -36,7 +36,7 @@ cp_objpool *pool() {
 cp_objpool *bounded_pool() {
   static cp_objpool *p = [] {
     cp_objpool *q = nullptr;
-    cp_objpool_attr a{.ring_capacity = 1024, .flags = 0, .cache_capacity = 0};
+    cp_objpool_attr a{.ring_capacity = 1024, .flags = 0, .cache_capacity = 0, .thread_cache = 0};
     if (cp_objpool_init_attr(&q, kObjs, kObjSize, nullptr, nullptr, nullptr, &a) != 0) std::abort();
     return q;
   }();

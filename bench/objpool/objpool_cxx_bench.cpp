@@ -50,7 +50,8 @@ void Cxx(benchmark::State &s) {
 
 void CxxAttr(benchmark::State &s) {
   const int n = static_cast<int>(s.range(0));
-  const cp_objpool_attr a{.ring_capacity = 1024, .flags = 0, .cache_capacity = 0};
+  const cp_objpool_attr a{
+      .ring_capacity = 1024, .flags = 0, .cache_capacity = 0, .thread_cache = 0};
   for (auto _ : s) {
     uint64_t next = 0;
     corepool::objpool<obj> p(

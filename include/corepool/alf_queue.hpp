@@ -49,8 +49,10 @@ class alf_queue {
         cp_alf_queue_free(q_);
         throw std::invalid_argument("alf_queue of this T: size at most 2^24");
       }
-      const cp_objpool_attr attr{
-          .ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+      const cp_objpool_attr attr{.ring_capacity = 0,
+                                 .flags = CP_OBJPOOL_F_NOCACHE | CP_OBJPOOL_F_NOTHREADCACHE,
+                                 .cache_capacity = 0,
+                                 .thread_cache = 0};
       rc = cp_objpool_init_attr(&cells_, static_cast<int>(size), static_cast<int>(sizeof(T)),
                                 nullptr, nullptr, nullptr, &attr);
       if (rc != 0) {

@@ -115,6 +115,34 @@ void cp_gen_pool_for_each_chunk(struct cp_gen_pool *pool,
                                 void (*func)(struct cp_gen_pool *,
                                              const struct cp_gen_pool_chunk_info *, void *),
                                 void *data);
+/* Statistics (a corepool extension): sizes, fragmentation and the failure counts. */
+struct cp_gen_pool_stats {
+  size_t size;                       /* bytes managed, all chunks (cp_gen_pool_size) */
+  size_t avail;                      /* free bytes (cp_gen_pool_avail) */
+  size_t largest_free;               /* bytes of the longest run of free granules in one
+                                      * chunk: the largest unaligned request that fits now */
+  size_t granule;                    /* bytes per granule (2^min_alloc_order) */
+  unsigned long long nr_chunks;      /* chunks added */
+  unsigned long long nr_allocations; /* allocations outstanding (their start marks) */
+  /* Counted by this handle (for a shared pool: this process's calls) since create or
+   * attach; one restartable add on a per-CPU line each, on these paths only: */
+  unsigned long long failed_allocs; /* allocation requests no chunk could serve (returned 0) */
+  unsigned long long grow_calls;    /* runs of the growth callback (set_low_watermark) */
+};
+/* Fills *st. 0, or -EINVAL when pool or st is NULL. Lock-free, async-signal-safe, never
+ * blocks; reads every chunk's map (time linear in the granules, 32 per word). A snapshot:
+ * with allocs and frees in flight the fields may disagree by their sizes; exact when
+ * nothing runs concurrently. */
+int cp_gen_pool_stats(struct cp_gen_pool *pool, struct cp_gen_pool_stats *st);
+/* Writes a human-readable report to file descriptor fd: lines "gen_pool 0x<pool>
+ * key=value ...": one with the figures of cp_gen_pool_stats, one per chunk ("chunk=N
+ * start=0x... size=... avail=... allocations=... largest_free=..."), one with the counters.
+ * 0, -EINVAL (pool NULL), or the negative errno of the failed write(2). Async-signal-safe
+ * (formats on the stack, writes with write(2)); may block on a slow fd. With
+ * COREPOOL_STATS=1 in the environment every live handle's report is written to stderr at
+ * exit. */
+int cp_gen_pool_dump(struct cp_gen_pool *pool, int fd);
+
 /* Sets the algorithm of cp_gen_pool_alloc; `data` is copied (ignored for algorithms that take
  * none; NULL, a bad alignment, or an alignment or offset of 2^56 or more keeps the old
  * algorithm and sets cp_last_error(); cp_gen_pool_alloc_algo takes any value).

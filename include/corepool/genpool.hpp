@@ -119,6 +119,13 @@ class gen_pool {
   }
   size_t avail() const noexcept { return cp_gen_pool_avail(p_); }
   size_t size() const noexcept { return cp_gen_pool_size(p_); }
+  /// cp_gen_pool_stats: sizes, allocations, the longest free run and this handle's failure
+  /// and growth counts (a snapshot). Lock-free; async-signal-safe.
+  struct cp_gen_pool_stats stats() const noexcept {
+    struct cp_gen_pool_stats s {};
+    (void)cp_gen_pool_stats(p_, &s);  // fails only for a NULL pool or s
+    return s;
+  }
   bool has_addr(uintptr_t a, size_t n) const noexcept { return cp_gen_pool_has_addr(p_, a, n); }
   uint64_t virt_to_phys(uintptr_t a) const noexcept { return cp_gen_pool_virt_to_phys(p_, a); }
   /// Throws std::system_error (EINVAL: NULL or bad alignment data); the old algorithm stays.

@@ -120,10 +120,14 @@ struct cp_objpool_attr {
    * nr_objs, so push still never fails for a valid object; memory per CPU drops from
    * 8 * nr_objs bytes to 8 * ring_capacity. */
   unsigned ring_capacity;
-  unsigned flags; /* 0, or CP_OBJPOOL_F_NOCACHE */
+  unsigned flags; /* 0, or CP_OBJPOOL_F_NOCACHE and/or CP_OBJPOOL_F_NOTHREADCACHE */
   /* Objects one CPU's cache (see below) holds at most, up to CP_OBJPOOL_CACHE_CAPACITY_MAX.
    * 0 (the default): min(256, nr_objs / (4 x possible CPUs)); a pool that small gets none. */
   unsigned cache_capacity;
+  /* Objects each thread's own stack (the thread tier, see below) holds at most, up to
+   * CP_OBJPOOL_THREAD_CACHE_MAX. 0 (the default): COREPOOL_THREAD_CACHE from the environment
+   * (read once per process; unset or 0: no thread tier). */
+  unsigned thread_cache;
 };
 /* In front of each CPU's ring sits a small per-CPU cache (a LIFO stack) that push and pop
  * reach with one restartable sequence and no atomic read-modify-write. Its objects stay
@@ -132,9 +136,22 @@ struct cp_objpool_attr {
  * cache when rseq and that fence are available (x86-64, Linux 5.10+) unless this flag is set. */
 #define CP_OBJPOOL_F_NOCACHE 1u
 #define CP_OBJPOOL_CACHE_CAPACITY_MAX (1u << 16)
+/* The thread tier: in front of the per-CPU caches, a small stack per thread that uses the
+ * pool, reached through thread-local storage with one restartable sequence, no atomic
+ * instruction and no CPU id. Its objects stay reachable from every thread: a pop that finds
+ * the rings and the CPU caches empty takes them out of other threads' stacks (membarrier(2),
+ * as for the CPU caches); a thread's stack goes back to the pool when the thread exits, and
+ * when it has not moved for about a second (noticed by other threads' slow paths). Costs
+ * 128 + 8 x thread_cache bytes per thread that uses the pool. Needs what the cache needs
+ * (rseq and the fence: x86-64, Linux 5.10+); at most 16 pools of a process have it at once,
+ * later ones run without. The bulk calls bypass it. This flag turns it off whatever the
+ * environment says. */
+#define CP_OBJPOOL_F_NOTHREADCACHE 4u
+#define CP_OBJPOOL_THREAD_CACHE_MAX 1024u
 
 /* cp_objpool_init with options (attr may be NULL: the defaults). Extra error: -EINVAL for
- * an unknown bit in attr->flags, ring_capacity above 2^24 or cache_capacity above the max. */
+ * an unknown bit in attr->flags, ring_capacity above 2^24, cache_capacity or thread_cache
+ * above its max. */
 int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size, void *context,
                          cp_objpool_init_cb objinit, cp_objpool_fini_cb release,
                          const struct cp_objpool_attr *attr);
@@ -152,16 +169,20 @@ int cp_objpool_object_stride(const struct cp_objpool *pool);
 int cp_objpool_nr_objs(const struct cp_objpool *pool);
 /* Objects per CPU cache at most; 0 when the pool has no cache. */
 unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool);
+/* Objects one thread's stack holds at most (attr.thread_cache or the environment's), 0 when
+ * the pool has no thread tier. */
+unsigned cp_objpool_thread_cache_capacity(const struct cp_objpool *pool);
 /* True (1) when the per-CPU rings run as restartable sequences (chosen at init from
  * cp_rseq_enabled()); 0 when their producer is the holder of each ring's try-lock. */
 int cp_objpool_uses_rseq(const struct cp_objpool *pool);
 /* Statistics: where the free objects are and how often the slow paths ran. */
 struct cp_objpool_stats {
   unsigned nr_objs;          /* objects of the pool */
-  unsigned nr_free;          /* free objects: the sum of the three tiers below */
+  unsigned nr_free;          /* free objects: the sum of the four tiers below */
   unsigned nr_free_cache;    /* in the per-CPU caches, all CPUs */
   unsigned nr_free_rings;    /* in the per-CPU rings, all CPUs */
   unsigned nr_free_overflow; /* in the overflow rings and the spill array */
+  unsigned nr_free_threads;  /* in the threads' stacks (the thread tier; 0 when off) */
   /* Counted since init. Spills and overflows are read off the rings' free-running indices
    * (no cost on any path); refills and steals are one restartable add each on a per-CPU
    * line, on slow paths only. Refills are cache misses: a pool without a cache

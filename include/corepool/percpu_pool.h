@@ -105,6 +105,31 @@ void *cp_percpu_pool_alloc(struct cp_percpu_pool *pool);
 /* Number of cached areas now (a snapshot). Async-signal-safe. */
 int cp_percpu_pool_nr(const struct cp_percpu_pool *pool);
 
+/* Statistics (a corepool extension). */
+struct cp_percpu_pool_stats {
+  int nr;                       /* cached areas now (cp_percpu_pool_nr) */
+  int low, high;                /* the watermarks */
+  size_t elem_size, elem_align; /* of each area */
+  /* Counted since the bookkeeping was created (create, a static pool's constructor or first
+   * fill), on the fill, empty and refill-request paths only (alloc's claim counts nothing): */
+  unsigned long long filled;        /* areas allocated into the pool by fills */
+  unsigned long long fill_failures; /* fills that stopped short (cp_alloc_percpu failed) */
+  unsigned long long emptied;       /* cached areas freed by empty and destroy */
+  unsigned long long refills;       /* refills alloc requested (queued, or joined a pending one) */
+  unsigned long long empty_allocs;  /* allocs that found the pool empty (returned NULL) */
+};
+/* Fills *st. 0, or -EINVAL when pool or st is NULL. Lock-free, async-signal-safe, never
+ * blocks. A snapshot: each field is read once; exact when nothing runs concurrently. A
+ * static pool without bookkeeping gives its sizes and watermarks and zeros. */
+int cp_percpu_pool_stats(const struct cp_percpu_pool *pool, struct cp_percpu_pool_stats *st);
+/* Writes a human-readable report to file descriptor fd: lines "percpu_pool 0x<pool>
+ * key=value ...": one with the sizes, watermarks and cached areas, one with the counters.
+ * 0, -EINVAL (pool NULL), or the negative errno of the failed write(2). Async-signal-safe
+ * (formats on the stack, writes with write(2)); may block on a slow fd. With
+ * COREPOOL_STATS=1 in the environment every pool with bookkeeping is reported to stderr at
+ * exit. */
+int cp_percpu_pool_dump(const struct cp_percpu_pool *pool, int fd);
+
 /* corepool extension: run refills on the caller's executor instead of the background
  * worker. When a refill is due, cp_percpu_pool_alloc calls exec(run, run_arg, user) from
  * its own context (possibly a signal handler: exec must be async-signal-safe and must not

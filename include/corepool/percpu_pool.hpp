@@ -51,6 +51,13 @@ class percpu_pool {
   void empty() noexcept { cp_percpu_pool_empty(p_); }
   /// Cached areas now (a snapshot). Async-signal-safe.
   int nr() const noexcept { return cp_percpu_pool_nr(p_); }
+  /// cp_percpu_pool_stats: cached areas, watermarks and the fill / refill counts (a
+  /// snapshot). Lock-free; async-signal-safe.
+  struct cp_percpu_pool_stats stats() const noexcept {
+    struct cp_percpu_pool_stats s {};
+    (void)cp_percpu_pool_stats(p_, &s);  // fails only for a NULL pool or s
+    return s;
+  }
   /// Refills run on the caller's executor (see cp_percpu_pool_set_executor).
   void set_executor(cp_percpu_pool_executor exec, void *user) noexcept {
     cp_percpu_pool_set_executor(p_, exec, user);

@@ -107,6 +107,36 @@ int cp_qmempool_create(struct cp_qmempool **pool, uint32_t localq_sz, uint32_t s
                        uint32_t prealloc, size_t obj_size,
                        const struct cp_qmempool_backing *backing);
 
+/* Options for cp_qmempool_create_attr; zero-initialise and set what you need. */
+struct cp_qmempool_attr {
+  /* Objects each thread's own stack (the thread tier) holds at most, up to
+   * CP_QMEMPOOL_THREAD_CACHE_MAX. 0 (the default): COREPOOL_THREAD_CACHE from the
+   * environment (read once per process; unset or 0: no thread tier). */
+  uint32_t thread_cache;
+  unsigned flags; /* 0, or CP_QMEMPOOL_F_NOTHREADCACHE */
+};
+/* The thread tier: in front of the per-CPU caches, a small stack per thread that uses the
+ * pool, reached through thread-local storage with one restartable sequence, no atomic
+ * instruction and no CPU id. A thread's stack goes back to the caches when it overflows,
+ * when the thread exits, and when it has not moved for about a second (noticed by other
+ * threads' slow paths); destroy collects every thread's stack. Costs 128 + 8 x thread_cache
+ * bytes per thread that uses the pool. Needs rseq and the rseq fence (x86-64, Linux 5.10+);
+ * at most 16 pools of a process have it at once, later ones run without. The bulk calls
+ * bypass it. This flag turns it off whatever the environment says. */
+#define CP_QMEMPOOL_F_NOTHREADCACHE 1u
+#define CP_QMEMPOOL_THREAD_CACHE_MAX 1024u
+
+/* cp_qmempool_create with options (attr may be NULL: the defaults). Extra -EINVAL: an
+ * unknown bit in attr->flags or thread_cache above its max. */
+int cp_qmempool_create_attr(struct cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_sz,
+                            uint32_t prealloc, size_t obj_size,
+                            const struct cp_qmempool_backing *backing,
+                            const struct cp_qmempool_attr *attr);
+
+/* Objects one thread's stack holds at most, 0 when the pool has no thread tier (or pool is
+ * NULL). */
+uint32_t cp_qmempool_thread_cache_capacity(const struct cp_qmempool *pool);
+
 /* One object, or NULL: pool NULL (cp_last_error() says so) or the backing allocator
  * returned NULL with the caches and the shared queue empty. Lock-free; async-signal-safe
  * unless it reaches the backing allocator (see above). The caller owns the object until it
@@ -135,10 +165,11 @@ void cp_qmempool_destroy(struct cp_qmempool *pool);
 
 /* Statistics: where the free objects are and how often the slow paths ran. */
 struct cp_qmempool_stats {
-  unsigned long long nr_free;        /* free objects: the sum of the three tiers below */
-  unsigned long long nr_free_cache;  /* in the per-CPU caches (rseq and fallback stacks) */
-  unsigned long long nr_free_depots; /* in the per-CPU depots */
-  unsigned long long nr_free_shared; /* in the shared queue */
+  unsigned long long nr_free;         /* free objects: the sum of the four tiers below */
+  unsigned long long nr_free_cache;   /* in the per-CPU caches (rseq and fallback stacks) */
+  unsigned long long nr_free_depots;  /* in the per-CPU depots */
+  unsigned long long nr_free_shared;  /* in the shared queue */
+  unsigned long long nr_free_threads; /* in the threads' stacks (the thread tier; 0 when off) */
   /* Counted since create; each event is one restartable add on a per-CPU line, on slow
    * paths only (the caches' hits count nothing). */
   unsigned long long refills;        /* times an allocation went below the caches */

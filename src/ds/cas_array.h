@@ -8,16 +8,24 @@
 // Synchronizing pairs:
 //   A1  put: release CAS of a slot NULL -> obj (the object's contents)   pairs with A2
 //   A2  take: acquire CAS of a slot obj -> NULL                          pairs with A1
-//   `count` and `hint` are hints (relaxed, or acquire only to skip an empty array early):
-//   a stale value costs a longer scan or one missed take, never correctness.
+//   `hint` is a hint (relaxed): a stale value costs a longer scan. `count` is a reservation
+//   counter, all its operations relaxed (atomicity is all it needs; it orders nothing):
+//   R1  put: count.fetch_add(1) BEFORE scanning for a slot; a result >= size refuses (undone)
+//   R2  take: count.fetch_sub(1) AFTER its CAS emptied a slot
+//   so count = objects in slots + puts reserved, not yet stored + takes done, not yet
+//   counted down; each of these is a distinct object in the array or in a caller's hands.
 //
 // Invariants:
 //   C1  An object is in at most one slot: only a put of an object the caller holds stores
 //       it, and only the CAS that empties the slot hands it out.
 //   C2  No ABA hazard: the slot's value IS the object, so a take whose CAS succeeds takes
 //       the object that is in the slot at that moment, once.
-//   C3  A put finds an empty slot within two passes while fewer than N objects are in the
-//       array (a failed CAS means another thread filled that slot: progress).
+//   C3  A put never refuses an object while every object put is one the caller holds (so
+//       count <= size, R1 succeeds): with its reservation, the slots hold at most size - 1
+//       objects at every instant, so an empty slot always exists and the scan (which goes
+//       round until a CAS stores) ends. Lock-free, not wait-free: a put may go round again
+//       while others fill the empty slots ahead of it, each such fill a put that succeeded.
+//       Only a double put (more objects than slots) is refused.
 //   C4  (liveness) Each slot changes in one CAS: a thread stopped anywhere holds no slot.
 //
 // Which operations may run at the same time: put, take and count with each other, from any
@@ -29,11 +37,13 @@
 #include <cstdint>
 #include <new>
 
+#include "inject.h"
+
 namespace corepool::ds {
 
 // 64-byte header, then `size` slots.
 struct alignas(64) cas_array {
-  std::atomic<uint32_t> count;  // hint: objects in the array (may lag)
+  std::atomic<uint32_t> count;  // reservations (R1, R2): objects in, or on their way
   std::atomic<uint32_t> hint;   // hint: the slot the last put filled
   uint32_t size;                // slots
   size_t bytes;                 // size of the mapping, for the owner
@@ -41,13 +51,8 @@ struct alignas(64) cas_array {
   std::atomic<void *> *slots() noexcept {
     return reinterpret_cast<std::atomic<void *> *>(this + 1);
   }
-  // Objects in the array (a hint: exact when quiescent).
-  // A take may count down before the put that stored the object counted up: read the
-  // counter as signed.
-  unsigned nr_free() const noexcept {
-    const auto c = static_cast<int32_t>(count.load(std::memory_order_relaxed));
-    return c < 0 ? 0u : static_cast<unsigned>(c);
-  }
+  // Objects in the array (a hint: exact when quiescent; counts puts and takes in flight).
+  unsigned nr_free() const noexcept { return count.load(std::memory_order_relaxed); }
 };
 static_assert(sizeof(cas_array) == 64);
 
@@ -72,16 +77,19 @@ inline unsigned cas_array_put(cas_array *a, void *const *objs, unsigned n) noexc
   uint32_t i = a->hint.load(std::memory_order_relaxed);
   unsigned done = 0;
   for (; done < n; done++) {
-    bool stored = false;
-    // C3: two passes; slots emptied behind the scan are seen on the second one.
-    for (uint64_t tries = 0; tries < 2ull * a->size && !stored; tries++) {
-      if (++i >= a->size) i = 0;
-      void *expected = nullptr;
-      stored = a->slots()[i].compare_exchange_strong(  // A1
-          expected, objs[done], std::memory_order_release, std::memory_order_relaxed);
+    if (a->count.fetch_add(1, std::memory_order_relaxed) >= a->size) {  // R1
+      a->count.fetch_sub(1, std::memory_order_relaxed);  // a double put: no slot is ours
+      break;
     }
-    if (!stored) break;
-    a->count.fetch_add(1, std::memory_order_release);
+    // C3: an empty slot exists at every instant; go round until a CAS stores.
+    for (;;) {
+      if (++i >= a->size) i = 0;
+      CP_INJECT("cas_array.put.scan");  // tests: others take and put between two slots
+      void *expected = nullptr;
+      if (a->slots()[i].compare_exchange_strong(  // A1
+              expected, objs[done], std::memory_order_release, std::memory_order_relaxed))
+        break;
+    }
   }
   a->hint.store(i, std::memory_order_relaxed);
   return done;
@@ -90,7 +98,7 @@ inline unsigned cas_array_put(cas_array *a, void *const *objs, unsigned n) noexc
 // Takes up to n objects; one pass (a slot filled behind the scan is found by a later take).
 // Lock-free, async-signal-safe.
 inline unsigned cas_array_take(cas_array *a, void **out, unsigned n) noexcept {
-  if (a->count.load(std::memory_order_acquire) == 0) return 0;
+  if (a->count.load(std::memory_order_relaxed) == 0) return 0;  // no slot holds an object
   unsigned got = 0;
   for (uint32_t i = 0; i < a->size && got < n; i++) {
     void *obj = a->slots()[i].load(std::memory_order_relaxed);
@@ -98,7 +106,7 @@ inline unsigned cas_array_take(cas_array *a, void **out, unsigned n) noexcept {
     if (obj && a->slots()[i].compare_exchange_strong(obj, nullptr, std::memory_order_acquire,
                                                      std::memory_order_relaxed)) {
       out[got++] = obj;
-      a->count.fetch_sub(1, std::memory_order_relaxed);
+      a->count.fetch_sub(1, std::memory_order_relaxed);  // R2
     }
   }
   return got;

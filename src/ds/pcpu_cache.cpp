@@ -100,18 +100,25 @@ __attribute__((noinline)) void pcpu_cache::prime_thread() noexcept {
 
 unsigned pcpu_cache::steal(unsigned cpu, void **out, unsigned n) noexcept {
   if (!stealable_ || cpu >= nr_cpus_ || n == 0) return 0;
-  stack *s = at(cpu);
-  // Cheap look first: a fence costs a system call. A stale 0 only makes us skip c this time.
+  return rseq_stack_steal(at(cpu), static_cast<int>(cpu), out, n);
+}
+
+unsigned rseq_stack_steal(rseq_stack *s, int fence_cpu, void **out, unsigned n) noexcept {
+  if (n == 0) return 0;
+  // Cheap look first: a fence costs a system call. A stale 0 only makes us skip s this time.
   if (std::atomic_ref<intptr_t>(s->top).load(std::memory_order_relaxed) == 0) return 0;
   // S1: take the stack from other stealers. Acquire pairs with S4 of the previous stealer.
   intptr_t open = 0;
   if (!std::atomic_ref<intptr_t>(s->fence).compare_exchange_strong(
           open, 1, std::memory_order_acquire, std::memory_order_relaxed))
     return 0;
-  CP_INJECT("pcpu_cache.steal.fenced");  // a stealer stopped here holds c's stack (I6)
+  CP_INJECT("pcpu_cache.steal.fenced");  // a stealer stopped here holds the stack (I6)
   // S2: from the owner sequences (pairs with O1). The raised fence (a locked instruction, so
   // globally visible before the system call) is what every later owner sequence fails on.
-  if (rseq_fence(cpu) != 0) {
+  const int fenced = fence_cpu >= 0           ? rseq_fence(static_cast<unsigned>(fence_cpu))
+                     : fence_cpu == kFenceAll ? rseq_fence_all()
+                                              : 0;
+  if (fenced != 0) {
     std::atomic_ref<intptr_t>(s->fence).store(0, std::memory_order_release);
     return 0;
   }

@@ -173,6 +173,16 @@ class pcpu_cache {
   fallback_stack *fallback_lock() noexcept;
 };
 
+// The remote drain S1-S4 on one platform::rseq_stack, for every tier built on that stack
+// (this cache's per-CPU stacks, ds/thread_cache.h's per-thread stacks): takes up to n objects
+// from the top of `s`. S2 fences `fence_cpu` (>= 0: a per-CPU stack's CPU), or every CPU
+// (kFenceAll: the owner is a thread, which may run anywhere), or nothing (kFenceNone: the
+// caller is the stack's owning thread itself, outside any sequence, or no thread owns it).
+// 0 when the stack is empty, held by another stealer, or the fence failed. Lock-free,
+// async-signal-safe; a system call when it fences a non-empty stack.
+enum : int { kFenceAll = -1, kFenceNone = -2 };
+unsigned rseq_stack_steal(platform::rseq_stack *s, int fence_cpu, void **out, unsigned n) noexcept;
+
 // Fast paths: true / the object / the count on a hit; false / nullptr / 0 on a miss (no rseq
 // for this thread or not primed yet, an id without a slot, stack full or empty, stack
 // fenced). Lock-free, async-signal-safe. Objects are non-NULL pointers: never push NULL.

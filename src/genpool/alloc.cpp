@@ -240,6 +240,7 @@ uintptr_t do_alloc(cp_gen_pool *pool, size_t size, const algo_req &r, void **own
     if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
     return static_cast<uintptr_t>(chunk_start(h, c) + (s << h->order));
   }
+  pool->counters.add(1, kFailedAllocs);
   if (pool->threshold.load(std::memory_order_relaxed)) note_growth(pool);
   return 0;
 }

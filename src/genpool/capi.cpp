@@ -73,6 +73,7 @@ struct cp_gen_pool *cp_gen_pool_create(int min_alloc_order, int nid) {
     return nullptr;
   }
   fork_track(p);
+  stats_enroll(p);
   return p;
 }
 
@@ -92,7 +93,11 @@ struct cp_gen_pool *cp_gen_pool_create_shared(void *mem, size_t mem_size, int mi
   // The magic is stored last: an attacher that sees it sees a formatted header.
   h->magic.store(kMagic, std::memory_order_release);
   cp_gen_pool *p = new_handle(h, true, mem_size);
-  if (!p) errno = ENOMEM;
+  if (!p) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  stats_enroll(p);
   return p;
 }
 
@@ -122,6 +127,7 @@ struct cp_gen_pool *cp_gen_pool_attach_shared(void *mem, size_t mem_size) {
     errno = EINVAL;
     return nullptr;
   }
+  stats_enroll(p);
   return p;
 }
 
@@ -228,6 +234,7 @@ uintptr_t cp_gen_pool_home(struct cp_gen_pool *pool, uintptr_t addr, unsigned cp
 
 void cp_gen_pool_detach(struct cp_gen_pool *pool) {
   if (!pool) return;
+  stats_withdraw(pool);  // before the chunks go: the exit report reads them
   stop_growth(pool);
   header *h = pool->hdr;
   if (!pool->shared) {

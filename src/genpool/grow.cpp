@@ -15,7 +15,10 @@ void fill_cb(void *ctx, int) {
   auto *pool = static_cast<cp_gen_pool *>(ctx);
   size_t t = pool->threshold.load(std::memory_order_acquire);
   size_t a = pool_avail(pool);
-  if (t && pool->grow && a < t) pool->grow(pool, a, pool->grow_ctx);
+  if (t && pool->grow && a < t) {
+    pool->counters.add(1, kGrowCalls);
+    pool->grow(pool, a, pool->grow_ctx);
+  }
 }
 
 }  // namespace

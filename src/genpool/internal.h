@@ -60,6 +60,12 @@ size_t pool_avail(cp_gen_pool *p) noexcept;
 // chunks are validated by the walks. False: set_error(-EINVAL) done.
 bool validate_header(header *h, uint64_t mem_size) noexcept;
 
+// Statistics (stats.cpp): the handle's counters, and its place in the exit report (enroll
+// once the handle is complete, withdraw before it is freed).
+enum : unsigned { kFailedAllocs, kGrowCalls };
+void stats_enroll(cp_gen_pool *pool) noexcept;
+void stats_withdraw(cp_gen_pool *pool) noexcept;
+
 // Growth hook (grow.cpp): queues the hook when avail is under the threshold.
 void note_growth(cp_gen_pool *pool) noexcept;
 int stop_growth(cp_gen_pool *pool) noexcept;

@@ -23,6 +23,7 @@
 #include "ds/hint_bitmap.h"
 #include "ds/striped_counter.h"
 #include "platform/pshared_mutex.h"
+#include "stats/stats.h"
 
 namespace corepool::genpool {
 
@@ -176,4 +177,7 @@ struct cp_gen_pool {
   bool engine_ready = false;
   corepool::ds::refill_engine engine;
   cp_gen_pool *fork_prev = nullptr, *fork_next = nullptr;  // private pools (fork.cpp)
+  // Statistics (process-local, stats.cpp): genpool::kFailedAllocs, kGrowCalls.
+  corepool::ds::striped_counter counters;
+  corepool::stats::registration reg;  // in the COREPOOL_STATS exit report
 };

@@ -14,6 +14,7 @@ extern "C" int cp_objpool_dump(const struct cp_objpool *pool, int fd) {
   corepool::stats::line_writer w(fd, "objpool", pool);
   w.kv("objects", st.nr_objs).kv("free", st.nr_free).kv("cache", st.nr_free_cache);
   w.kv("rings", st.nr_free_rings).kv("overflow", st.nr_free_overflow);
+  w.kv("threads", st.nr_free_threads);
   w.kv("cache_capacity", cp_objpool_cache_capacity(pool));
   w.kv("ring_capacity", cp_objpool_ring_capacity(pool)).end();
   for (unsigned c = 0; c < cp_nr_cpu_ids(); c++) {

@@ -2,8 +2,10 @@
 //
 // A composition of ds tiers (docs/objpool.md has the full argument):
 //
-//   per-CPU cache (ds/pcpu_cache.h) -> this CPU's ring (ds/cpu_ring.h) -> overflow rings
-//     -> the spill array (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches
+//   [thread tier (ds/thread_cache.h), optional] -> per-CPU cache (ds/pcpu_cache.h)
+//     -> this CPU's ring (ds/cpu_ring.h) -> overflow rings -> the spill array
+//     (ds/cas_array.h) ; pop also: other CPUs' rings, other CPUs' caches, other threads'
+//     stacks
 //
 // Rings (ds/cpu_ring.h, invariants R1-R6): one producer at a time, consumers from any CPU by
 // CAS on head after reading the slots. Which producer, per ring, chosen at creation:
@@ -28,13 +30,13 @@
 //     handler that is pushing now) the spill array, which has a slot per object and
 //     refuses nothing (ds/cas_array.h C3).
 //
-// O3  Checked mode (check.h): the pool has no cache, so every push and pop takes a slow
-//     path, and each object has a state byte (kFree, kHeld, kGone) changed only by one CAS:
-//     K1 push kHeld -> kFree before the object joins a ring; K2 pop kFree -> kHeld after it
-//     left one (cannot fail: only K1 made it kFree, and it was in no ring before); K3 drop
-//     kHeld -> kGone. A push or drop whose CAS fails is refused and reported (of two racing
-//     pushes of one object exactly one succeeds), and a push after fini is refused. So the
-//     rings never hold an object twice and nr_free never exceeds nr_objs.
+// O3  Checked mode (check.h): the pool has neither cache nor thread tier, so every push and
+//     pop takes a slow path, and each object has a state byte (kFree, kHeld, kGone) changed only by
+//     one CAS: K1 push kHeld -> kFree before the object joins a ring; K2 pop kFree -> kHeld after
+//     it left one (cannot fail: only K1 made it kFree, and it was in no ring before); K3 drop kHeld
+//     -> kGone. A push or drop whose CAS fails is refused and reported (of two racing pushes of one
+//     object exactly one succeeds), and a push after fini is refused. So the rings never hold an
+//     object twice and nr_free never exceeds nr_objs.
 //
 // Memory ordering: an object's contents written by its previous holder are visible to the
 // next through the ring's P1/C1 pair (or the cache's own protocol).
@@ -54,8 +56,10 @@
 #include "ds/cpu_ring.h"
 #include "ds/pcpu_cache.h"
 #include "ds/striped_counter.h"
+#include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
+#include "objpool/objpool_internal.h"
 #include "platform/cpu.h"
 #include "platform/memory.h"
 #include "platform/rseq.h"
@@ -64,118 +68,9 @@
 namespace {
 using namespace corepool::platform;
 using namespace corepool::ds;
+using namespace corepool::objpool_impl;
 
-constexpr size_t kLine = 64;
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
-
-// One ring (ds/cpu_ring.h): 64-byte header, then mask + 1 slots. Allocated on its CPU's node.
-using ring = corepool::ds::cpu_ring;
-constexpr unsigned kOverflowRings = 2;  // O2
-// Slow-path statistics (cp_objpool_stats). Spills and overflows cost nothing: the rings'
-// tails are free-running counts of every object ever pushed (R5), so they are the rings'
-// tails less the objects init put there, plus the spill array's puts (counted, a last
-// resort). Refills count cache misses, only where the cache serves the thread: for a
-// thread it cannot serve (no cache, no rseq) every pop goes to the rings, its normal path.
-// Counters of the pool's striped bank:
-enum : unsigned { kRefills, kSpillArrayPuts, kSteals };
-// Checked mode: an object's state (O3). kFree is 0: the zeroed table starts with every
-// object in the pool.
-enum : uint8_t { kFree = 0, kHeld = 1, kGone = 2 };
-
-}  // namespace
-
-struct cp_objpool {
-  // Read-only after init.
-  char *slab;             // nr_objs objects, `stride` bytes apart, page-aligned base
-  size_t slab_bytes;      // mapped size
-  size_t objs_bytes;      // nr_objs * stride
-  uint64_t stride_inv;    // inverse of stride's odd part mod 2^64 (see valid())
-  unsigned stride_shift;  // trailing zero bits of stride
-  uint32_t stride;
-  int nr_objs;
-  int object_size;
-  unsigned initial_overflow;       // objects init put in overflow[0] (stats: its tail less these)
-  unsigned nr_cpus;                // cp_nr_cpu_ids()
-  unsigned ring_cap;               // slots per CPU ring (power of two)
-  bool rseq;                       // per-CPU rings have the rseq producer (else the locked one)
-  ring *overflow[kOverflowRings];  // locked-producer rings, each with room for every object
-  corepool::ds::cas_array *spill;  // a slot per object: where a push goes when all refuse
-  // Per-CPU rseq stacks in front of the rings (disabled without rseq or the rseq fence, or
-  // by CP_OBJPOOL_F_NOCACHE). Objects there are still reachable from every CPU: pop steals
-  // them (fence + drain) when every ring is empty.
-  corepool::ds::pcpu_cache cache;
-  std::atomic<uint8_t> *state;  // checked mode: one byte per object (O3); NULL when off
-  size_t state_bytes;
-  std::atomic<bool> finished;  // checked mode: fini has run
-  void *context;
-  cp_objpool_fini_cb release;
-  size_t self_bytes;
-  // Lifetime: 1 for the pool + 1 per object (each object holds one until dropped; fini
-  // turns the free objects' references and the pool's into one subtraction).
-  alignas(kLine) std::atomic<int64_t> ref;
-  corepool::ds::striped_bank counters;  // lines in this mapping, after rings[]
-  corepool::stats::registration reg;    // in the COREPOOL_STATS exit report
-  alignas(kLine) ring *rings[];         // nr_cpus entries, nullptr for impossible CPUs
-};
-
-namespace {
-
-// ---- object validity: O(1), always on -------------------------------------------------------
-
-// Membership in one compare (Hacker's Delight, "exact division by constants"): write
-// stride = 2^k * d with d odd and inv = d^-1 mod 2^64. For off = q * stride, off * inv =
-// q * 2^k exactly and rotating right by k gives q. Any other off gives a huge value: if one of
-// its low k bits is set, inv being odd keeps it set and the rotate moves it to the top; if
-// not, off = m * 2^k with m not a multiple of d, and m -> m * inv is a bijection mod 2^(64-k)
-// that maps the multiples of d onto 0 .. (2^(64-k) - 1) / d, so m lands above that, far above
-// nr_objs (< 2^24). So off is an object's start iff rotr(off * inv, k) < nr_objs, which also
-// covers off >= objs_bytes and obj < slab (off wraps). One multiply, one rotate, one compare
-// on every push: W1 3.8-3.9 ns per pair against 4.3 for a range check plus the same test, and
-// 3.1-3.3 with no check at all (the push's branch waits on the multiply).
-inline bool valid(const cp_objpool *p, const void *obj) noexcept {
-  const uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
-  return std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)) <
-         static_cast<uint64_t>(p->nr_objs);
-}
-
-// The index of a valid object (the quotient valid() computes).
-inline uint32_t index_of(const cp_objpool *p, const void *obj) noexcept {
-  const uint64_t off = reinterpret_cast<uintptr_t>(obj) - reinterpret_cast<uintptr_t>(p->slab);
-  return static_cast<uint32_t>(std::rotr(off * p->stride_inv, static_cast<int>(p->stride_shift)));
-}
-
-// ---- checked mode (O3) ----------------------------------------------------------------------
-
-// One CAS on obj's state byte (acq_rel: nothing else is ordered by it, but a refused push
-// must see the state the winner wrote). Returns the state found: `from` when it changed.
-inline uint8_t change_state(cp_objpool *p, const void *obj, uint8_t from, uint8_t to) noexcept {
-  uint8_t seen = from;
-  p->state[index_of(p, obj)].compare_exchange_strong(seen, to, std::memory_order_acq_rel,
-                                                     std::memory_order_acquire);
-  return seen;
-}
-
-// K1 for n valid objects a caller gives back: all or nothing. 0, or the rule's error with the
-// ones already changed put back to kHeld (they are in no ring: nobody else can touch them).
-__attribute__((noinline, cold)) int give_back_checked(cp_objpool *p, void *const *objs, unsigned n,
-                                                      const char *fn) noexcept {
-  if (p->finished.load(std::memory_order_acquire))
-    return corepool::report_misuse(-ESHUTDOWN, fn, "push after fini", n ? objs[0] : nullptr);
-  for (unsigned i = 0; i < n; i++) {
-    const uint8_t s = change_state(p, objs[i], kHeld, kFree);
-    if (s == kHeld) continue;
-    while (i > 0) (void)change_state(p, objs[--i], kFree, kHeld);
-    return s == kFree
-               ? corepool::report_misuse(-EALREADY, fn, "already free in the pool", objs[i])
-               : corepool::report_misuse(-EINVAL, fn, "dropped: no longer a pool object", objs[i]);
-  }
-  return 0;
-}
-
-// K2 for objects a pop took out of the rings.
-void take_checked(cp_objpool *p, void *const *objs, unsigned n) noexcept {
-  for (unsigned i = 0; i < n; i++) (void)change_state(p, objs[i], kFree, kHeld);
-}
 
 // ---- producers ----------------------------------------------------------------------------
 
@@ -298,20 +193,23 @@ inline void count_refill(cp_objpool *p) noexcept {
 constexpr unsigned kStealBatch = 32;
 
 inline unsigned steal_any(cp_objpool *p, void **out, unsigned n) noexcept {
-  if (!p->cache.enabled()) return 0;
+  if (!p->cache.enabled() && !p->tier.enabled()) return 0;
   unsigned got = 0;
   unsigned start = static_cast<unsigned>(start_cpu(p));
-  for (unsigned i = 0; i < p->nr_cpus && got < n; i++) {
-    unsigned c = (start + i) % p->nr_cpus;
+  // Victims: the CPU caches from ours on, then the threads' stacks (the last, nr_cpus).
+  auto steal = [p, start](unsigned i, void **to, unsigned k) {
+    return i < p->nr_cpus ? p->cache.steal((start + i) % p->nr_cpus, to, k) : p->tier.steal(to, k);
+  };
+  for (unsigned i = 0; i <= p->nr_cpus && got < n; i++) {
     unsigned want = n - got;
     if (want >= kStealBatch) {
-      const unsigned k = p->cache.steal(c, out + got, want);
+      const unsigned k = steal(i, out + got, want);
       if (k) p->counters.add(kSteals, k);
       got += k;
       continue;
     }
     void *buf[kStealBatch];
-    unsigned k = p->cache.steal(c, buf, kStealBatch);
+    unsigned k = steal(i, buf, kStealBatch);
     if (k) p->counters.add(kSteals, k);
     unsigned take = k < want ? k : want;
     for (unsigned j = 0; j < take; j++) out[got + j] = buf[j];
@@ -329,6 +227,16 @@ __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned 
   if (got < n) got += steal_any(p, out + got, n - got);
   if (p->state) take_checked(p, out, got);
   return got;
+}
+
+// The thread tier's pool below it: everything above without the tier.
+void tier_sink(void *ctx, void *const *objs, unsigned n) {
+  push_many(static_cast<cp_objpool *>(ctx), objs, n);
+}
+unsigned tier_source(void *ctx, void **out, unsigned n) {
+  auto *p = static_cast<cp_objpool *>(ctx);
+  unsigned got = pcpu_cache_pop_bulk(p->cache, out, n);
+  return got == n ? got : got + pop_slow(p, out + got, n - got);
 }
 
 // ---- setup and teardown ------------------------------------------------------------------
@@ -360,6 +268,7 @@ void ring_fill(ring *r, void *obj) noexcept {
 
 void unmap_all(cp_objpool *p) noexcept {
   corepool::stats::withdraw(p->reg);
+  p->tier.destroy(false);
   p->cache.destroy();
   for (unsigned c = 0; c < p->nr_cpus; c++)
     if (p->rings[c]) os_release(p->rings[c], p->rings[c]->bytes);
@@ -392,12 +301,14 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
     return set_error(-EINVAL, "objpool: object_size must be in [1, 65536]");
   cp_objpool_attr a{};
   if (attr) a = *attr;
-  if (a.flags & ~CP_OBJPOOL_F_NOCACHE)
+  if (a.flags & ~(CP_OBJPOOL_F_NOCACHE | CP_OBJPOOL_F_NOTHREADCACHE))
     return set_error(-EINVAL, "objpool: unknown bit in attr.flags");
   if (a.ring_capacity > static_cast<unsigned>(CP_OBJPOOL_NR_OBJS_MAX))
     return set_error(-EINVAL, "objpool: attr.ring_capacity above 2^24");
   if (a.cache_capacity > CP_OBJPOOL_CACHE_CAPACITY_MAX)
     return set_error(-EINVAL, "objpool: attr.cache_capacity above CP_OBJPOOL_CACHE_CAPACITY_MAX");
+  if (a.thread_cache > CP_OBJPOOL_THREAD_CACHE_MAX)
+    return set_error(-EINVAL, "objpool: attr.thread_cache above CP_OBJPOOL_THREAD_CACHE_MAX");
 
   const unsigned ncpu = cp_nr_cpu_ids();
   const size_t lines_at = round_up(sizeof(cp_objpool) + ncpu * sizeof(ring *), kLine);
@@ -405,7 +316,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   const size_t self_bytes = round_up(lines_at + corepool::ds::striped_bytes(nstripes), page_size());
   void *mem = os_alloc(self_bytes, page_size());
   if (!mem) return set_error(-ENOMEM, "objpool: out of memory (pool header)");
-  cp_objpool *p = new (mem) cp_objpool;
+  cp_objpool *p = new (mem) cp_objpool;  // (tier: constructed off)
   p->self_bytes = self_bytes;
   corepool::ds::striped_bank_init(  // the mapping is zeroed
       p->counters, reinterpret_cast<std::atomic<int64_t> *>(static_cast<char *>(mem) + lines_at),
@@ -536,6 +447,14 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
       // -ENOTSUP (no rseq fence on this kernel): no cache, the rings alone.
     }
   }
+  if (!(a.flags & CP_OBJPOOL_F_NOTHREADCACHE) && !p->state) {  // checked mode: no tier (O3)
+    const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
+    if (tc && p->tier.init(tc, tier_sink, tier_source, p) == -ENOMEM) {
+      set_error(-ENOMEM, "objpool: out of memory (thread stacks)");
+      goto fail;
+    }
+    // -ENOTSUP (no rseq or fence), -ENOSPC (too many pools with the tier): without it.
+  }
   p->reg = {p, [](const void *q, int fd) {
               return cp_objpool_dump(static_cast<const cp_objpool *>(q), fd);
             }};
@@ -587,13 +506,12 @@ __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) 
   return 0;
 }
 
-// A NULL pool: the accessors' one rule (corepool/objpool.h): -EINVAL, 0 or NULL, never a crash.
-__attribute__((noinline, cold)) static int null_pool() noexcept {
-  return corepool::set_error(-EINVAL, "objpool: pool is NULL");
-}
-
 void *cp_objpool_pop(struct cp_objpool *pool) {
   if (__builtin_expect(!pool, 0)) return null_pool(), nullptr;
+  if (pool->tier.enabled()) {  // one compare when the tier is off
+    if (void *t = corepool::ds::thread_cache_pop(pool->tier)) return t;
+    return pool->tier.pop_slow();
+  }
   void *o = pcpu_cache_pop(pool->cache);
   if (__builtin_expect(o != nullptr, 1)) return o;  // the fast path
   return pop_one_slow(pool);
@@ -607,8 +525,13 @@ unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
 }
 
 int cp_objpool_push(void *obj, struct cp_objpool *pool) {
-  if (__builtin_expect(pool && valid(pool, obj) && pcpu_cache_push(pool->cache, obj), 1))
-    return 0;                       // the fast path
+  if (__builtin_expect(pool && valid(pool, obj), 1)) {
+    if (pool->tier.enabled()) {  // one compare when the tier is off
+      if (!corepool::ds::thread_cache_push(pool->tier, obj)) pool->tier.push_slow(obj);
+      return 0;
+    }
+    if (__builtin_expect(pcpu_cache_push(pool->cache, obj), 1)) return 0;  // the fast path
+  }
   return push_one_slow(obj, pool);  // checks again, then the rings
 }
 
@@ -628,13 +551,8 @@ int cp_objpool_drop(void *obj, struct cp_objpool *pool) {
   if (!obj || !pool) return corepool::set_error(-EINVAL, "objpool: NULL argument");
   if (!valid(pool, obj))
     return corepool::report_misuse(-EINVAL, "cp_objpool_drop", "not an object of this pool", obj);
-  if (pool->state) {  // K3
-    const uint8_t s = change_state(pool, obj, kHeld, kGone);
-    if (s == kFree)
-      return corepool::report_misuse(-EALREADY, "cp_objpool_drop", "already free in the pool", obj);
-    if (s == kGone)
-      return corepool::report_misuse(-EINVAL, "cp_objpool_drop", "already dropped", obj);
-  }
+  if (pool->state)
+    if (int rc = drop_checked(pool, obj)) return rc;
   // acq_rel: every user's writes happen before the release that the last drop performs.
   if (pool->ref.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     release_pool(pool);
@@ -647,6 +565,7 @@ void cp_objpool_fini(struct cp_objpool *pool) {
   if (!pool) return;
   pool->finished.store(true, std::memory_order_release);  // checked mode: later pushes refused
   int64_t count = 1;                                      // the pool's own reference
+  pool->tier.destroy(true);  // every thread's stack into the tiers below
   void *batch[64];
   for (;;) {
     unsigned got = cp_objpool_pop_bulk(pool, batch, 64);
@@ -659,85 +578,6 @@ void cp_objpool_fini(struct cp_objpool *pool) {
 void cp_objpool_free(struct cp_objpool *pool) {
   if (!pool) return;
   release_pool(pool);
-}
-
-unsigned cp_objpool_nr_free(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  uint64_t n = cp_objpool_nr_free_overflow(pool);
-  for (unsigned c = 0; c < pool->nr_cpus; c++)
-    if (pool->rings[c]) n += pool->rings[c]->nr_free() + pool->cache.count(c);
-  return static_cast<unsigned>(n);
-}
-
-int cp_objpool_nr_free_cpu(const struct cp_objpool *pool, unsigned cpu) {
-  if (!pool || cpu >= pool->nr_cpus || !pool->rings[cpu])
-    return corepool::set_error(-EINVAL, "objpool: no ring for this CPU");
-  return static_cast<int>(pool->rings[cpu]->nr_free() + pool->cache.count(cpu));
-}
-
-unsigned cp_objpool_nr_free_overflow(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  unsigned n = 0;
-  for (const ring *r : pool->overflow) n += r->nr_free();
-  return n + pool->spill->nr_free();
-}
-
-unsigned cp_objpool_ring_capacity(const struct cp_objpool *pool) {
-  return pool ? pool->ring_cap : (null_pool(), 0);
-}
-int cp_objpool_object_size(const struct cp_objpool *pool) {
-  return pool ? pool->object_size : null_pool();
-}
-int cp_objpool_object_stride(const struct cp_objpool *pool) {
-  return pool ? static_cast<int>(pool->stride) : null_pool();
-}
-int cp_objpool_nr_objs(const struct cp_objpool *pool) {
-  return pool ? pool->nr_objs : null_pool();
-}
-unsigned cp_objpool_cache_capacity(const struct cp_objpool *pool) {
-  if (!pool) return null_pool(), 0;
-  return pool->cache.enabled() ? pool->cache.capacity() : 0;
-}
-int cp_objpool_uses_rseq(const struct cp_objpool *pool) {
-  return pool ? (pool->rseq ? 1 : 0) : null_pool();
-}
-
-int cp_objpool_stats(const struct cp_objpool *pool, struct cp_objpool_stats *st) {
-  if (!pool || !st) return corepool::set_error(-EINVAL, "objpool: NULL argument");
-  *st = {};
-  st->nr_objs = static_cast<unsigned>(pool->nr_objs);
-  // Pushes ever into the CPU rings and into the overflow rings (R5: tail counts them).
-  uint64_t cpu_pushes = 0, overflow_pushes = 0;
-  for (unsigned c = 0; c < pool->nr_cpus; c++) {
-    if (!pool->rings[c]) continue;
-    st->nr_free_rings += pool->rings[c]->nr_free();
-    st->nr_free_cache += pool->cache.count(c);
-    cpu_pushes += pool->rings[c]->tail.load(std::memory_order_relaxed);
-  }
-  for (const ring *r : pool->overflow) {
-    st->nr_free_overflow += r->nr_free();
-    overflow_pushes += r->tail.load(std::memory_order_relaxed);
-  }
-  st->nr_free_overflow += pool->spill->nr_free();
-  st->nr_free = st->nr_free_cache + st->nr_free_rings + st->nr_free_overflow;
-  auto sum = [&](unsigned k) { return static_cast<unsigned long long>(pool->counters.sum(k)); };
-  const unsigned long long puts = sum(kSpillArrayPuts);
-  // init's fill (every object, into a CPU ring or overflow[0]) is not a spill.
-  st->spills = cpu_pushes + overflow_pushes + puts - static_cast<uint64_t>(pool->nr_objs);
-  st->overflows = overflow_pushes - pool->initial_overflow + puts;
-  st->refills = sum(kRefills);
-  st->steals = sum(kSteals);
-  return 0;
-}
-
-void cp_objpool_for_each(const struct cp_objpool *pool, void (*fn)(void *obj, void *arg),
-                         void *arg) {
-  if (!pool || !fn) {
-    corepool::set_error(-EINVAL, "objpool: NULL argument");
-    return;
-  }
-  for (int i = 0; i < pool->nr_objs; i++)
-    fn(pool->slab + static_cast<size_t>(i) * pool->stride, arg);
 }
 
 }  // extern "C"

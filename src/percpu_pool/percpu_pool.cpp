@@ -42,6 +42,7 @@
 #include "percpu_pool/percpu_pool_internal.h"
 #include "platform/memory.h"
 #include "platform/thread.h"
+#include "stats/stats.h"
 
 namespace corepool::percpu_pool {
 namespace {
@@ -74,7 +75,10 @@ struct impl {
   bool dead = false;
   std::atomic<uint64_t> gen{0};  // bumped by empty: requests older than it are dropped
   std::atomic<uint64_t> exec_gen{0};
+  // Statistics (cp_percpu_pool_stats), relaxed: counts, ordering nothing.
   std::atomic<uint64_t> triggers{0}, empty_allocs{0};
+  std::atomic<uint64_t> filled{0}, fill_failures{0}, emptied{0};
+  stats::registration reg;                // in the COREPOOL_STATS exit report
   impl *prev = nullptr, *next = nullptr;  // every live impl (g_init), for fork()
 };
 
@@ -129,6 +133,10 @@ impl *get_or_create(cp_percpu_pool *p) {
     g_impls = im;
     std::atomic_ref(p->cp_priv_impl).store(im, std::memory_order_release);
   }
+  im->reg = {p, [](const void *q, int fd) {
+               return cp_percpu_pool_dump(static_cast<const cp_percpu_pool *>(q), fd);
+             }};
+  stats::enroll(im->reg);
   return im;
 }
 
@@ -207,8 +215,12 @@ void fill_locked(impl *im, int target_nr) {
   int need = std::max(target - im->nr.load(std::memory_order_relaxed), 0);
   for (int i = 0; i < need; i++) {
     void *a = cp_alloc_percpu(p->cp_priv_size, p->cp_priv_align);
-    if (!a) break;
+    if (!a) {
+      im->fill_failures.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
     publish(im, a);
+    im->filled.fetch_add(1, std::memory_order_relaxed);
   }
   im->inhibit.store(target < p->cp_priv_low, std::memory_order_relaxed);
 }
@@ -356,12 +368,14 @@ void cp_percpu_pool_empty(struct cp_percpu_pool *pool) {
   std::lock_guard<std::mutex> g(im->fill_lock);
   int n = im->nr.exchange(0, std::memory_order_acquire);         // E1
   for (int i = 0; i < n; i++) cp_free_percpu(take_claimed(im));  // E2
+  im->emptied.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
 }
 
 void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
   if (!pool) return;
   cp_percpu_pool_empty(pool);
   if (impl *im = get(pool)) {
+    corepool::stats::withdraw(im->reg);  // before the segments go: the exit report reads nr
     corepool::ds::cancel_work_sync(&im->engine.work);
     // acquire: pairs with the release store that linked each segment in (its contents)
     for (segment *s = im->first.next.load(std::memory_order_acquire); s;) {
@@ -380,6 +394,37 @@ void cp_percpu_pool_destroy(struct cp_percpu_pool *pool) {
     if (!request_out) delete im;  // else the executor's run frees it
   }
   if (pool->cp_priv_flags & 1) delete pool;
+}
+
+int cp_percpu_pool_stats(const struct cp_percpu_pool *pool, struct cp_percpu_pool_stats *st) {
+  if (!pool || !st) return corepool::set_error(-EINVAL, "cp_percpu_pool_stats: NULL argument");
+  *st = {};
+  st->low = pool->cp_priv_low;
+  st->high = pool->cp_priv_high;
+  st->elem_size = pool->cp_priv_size;
+  st->elem_align = pool->cp_priv_align;
+  impl *im = get(pool);
+  if (!im) return 0;
+  st->nr = im->nr.load(std::memory_order_relaxed);
+  st->filled = im->filled.load(std::memory_order_relaxed);
+  st->fill_failures = im->fill_failures.load(std::memory_order_relaxed);
+  st->emptied = im->emptied.load(std::memory_order_relaxed);
+  st->refills = im->triggers.load(std::memory_order_relaxed);
+  st->empty_allocs = im->empty_allocs.load(std::memory_order_relaxed);
+  return 0;
+}
+
+int cp_percpu_pool_dump(const struct cp_percpu_pool *pool, int fd) {
+  struct cp_percpu_pool_stats st;
+  if (cp_percpu_pool_stats(pool, &st) != 0)
+    return corepool::set_error(-EINVAL, "cp_percpu_pool_dump: pool is NULL");
+  corepool::stats::line_writer w(fd, "percpu_pool", pool);
+  w.kv("nr", static_cast<uint64_t>(st.nr)).kv("low", static_cast<uint64_t>(st.low));
+  w.kv("high", static_cast<uint64_t>(st.high)).kv("elem_size", st.elem_size);
+  w.kv("elem_align", st.elem_align).end();
+  w.kv("filled", st.filled).kv("fill_failures", st.fill_failures).kv("emptied", st.emptied);
+  w.kv("refills", st.refills).kv("empty_allocs", st.empty_allocs).end();
+  return w.result();
 }
 
 void cp_percpu_pool_set_executor(struct cp_percpu_pool *pool, cp_percpu_pool_executor exec,

@@ -171,6 +171,20 @@ static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr
 static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, intptr_t *popped,
                                       int cpu, rseq_abi *rs) noexcept;
 
+// The same four operations on a stack that belongs to one thread instead of one CPU (a
+// thread's own cache): no CPU compare. The kernel aborts a sequence on preemption, migration
+// and signal delivery wherever the thread runs, and rseq_fence_all() (platform/rseq_fence.h)
+// aborts one in progress on any CPU; a remote thread takes the stack over as for a per-CPU
+// stack (raise `fence`, then that fence). Only the owning thread runs these on `s`, with its
+// own registered area `rs` (rseq_registered_area()): a thread whose rseq is not registered
+// must never run them, nothing would abort them.
+static inline int rseq_thread_stack_push(rseq_stack *s, void *item, rseq_abi *rs) noexcept;
+static inline int rseq_thread_stack_pop(rseq_stack *s, void **out, rseq_abi *rs) noexcept;
+static inline int rseq_thread_stack_push_bulk(rseq_stack *s, void *const *items, intptr_t n,
+                                              rseq_abi *rs) noexcept;
+static inline int rseq_thread_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n,
+                                             intptr_t *popped, rseq_abi *rs) noexcept;
+
 // Ring of mask + 1 slots (mask + 1 a power of two) with a producer index `*tail` modified
 // only by these sequences on `cpu`, and a consumer index `*head` that any CPU may advance
 // (by CAS, never past *tail). Indices are free-running; slot of index i is slots[i & mask].

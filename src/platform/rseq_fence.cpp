@@ -35,14 +35,23 @@ bool rseq_fence_ready() noexcept {
   return g_state.load(std::memory_order_acquire) == 1;
 }
 
-int rseq_fence(unsigned cpu) noexcept {
+namespace {
+int fence(unsigned flags, int cpu) noexcept {
   if (!rseq_fence_ready()) return -ENOSYS;
   int saved = errno;  // async-signal-safe: leave the interrupted code's errno alone
-  long rc = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU,
-                       static_cast<int>(cpu));
+  long rc = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, flags, cpu);
   int err = rc == 0 ? 0 : -errno;
   errno = saved;
   return err;
+}
+}  // namespace
+
+int rseq_fence(unsigned cpu) noexcept {
+  return fence(MEMBARRIER_CMD_FLAG_CPU, static_cast<int>(cpu));
+}
+
+int rseq_fence_all() noexcept {
+  return fence(0, 0);
 }
 
 }  // namespace corepool::platform

@@ -26,4 +26,11 @@ bool rseq_fence_ready() noexcept;
 // here), so keep it off fast paths.
 int rseq_fence(unsigned cpu) noexcept;
 
+// Fences every CPU that runs a thread of this process (MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ
+// without a CPU): afterwards no sequence that started before the call is in progress
+// anywhere, which is what taking over a thread's own stack needs (its owner may run on any
+// CPU). 0 or a negative errno, as rseq_fence. Async-signal-safe; a system call and one IPI
+// per CPU running a thread of the process.
+int rseq_fence_all() noexcept;
+
 }  // namespace corepool::platform

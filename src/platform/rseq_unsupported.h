@@ -34,6 +34,21 @@ static inline int rseq_stack_pop_bulk(rseq_stack *, void **, intptr_t, intptr_t 
   __builtin_trap();
 }
 
+static inline int rseq_thread_stack_push(rseq_stack *, void *, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+static inline int rseq_thread_stack_pop(rseq_stack *, void **, rseq_abi *) noexcept {
+  __builtin_trap();
+}
+static inline int rseq_thread_stack_push_bulk(rseq_stack *, void *const *, intptr_t,
+                                              rseq_abi *) noexcept {
+  __builtin_trap();
+}
+static inline int rseq_thread_stack_pop_bulk(rseq_stack *, void **, intptr_t, intptr_t *,
+                                             rseq_abi *) noexcept {
+  __builtin_trap();
+}
+
 static inline int rseq_ring_push(intptr_t *, const intptr_t *, void **, intptr_t, void *,
                                  int) noexcept {
   __builtin_trap();

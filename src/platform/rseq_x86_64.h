@@ -22,7 +22,9 @@ constexpr bool rseq_arch_supported() noexcept {
 #define CP_RSEQ_SIG_ASM "0x53053053"
 static_assert(detail::kRseqSig == 0x53053053, "abort signature must match registration");
 
-#define CP_RSEQ_PROLOGUE               \
+// Arms the sequence; a per-CPU sequence then checks its CPU, a thread's own (the
+// rseq_thread_* family) starts right away: nothing to compare, the data is the thread's.
+#define CP_RSEQ_ARM                    \
   ".pushsection __rseq_cs, \"aw\"\n\t" \
   ".balign 32\n\t"                     \
   "3:\n\t"                             \
@@ -31,8 +33,10 @@ static_assert(detail::kRseqSig == 0x53053053, "abort signature must match regist
   ".popsection\n\t"                    \
   "leaq 3b(%%rip), %%rax\n\t"          \
   "movq %%rax, %[rseq_cs]\n\t"         \
-  "1:\n\t"                             \
-  "cmpl %[cpu], %[cur_cpu]\n\t"        \
+  "1:\n\t"
+#define CP_RSEQ_PROLOGUE        \
+  CP_RSEQ_ARM                   \
+  "cmpl %[cpu], %[cur_cpu]\n\t" \
   "jnz 4f\n\t"
 
 #define CP_RSEQ_EPILOGUE                    \
@@ -47,6 +51,7 @@ static_assert(detail::kRseqSig == 0x53053053, "abort signature must match regist
 
 #define CP_RSEQ_AREA_OPERANDS(rs) \
   [cpu] "r"(cpu), [cur_cpu] "m"((rs)->cpu_id), [rseq_cs] "m"((rs)->rseq_cs)
+#define CP_RSEQ_THREAD_OPERANDS(rs) [rseq_cs] "m"((rs)->rseq_cs)
 
 static inline int rseq_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv,
                                      int cpu) noexcept {
@@ -84,41 +89,128 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
 }
 
 // The stack sequences address the rseq_stack header through one register:
-// top at 0, fence at 8, cap at 16, slots from 64.
-#define CP_RSEQ_STACK_OPEN_CHECK \
-  "cmpq $0, 8(%[s])\n\t"         \
-  "jne %l[fail]\n\t"
+// top at 0, fence at 8, cap at 16, slots from 64. Each body is shared by the per-CPU form
+// (CP_RSEQ_PROLOGUE, CP_RSEQ_AREA_OPERANDS) and the thread form (CP_RSEQ_ARM,
+// CP_RSEQ_THREAD_OPERANDS); only the prologue differs.
+#define CP_RSEQ_STACK_OPEN_CHECK_TO(target) \
+  "cmpq $0, 8(%[s])\n\t"                    \
+  "jne " target "\n\t"
+#define CP_RSEQ_STACK_OPEN_CHECK CP_RSEQ_STACK_OPEN_CHECK_TO("%l[fail]")
 
-static inline int rseq_stack_push(rseq_stack *s, void *item, int cpu, rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
-           "movq (%[s]), %%rcx\n\t"
-           "cmpq 16(%[s]), %%rcx\n\t"
-           "jge %l[fail]\n\t"                      // full
-           "movq %[item], 64(%[s], %%rcx, 8)\n\t"  // speculative: the slot above top
-           "addq $1, %%rcx\n\t"
-           "movq %%rcx, (%[s])\n\t"  // commit
-           CP_RSEQ_EPILOGUE
-           :
-           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [item] "r"(item)
-           : "memory", "cc", "rax", "rcx"
-           : abort, fail);
-  return CP_RSEQ_OK;
-abort:
-  return CP_RSEQ_ABORT;
-fail:
-  return CP_RSEQ_FAIL;
-}
+#define CP_RSEQ_STACK_PUSH                                        \
+  CP_RSEQ_STACK_OPEN_CHECK                                        \
+  "movq (%[s]), %%rcx\n\t"                                        \
+  "cmpq 16(%[s]), %%rcx\n\t"                                      \
+  "jge %l[fail]\n\t"                     /* full */               \
+  "movq %[item], 64(%[s], %%rcx, 8)\n\t" /* the slot above top */ \
+  "addq $1, %%rcx\n\t"                                            \
+  "movq %%rcx, (%[s])\n\t" /* commit */                           \
+      CP_RSEQ_EPILOGUE
+
+#define CP_RSEQ_STACK_POP                                     \
+  CP_RSEQ_STACK_OPEN_CHECK                                    \
+  "movq (%[s]), %%rcx\n\t"                                    \
+  "testq %%rcx, %%rcx\n\t"                                    \
+  "jle %l[fail]\n\t"                     /* empty */          \
+  "movq 56(%[s], %%rcx, 8), %[item]\n\t" /* slots[top - 1] */ \
+  "subq $1, %%rcx\n\t"                                        \
+  "movq %%rcx, (%[s])\n\t" /* commit */                       \
+      CP_RSEQ_EPILOGUE
+
+#define CP_RSEQ_STACK_PUSH_BULK                                         \
+  CP_RSEQ_STACK_OPEN_CHECK                                              \
+  "movq (%[s]), %%rcx\n\t"                                              \
+  "leaq (%%rcx, %[n]), %%rdx\n\t" /* rdx = top + n */                   \
+  "cmpq 16(%[s]), %%rdx\n\t"                                            \
+  "jg %l[fail]\n\t" /* does not fit: all or nothing */                  \
+  "leaq 64(%[s], %%rcx, 8), %%rcx\n\t"                                  \
+  "xorl %%eax, %%eax\n\t"                                               \
+  "testq %[n], %[n]\n\t"                                                \
+  "jl %l[fail]\n\t" /* n < 0: refused, nothing stored */                \
+  "jz 6f\n\t"       /* n == 0: commit top unchanged */                  \
+  "5:\n\t"                                                              \
+  "movq (%[items], %%rax, 8), %%r8\n\t"                                 \
+  "movq %%r8, (%%rcx, %%rax, 8)\n\t" /* speculative: slots above top */ \
+  "addq $1, %%rax\n\t"                                                  \
+  "cmpq %[n], %%rax\n\t"                                                \
+  "jl 5b\n\t"                                                           \
+  "6:\n\t"                                                              \
+  "movq %%rdx, (%[s])\n\t" /* commit */                                 \
+      CP_RSEQ_EPILOGUE
+
+#define CP_RSEQ_STACK_POP_BULK                                          \
+  CP_RSEQ_STACK_OPEN_CHECK                                              \
+  "movq (%[s]), %%rcx\n\t"                                              \
+  "movq %[n], %%rdx\n\t"                                                \
+  "cmpq %%rcx, %%rdx\n\t"                                               \
+  "cmovg %%rcx, %%rdx\n\t" /* k = min(n, top) */                        \
+  "testq %%rdx, %%rdx\n\t"                                              \
+  "jle %l[fail]\n\t"      /* empty */                                   \
+  "subq %%rdx, %%rcx\n\t" /* rcx = top - k */                           \
+  "leaq 64(%[s], %%rcx, 8), %%r9\n\t"                                   \
+  "xorl %%eax, %%eax\n\t"                                               \
+  "5:\n\t"                                                              \
+  "movq (%%r9, %%rax, 8), %%r8\n\t"                                     \
+  "movq %%r8, (%[out], %%rax, 8)\n\t" /* speculative: caller's array */ \
+  "addq $1, %%rax\n\t"                                                  \
+  "cmpq %%rdx, %%rax\n\t"                                               \
+  "jl 5b\n\t"                                                           \
+  "movq %%rdx, (%[popped])\n\t" /* speculative: caller's variable */    \
+  "movq %%rcx, (%[s])\n\t"      /* commit */                            \
+      CP_RSEQ_EPILOGUE
+
+// Each stack operation in both forms: PROLOGUE and OPERANDS pick the form.
+#define CP_RSEQ_DEFINE_STACK_OPS(PUSH, PUSH_BULK, POP_BULK, PROLOGUE, OPERANDS, CPU_PARAM)      \
+  static inline int PUSH(rseq_stack *s, void *item CPU_PARAM, rseq_abi *rs) noexcept {          \
+    asm goto(PROLOGUE CP_RSEQ_STACK_PUSH                                                        \
+             :                                                                                  \
+             : OPERANDS(rs), [s] "r"(s), [item] "r"(item)                                       \
+             : "memory", "cc", "rax", "rcx"                                                     \
+             : abort, fail);                                                                    \
+    return CP_RSEQ_OK;                                                                          \
+  abort:                                                                                        \
+    return CP_RSEQ_ABORT;                                                                       \
+  fail:                                                                                         \
+    return CP_RSEQ_FAIL;                                                                        \
+  }                                                                                             \
+  static inline int PUSH_BULK(rseq_stack *s, void *const *items, intptr_t n CPU_PARAM,          \
+                              rseq_abi *rs) noexcept {                                          \
+    asm goto(PROLOGUE CP_RSEQ_STACK_PUSH_BULK                                                   \
+             :                                                                                  \
+             : OPERANDS(rs), [s] "r"(s), [items] "r"(items), [n] "r"(n)                         \
+             : "memory", "cc", "rax", "rcx", "rdx", "r8"                                        \
+             : abort, fail);                                                                    \
+    return CP_RSEQ_OK;                                                                          \
+  abort:                                                                                        \
+    return CP_RSEQ_ABORT;                                                                       \
+  fail:                                                                                         \
+    return CP_RSEQ_FAIL;                                                                        \
+  }                                                                                             \
+  static inline int POP_BULK(rseq_stack *s, void **out, intptr_t n, intptr_t *popped CPU_PARAM, \
+                             rseq_abi *rs) noexcept {                                           \
+    asm goto(PROLOGUE CP_RSEQ_STACK_POP_BULK                                                    \
+             :                                                                                  \
+             : OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n), [popped] "r"(popped)       \
+             : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"                                  \
+             : abort, fail);                                                                    \
+    return CP_RSEQ_OK;                                                                          \
+  abort:                                                                                        \
+    return CP_RSEQ_ABORT;                                                                       \
+  fail:                                                                                         \
+    return CP_RSEQ_FAIL;                                                                        \
+  }
+
+#define CP_RSEQ_CPU_PARAM , int cpu
+#define CP_RSEQ_NO_PARAM
+CP_RSEQ_DEFINE_STACK_OPS(rseq_stack_push, rseq_stack_push_bulk, rseq_stack_pop_bulk,
+                         CP_RSEQ_PROLOGUE, CP_RSEQ_AREA_OPERANDS, CP_RSEQ_CPU_PARAM)
+CP_RSEQ_DEFINE_STACK_OPS(rseq_thread_stack_push, rseq_thread_stack_push_bulk,
+                         rseq_thread_stack_pop_bulk, CP_RSEQ_ARM, CP_RSEQ_THREAD_OPERANDS,
+                         CP_RSEQ_NO_PARAM)
 
 static inline int rseq_stack_pop(rseq_stack *s, void **out, int cpu, rseq_abi *rs) noexcept {
   void *item;  // a register output (asm goto outputs: GCC 11, clang 11): no store + reload
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
-           "movq (%[s]), %%rcx\n\t"
-           "testq %%rcx, %%rcx\n\t"
-           "jle %l[fail]\n\t"                      // empty
-           "movq 56(%[s], %%rcx, 8), %[item]\n\t"  // slots[top - 1]
-           "subq $1, %%rcx\n\t"
-           "movq %%rcx, (%[s])\n\t"  // commit
-           CP_RSEQ_EPILOGUE
+  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_POP
            : [item] "=&r"(item)
            : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s)
            : "memory", "cc", "rax", "rcx"
@@ -131,71 +223,49 @@ fail:
   return CP_RSEQ_FAIL;
 }
 
-static inline int rseq_stack_push_bulk(rseq_stack *s, void *const *items, intptr_t n, int cpu,
-                                       rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
-           "movq (%[s]), %%rcx\n\t"
-           "leaq (%%rcx, %[n]), %%rdx\n\t"  // rdx = top + n
-           "cmpq 16(%[s]), %%rdx\n\t"
-           "jg %l[fail]\n\t"  // does not fit: all or nothing
-           "leaq 64(%[s], %%rcx, 8), %%rcx\n\t"
-           "xorl %%eax, %%eax\n\t"
-           "testq %[n], %[n]\n\t"
-           "jl %l[fail]\n\t"  // n < 0: refused, nothing stored
-           "jz 6f\n\t"        // n == 0: commit top unchanged
-           "5:\n\t"
-           "movq (%[items], %%rax, 8), %%r8\n\t"
-           "movq %%r8, (%%rcx, %%rax, 8)\n\t"  // speculative: slots above top
-           "addq $1, %%rax\n\t"
-           "cmpq %[n], %%rax\n\t"
-           "jl 5b\n\t"
-           "6:\n\t"
-           "movq %%rdx, (%[s])\n\t"  // commit
-           CP_RSEQ_EPILOGUE
-           :
-           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [items] "r"(items), [n] "r"(n)
-           : "memory", "cc", "rax", "rcx", "rdx", "r8"
-           : abort, fail);
-  return CP_RSEQ_OK;
-abort:
-  return CP_RSEQ_ABORT;
-fail:
-  return CP_RSEQ_FAIL;
+// The thread form returns its result code in a register instead of through asm goto
+// labels: GCC 12 with -fsanitize=address,undefined handed the unset `item` output of the
+// asm goto form to its caller on the FAIL path. Same sequence, same commit; the exits after
+// post_commit (2:) set the code (FAIL's out of line, beside the abort handler, which sets
+// ABORT).
+static inline int rseq_thread_stack_pop(rseq_stack *s, void **out, rseq_abi *rs) noexcept {
+  void *item;
+  int rc;
+  asm volatile(CP_RSEQ_ARM CP_RSEQ_STACK_OPEN_CHECK_TO("7f")
+               "movq (%[s]), %%rcx\n\t"
+               "testq %%rcx, %%rcx\n\t"
+               "jle 7f\n\t"                          // empty
+               "movq 56(%[s], %%rcx, 8), %[item]\n\t"  // slots[top - 1]
+               "subq $1, %%rcx\n\t"
+               "movq %%rcx, (%[s])\n\t"  // commit
+               "2:\n\t"
+               "xorl %[rc], %[rc]\n\t"  // CP_RSEQ_OK, falls through to 8:
+               ".pushsection __rseq_failure, \"ax\"\n\t"
+               "7:\n\t"
+               "movl $1, %[rc]\n\t"  // CP_RSEQ_FAIL
+               "jmp 8f\n\t"
+               ".byte 0x0f, 0xb9, 0x3d\n\t"
+               ".long " CP_RSEQ_SIG_ASM "\n\t"
+               "4:\n\t"
+               "movl $-1, %[rc]\n\t"  // CP_RSEQ_ABORT
+               "jmp 8f\n\t"
+               ".popsection\n\t"
+               "8:\n\t"
+               : [item] "=&r"(item), [rc] "=&r"(rc)
+               : CP_RSEQ_THREAD_OPERANDS(rs), [s] "r"(s)
+               : "memory", "cc", "rax", "rcx");
+  if (rc == CP_RSEQ_OK) *out = item;
+  return rc;
 }
-
-static inline int rseq_stack_pop_bulk(rseq_stack *s, void **out, intptr_t n, intptr_t *popped,
-                                      int cpu, rseq_abi *rs) noexcept {
-  asm goto(CP_RSEQ_PROLOGUE CP_RSEQ_STACK_OPEN_CHECK
-           "movq (%[s]), %%rcx\n\t"
-           "movq %[n], %%rdx\n\t"
-           "cmpq %%rcx, %%rdx\n\t"
-           "cmovg %%rcx, %%rdx\n\t"  // k = min(n, top)
-           "testq %%rdx, %%rdx\n\t"
-           "jle %l[fail]\n\t"       // empty
-           "subq %%rdx, %%rcx\n\t"  // rcx = top - k
-           "leaq 64(%[s], %%rcx, 8), %%r9\n\t"
-           "xorl %%eax, %%eax\n\t"
-           "5:\n\t"
-           "movq (%%r9, %%rax, 8), %%r8\n\t"
-           "movq %%r8, (%[out], %%rax, 8)\n\t"  // speculative: caller's array
-           "addq $1, %%rax\n\t"
-           "cmpq %%rdx, %%rax\n\t"
-           "jl 5b\n\t"
-           "movq %%rdx, (%[popped])\n\t"  // speculative: caller's variable
-           "movq %%rcx, (%[s])\n\t"       // commit
-           CP_RSEQ_EPILOGUE
-           :
-           : CP_RSEQ_AREA_OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n), [popped] "r"(popped)
-           : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"
-           : abort, fail);
-  return CP_RSEQ_OK;
-abort:
-  return CP_RSEQ_ABORT;
-fail:
-  return CP_RSEQ_FAIL;
-}
-
+#undef CP_RSEQ_NO_PARAM
+#undef CP_RSEQ_CPU_PARAM
+#undef CP_RSEQ_DEFINE_STACK_OPS
+#undef CP_RSEQ_STACK_POP_BULK
+#undef CP_RSEQ_STACK_PUSH_BULK
+#undef CP_RSEQ_STACK_POP
+#undef CP_RSEQ_STACK_PUSH
 #undef CP_RSEQ_STACK_OPEN_CHECK
+#undef CP_RSEQ_STACK_OPEN_CHECK_TO
 
 // ---- ring push (appended for objpool) ---------------------------------------------------
 // A ring of mask + 1 slots whose `tail` only committed sequences on `cpu` modify and whose
@@ -358,9 +428,11 @@ abort:
   return CP_RSEQ_ABORT;
 }
 
+#undef CP_RSEQ_THREAD_OPERANDS
 #undef CP_RSEQ_AREA_OPERANDS
 #undef CP_RSEQ_EPILOGUE
 #undef CP_RSEQ_PROLOGUE
+#undef CP_RSEQ_ARM
 #undef CP_RSEQ_SIG_ASM
 
 }  // namespace corepool::platform

@@ -1,15 +1,17 @@
 // qmempool: a short composition of tiers (see corepool/qmempool.h, docs/qmempool.md):
 //
-//   per-CPU cache (ds/pcpu_cache.h: rseq stacks, fallback stacks under a try-lock)
+//   [thread tier (ds/thread_cache.h), optional: sinks to and refills from what follows]
+//     -> per-CPU cache (ds/pcpu_cache.h: rseq stacks, fallback stacks under a try-lock)
 //     -> per-CPU depot (ds/cpu_ring.h: filled by its CPU's sequences, emptied by CAS)
 //     -> shared ALF queue (ds/alf_ring.h)
 //     -> backing allocator.
 //
 // Each tier states its own protocol; what this file adds is the order in which they are
 // tried and one invariant over them:
-//   Q1  Every object is at any instant in exactly one place: a caller's hands, one cache
-//       stack (pcpu_cache I1), one depot slot in [head, tail) (cpu_ring R1-R4), one
-//       published ALF slot, or the local `elems` array of one operation in progress.
+//   Q1  Every object is at any instant in exactly one place: a caller's hands, one thread
+//       stack (thread_cache H1), one cache stack (pcpu_cache I1), one depot slot in [head, tail)
+//       (cpu_ring R1-R4), one published ALF slot, or the local `elems` array of one operation in
+//       progress.
 //   Q2  Moves never copy: a bulk pop commits (the cache's top, the depot's head CAS, the
 //       ALF dequeue) before the objects go elsewhere, and a failed all-or-nothing push
 //       (cache, depot, shared queue) leaves them in `elems` for the next place down.
@@ -45,6 +47,7 @@
 #include "ds/obj_registry.h"
 #include "ds/pcpu_cache.h"
 #include "ds/striped_counter.h"
+#include "ds/thread_cache.h"
 #include "error.h"
 #include "inject.h"
 #include "platform/cpu.h"
@@ -78,6 +81,7 @@ constexpr std::size_t kMaxObjSize = static_cast<std::size_t>(PTRDIFF_MAX) & ~(kL
 struct cp_qmempool {
   // First line: what alloc and free read on the fast path (the cache's first fields).
   alignas(kLine) pcpu_cache cache;
+  corepool::ds::thread_cache tier;  // off unless asked for
   ring *shared = nullptr;
   int bulk = 0;  // refill / spill unit: min(localq_sz / 2, kMaxBulk)
   uint32_t localq_sz = 0, sharedq_sz = 0, high_wm = 0, low_wm = 0;
@@ -308,12 +312,26 @@ __attribute__((noinline)) void free_bulk_slow(cp_qmempool *p, void *const *objs,
   stash(p, objs, m);
 }
 
+// The thread tier's pool below it: the caches and what is below them.
+void tier_sink(void *ctx, void *const *objs, unsigned n) {
+  stash(static_cast<cp_qmempool *>(ctx), objs, static_cast<int>(n));
+}
+unsigned tier_source(void *ctx, void **out, unsigned n) {
+  auto *p = static_cast<cp_qmempool *>(ctx);
+  if (unsigned k = p->cache.pop_bulk_any(out, n)) return k;
+  int k = take_below(p, out, static_cast<int>(n));
+  if (k == 0) k = backing_alloc(p, out, static_cast<int>(n));
+  if (k == 0) set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");
+  return static_cast<unsigned>(k);
+}
+
 bool pow2(uint32_t v) noexcept {
   return v != 0 && (v & (v - 1)) == 0;
 }
 
 void release_pool(cp_qmempool *p) noexcept {
   corepool::stats::withdraw(p->reg);
+  p->tier.destroy(false);
   ring::destroy(p->shared);
   if (p->depots) os_release(p->depots, p->depot_stride * p->ncpu);
   p->cache.destroy();
@@ -335,8 +353,19 @@ extern "C" {
 
 int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_sz,
                        uint32_t prealloc, size_t obj_size, const cp_qmempool_backing *backing) {
+  return cp_qmempool_create_attr(pool, localq_sz, sharedq_sz, prealloc, obj_size, backing, nullptr);
+}
+
+int cp_qmempool_create_attr(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_sz,
+                            uint32_t prealloc, size_t obj_size, const cp_qmempool_backing *backing,
+                            const cp_qmempool_attr *attr) {
   if (!pool) return set_error(-EINVAL, "cp_qmempool_create: pool is NULL");
   *pool = nullptr;
+  const cp_qmempool_attr a = attr ? *attr : cp_qmempool_attr{};
+  if (a.flags & ~CP_QMEMPOOL_F_NOTHREADCACHE)
+    return set_error(-EINVAL, "cp_qmempool_create: unknown bit in attr.flags");
+  if (a.thread_cache > CP_QMEMPOOL_THREAD_CACHE_MAX)
+    return set_error(-EINVAL, "cp_qmempool_create: attr.thread_cache above its max");
   if (localq_sz < kBulk) return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be >= 16");
   if (!pow2(localq_sz))
     return set_error(-EINVAL, "cp_qmempool_create: localq_sz must be a power of two");
@@ -391,6 +420,14 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
     for (unsigned c = 0; c < p->ncpu; c++)
       corepool::ds::cpu_ring_init(depot(p, c), localq_sz, p->depot_stride);
   }
+  if (!(a.flags & CP_QMEMPOOL_F_NOTHREADCACHE) && !p->checked) {  // checked mode: no tier either
+    const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
+    if (tc && p->tier.init(tc, tier_sink, tier_source, p) == -ENOMEM) {
+      release_pool(p);
+      return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
+    }
+    // -ENOTSUP (no rseq or fence), -ENOSPC (too many pools with the tier): without it.
+  }
   // Preallocate into the shared queue (empty and private: every enqueue fits).
   for (uint32_t done = 0; done < prealloc;) {
     void *e[kBulk];
@@ -416,6 +453,10 @@ int cp_qmempool_create(cp_qmempool **pool, uint32_t localq_sz, uint32_t sharedq_
 // everything else is a tail call out of line.
 void *cp_qmempool_alloc(cp_qmempool *p) {
   if (__builtin_expect(p == nullptr, 0)) return alloc_null();
+  if (p->tier.enabled()) {  // one compare when the tier is off
+    if (void *obj = corepool::ds::thread_cache_pop(p->tier)) return obj;
+    return p->tier.pop_slow();
+  }
   void *obj = pcpu_cache_pop(p->cache);
   if (__builtin_expect(obj != nullptr, 1)) return obj;
   return alloc_slow(p);
@@ -424,6 +465,10 @@ void *cp_qmempool_alloc(cp_qmempool *p) {
 void cp_qmempool_free(cp_qmempool *p, void *elem) {
   if (__builtin_expect(p == nullptr, 0)) return free_null();
   if (__builtin_expect(elem == nullptr, 0)) return;
+  if (p->tier.enabled()) {  // one compare when the tier is off
+    if (!corepool::ds::thread_cache_push(p->tier, elem)) p->tier.push_slow(elem);
+    return;
+  }
   if (__builtin_expect(pcpu_cache_push(p->cache, elem), 1)) return;
   free_slow(p, elem);
 }
@@ -457,6 +502,7 @@ void cp_qmempool_free_bulk(cp_qmempool *p, void *const *elems, int n) {
 void cp_qmempool_destroy(cp_qmempool *p) {
   if (!p) return;
   // No concurrent users (contract): the caches and depots can be drained with plain loads.
+  p->tier.destroy(true);  // every thread's stack into the caches first
   void *e[kBulk];
   for (unsigned c = 0; c < p->ncpu; c++)
     for (unsigned k; (k = p->cache.drain_quiescent(c, e, kBulk)) > 0;)
@@ -469,6 +515,10 @@ void cp_qmempool_destroy(cp_qmempool *p) {
   release_pool(p);
 }
 
+uint32_t cp_qmempool_thread_cache_capacity(const cp_qmempool *p) {
+  return p ? p->tier.capacity() : 0;
+}
+
 int cp_qmempool_stats(const cp_qmempool *p, struct cp_qmempool_stats *st) {
   if (!p || !st) return set_error(-EINVAL, "cp_qmempool_stats: NULL argument");
   *st = {};
@@ -477,7 +527,8 @@ int cp_qmempool_stats(const cp_qmempool *p, struct cp_qmempool_stats *st) {
     if (p->depots) st->nr_free_depots += depot(p, c)->nr_free();
   }
   st->nr_free_shared = p->shared->count();
-  st->nr_free = st->nr_free_cache + st->nr_free_depots + st->nr_free_shared;
+  st->nr_free_threads = p->tier.count();
+  st->nr_free = st->nr_free_cache + st->nr_free_depots + st->nr_free_shared + st->nr_free_threads;
   auto sum = [p](unsigned k) { return static_cast<unsigned long long>(p->counters.sum(k)); };
   st->refills = sum(kRefills);
   st->spills = sum(kSpills);
@@ -492,7 +543,8 @@ int cp_qmempool_dump(const cp_qmempool *p, int fd) {
   if (cp_qmempool_stats(p, &st) != 0) return set_error(-EINVAL, "cp_qmempool_dump: pool is NULL");
   corepool::stats::line_writer w(fd, "qmempool", p);
   w.kv("free", st.nr_free).kv("cache", st.nr_free_cache).kv("depots", st.nr_free_depots);
-  w.kv("shared", st.nr_free_shared).kv("localq_sz", p->localq_sz);
+  w.kv("shared", st.nr_free_shared).kv("threads", st.nr_free_threads);
+  w.kv("localq_sz", p->localq_sz);
   w.kv("sharedq_sz", p->sharedq_sz).kv("obj_size", p->obj_size).end();
   for (unsigned c = 0; c < p->ncpu; c++) {
     if (!cp_cpu_possible(c)) continue;

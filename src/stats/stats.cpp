@@ -97,13 +97,22 @@ void line_writer::start() noexcept {
   put_u64(reinterpret_cast<uintptr_t>(pool_), 16);
 }
 
-line_writer &line_writer::kv(const char *key, uint64_t value) noexcept {
+line_writer &line_writer::field(const char *key, const char *eq, uint64_t value,
+                                unsigned base) noexcept {
   if (!in_line_) start();
   put(" ");
   put(key);
-  put("=");
-  put_u64(value, 10);
+  put(eq);
+  put_u64(value, base);
   return *this;
+}
+
+line_writer &line_writer::kv(const char *key, uint64_t value) noexcept {
+  return field(key, "=", value, 10);
+}
+
+line_writer &line_writer::kv_hex(const char *key, uint64_t value) noexcept {
+  return field(key, "=0x", value, 16);
 }
 
 line_writer &line_writer::end() noexcept {

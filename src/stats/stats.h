@@ -36,6 +36,8 @@ class line_writer {
  public:
   line_writer(int fd, const char *kind, const void *pool) noexcept;
   line_writer &kv(const char *key, uint64_t value) noexcept;
+  // key=0x<value in hex> (addresses).
+  line_writer &kv_hex(const char *key, uint64_t value) noexcept;
   // Ends the line and writes it; the next kv starts a new one with the same prefix.
   line_writer &end() noexcept;
   // 0, or the negative errno of the first failed write (the lines before it are written).
@@ -45,6 +47,7 @@ class line_writer {
   void put(const char *s) noexcept;
   void put_u64(uint64_t v, unsigned base) noexcept;
   void start() noexcept;
+  line_writer &field(const char *key, const char *eq, uint64_t value, unsigned base) noexcept;
   int fd_, rc_ = 0;
   const char *kind_;
   const void *pool_;

@@ -95,7 +95,7 @@ TEST(ObjpoolCxx, BadArgumentsAreSystemErrors) {
     EXPECT_EQ(e.code(), std::errc::invalid_argument);
     EXPECT_NE(std::strstr(e.what(), "nr_objs"), nullptr) << e.what();
   }
-  cp_objpool_attr bad{.ring_capacity = 0, .flags = 0x80, .cache_capacity = 0};
+  cp_objpool_attr bad{.ring_capacity = 0, .flags = 0x80, .cache_capacity = 0, .thread_cache = 0};
   EXPECT_THROW(corepool::objpool<int>(4, bad), std::system_error);
   EXPECT_THROW(corepool::objpool_resource(0, 8), std::system_error);
 }
@@ -194,7 +194,8 @@ TEST(ObjpoolCxx, ThrowingInitFunctorInABigPool) {
 }
 
 TEST(ObjpoolCxx, TakesTheAttrOptions) {
-  cp_objpool_attr a{.ring_capacity = 64, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  cp_objpool_attr a{
+      .ring_capacity = 64, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0, .thread_cache = 0};
   corepool::objpool<tracked> pool(
       1000, [] { return tracked(1); }, a);
   EXPECT_EQ(cp_objpool_ring_capacity(pool.native()), 64u);
@@ -205,7 +206,7 @@ TEST(ObjpoolCxx, TakesTheAttrOptions) {
   for (tracked *t : all) pool.put(t);  // rings full: the overflow ring takes the rest
   EXPECT_EQ(pool.nr_free(), 1000u);
   corepool::objpool<int> plain(
-      100, cp_objpool_attr{.ring_capacity = 8, .flags = 0, .cache_capacity = 0});
+      100, cp_objpool_attr{.ring_capacity = 8, .flags = 0, .cache_capacity = 0, .thread_cache = 0});
   EXPECT_EQ(cp_objpool_ring_capacity(plain.native()), 8u);
 }
 

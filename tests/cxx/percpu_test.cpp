@@ -85,4 +85,18 @@ TEST(PercpuPoolCxx, AllocFillEmpty) {
   (void)none;
 }
 
+// stats() is the C call's answer.
+TEST(CxxPercpuPool, StatsMatchesTheCall) {
+  corepool::percpu_pool<hits> pool(0, 2);
+  pool.fill();
+  const auto s = pool.stats();
+  struct cp_percpu_pool_stats c {};
+  ASSERT_EQ(cp_percpu_pool_stats(pool.native(), &c), 0);
+  EXPECT_EQ(s.nr, 2);
+  EXPECT_EQ(s.filled, 2u);
+  EXPECT_EQ(s.elem_size, sizeof(hits));
+  EXPECT_EQ(s.filled, c.filled);
+  EXPECT_EQ(s.high, c.high);
+}
+
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "chaos.h"
 #include "ds/cas_array.h"
+#include "inject.h"
 #include "line_block.h"
 
 namespace {
@@ -84,6 +85,45 @@ TEST(CasArray, PutFindsTheOnlyFreeSlotWherever) {
     ASSERT_EQ(corepool::ds::cas_array_take(g.a, out, 16), 16u);
   }
 }
+
+#ifdef COREPOOL_INJECT
+// The hole that moves behind the scan: 7 objects in 8 slots and one in the putter's hands.
+// At every step of the put's scan, others (simulated in the hook, a take and a put each)
+// move the one empty slot to just behind the slot the scan visits next, for five rounds.
+// The put must still store its object (C3), once the others stop, not give up.
+constexpr uint32_t kHoleSlots = 8;
+cas_array *g_hole_array = nullptr;
+unsigned g_hole_steps = 0;
+void move_hole(const char *point) {
+  if (std::strcmp(point, "cas_array.put.scan") != 0 || g_hole_steps >= 5 * kHoleSlots) return;
+  auto *slot = g_hole_array->slots();
+  const uint32_t next = g_hole_steps++ % kHoleSlots;  // the put's scan began at slot 0
+  const uint32_t behind = (next + kHoleSlots - 1) % kHoleSlots;
+  for (uint32_t h = 0; h < kHoleSlots; h++)
+    if (h != behind && !slot[h].load(std::memory_order_relaxed)) {
+      slot[h].store(slot[behind].exchange(nullptr, std::memory_order_relaxed),
+                    std::memory_order_relaxed);
+      break;
+    }
+}
+
+TEST(CasArray, PutNeverRefusesWhileTheHoleMovesBehindIt) {
+  array_guard g(kHoleSlots);
+  void *in[kHoleSlots];
+  for (uintptr_t i = 0; i < kHoleSlots; i++) in[i] = P(i + 1);
+  ASSERT_EQ(corepool::ds::cas_array_put(g.a, in, kHoleSlots - 1), kHoleSlots - 1);  // 1 .. 7
+  g_hole_array = g.a;
+  g_hole_steps = 0;
+  cp_inject_hook = move_hole;
+  const unsigned stored = corepool::ds::cas_array_put(g.a, in + kHoleSlots - 1, 1);
+  cp_inject_hook = nullptr;
+  EXPECT_EQ(stored, 1u) << "a put refused an object while a slot was empty (C3)";
+  EXPECT_GE(g_hole_steps, 5 * kHoleSlots);
+  void *out[kHoleSlots];
+  ASSERT_EQ(corepool::ds::cas_array_take(g.a, out, kHoleSlots), stored + kHoleSlots - 1);
+  EXPECT_EQ(std::set<void *>(out, out + stored + kHoleSlots - 1).size(), stored + kHoleSlots - 1);
+}
+#endif
 
 // Four workers move 64 objects between a 64-slot array and their hands, in bursts of 1-8
 // (the handler takes one and puts it back). No put may fail: every object is either in the

@@ -1,6 +1,8 @@
 // objpool under the chaos harness: T = 1, 2, 8, 32 threads, migrations, a signal storm whose
 // handler pops and pushes, in the kernel test's modes (lib/test_objpool.c): sync, async,
-// bulk, overrun; plus bounded rings (overflow path) and parked threads.
+// bulk, overrun; plus bounded rings (overflow path) and parked threads. Every case runs
+// twice: without and with the thread tier (each thread's own stack in front of the caches,
+// stolen from when a pop finds everything else empty).
 //
 // Every object carries an owner stamp that only the test writes (the pool never touches
 // contents): taking an object CASes owner 0 -> holder, giving it back CASes holder -> 0.
@@ -162,13 +164,15 @@ struct config {
   int threads;
   unsigned ring_capacity;  // 0: kernel sizing; else bounded (overflow ring in use)
   bool park;
-  unsigned cache = 0;  // per-CPU cache capacity: 0 the default (256 objects: 32 per CPU)
+  unsigned cache = 0;   // per-CPU cache capacity: 0 the default (256 objects: 32 per CPU)
+  unsigned thread = 0;  // thread tier capacity: 0 none
 };
 
 std::string config_name(const ::testing::TestParamInfo<config> &i) {
   return std::string(name(i.param.m)) + "_T" + std::to_string(i.param.threads) +
          (i.param.ring_capacity ? "_bounded" : "") + (i.param.park ? "_park" : "") +
-         (i.param.cache ? "_cache" + std::to_string(i.param.cache) : "");
+         (i.param.cache ? "_cache" + std::to_string(i.param.cache) : "") +
+         (i.param.thread ? "_thread" + std::to_string(i.param.thread) : "");
 }
 
 class ObjpoolChaos : public ::testing::TestWithParam<config> {};
@@ -178,7 +182,10 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   ctx c;
   c.m = cfg.m;
   c.nr_objs = cfg.m == mode::overrun ? (cfg.threads * 3 + 1) / 2 : 256;
-  cp_objpool_attr attr{.ring_capacity = cfg.ring_capacity, .flags = 0, .cache_capacity = cfg.cache};
+  cp_objpool_attr attr{.ring_capacity = cfg.ring_capacity,
+                       .flags = cfg.thread ? 0u : CP_OBJPOOL_F_NOTHREADCACHE,
+                       .cache_capacity = cfg.cache,
+                       .thread_cache = cfg.thread};
   ASSERT_EQ(cp_objpool_init_attr(
                 &c.pool, c.nr_objs, sizeof(tobj), &c, obj_init,
                 [](cp_objpool *, void *a) {
@@ -209,6 +216,9 @@ TEST_P(ObjpoolChaos, EveryObjectOnceNeverTwoHolders) {
   EXPECT_EQ(c.violations.load(), 0) << "an object had two holders at once";
   EXPECT_EQ(c.failed_push.load(), 0);
   EXPECT_EQ(cp_objpool_nr_free(c.pool), static_cast<unsigned>(c.nr_objs));
+  if (cfg.thread && cp_objpool_uses_rseq(c.pool)) {  // (and the rseq fence, Linux 5.10+)
+    EXPECT_EQ(cp_objpool_thread_cache_capacity(c.pool), cfg.thread);
+  }
 
   // Every object exactly once: pop them all, by id.
   std::vector<int> seen(c.nr_objs, 0);
@@ -260,6 +270,14 @@ std::vector<config> configs() {
   v.push_back({.m = mode::bulk, .threads = 8, .ring_capacity = 4, .park = false, .cache = 8});
   v.push_back({.m = mode::overrun, .threads = 8, .ring_capacity = 0, .park = true, .cache = 2});
   v.push_back({.m = mode::async, .threads = 32, .ring_capacity = 2, .park = true, .cache = 4});
+  // The same with the thread tier: objects also sit in threads' stacks (threads parked
+  // inside tier operations, stacks stolen while their owner is stopped or exits).
+  const size_t without = v.size();
+  for (size_t i = 0; i < without; i++) {
+    config c = v[i];
+    c.thread = 8;
+    v.push_back(c);
+  }
   return v;
 }
 

@@ -57,7 +57,8 @@ struct stopped_pusher {
     if (!pin(0)) return false;
     cp_objpool_attr attr{.ring_capacity = cp_rseq_enabled() ? 1u : 0u,
                          .flags = CP_OBJPOOL_F_NOCACHE,
-                         .cache_capacity = 0};
+                         .cache_capacity = 0,
+                         .thread_cache = 0};
     EXPECT_EQ(cp_objpool_init_attr(&p, kObjs, 32, nullptr, nullptr, nullptr, &attr), 0);
     rseq = cp_objpool_uses_rseq(p);
     EXPECT_EQ(cp_objpool_pop_bulk(p, objs, kObjs), kObjs);

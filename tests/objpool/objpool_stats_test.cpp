@@ -5,9 +5,6 @@
 #include <corepool/objpool.h>
 #include <gtest/gtest.h>
 #include <sched.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <corepool/objpool.hpp>
 
 #include <cstdio>
@@ -17,14 +14,14 @@
 
 #include "../dump_parse.h"
 
-extern char **environ;
-
 namespace {
 
+// The scripted counts are those of the per-CPU tiers: these pools go without the thread
+// tier whatever COREPOOL_THREAD_CACHE says.
 cp_objpool *make(int n, unsigned ring_capacity, unsigned flags) {
   cp_objpool_attr a{};
   a.ring_capacity = ring_capacity;
-  a.flags = flags;
+  a.flags = flags | CP_OBJPOOL_F_NOTHREADCACHE;
   cp_objpool *p = nullptr;
   EXPECT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
   return p;
@@ -48,6 +45,7 @@ std::vector<unsigned> runnable_cpus(const cpu_set_t &allowed, size_t max) {
 cp_objpool *make_cached(int n, unsigned cache) {
   cp_objpool_attr a{};
   a.cache_capacity = cache;
+  a.flags = CP_OBJPOOL_F_NOTHREADCACHE;
   cp_objpool *p = nullptr;
   EXPECT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
   if (p && cp_objpool_cache_capacity(p) == 0) {
@@ -198,7 +196,8 @@ TEST(ObjpoolStats, DumpParsesToTheStats) {
   EXPECT_EQ(head.at("objects"), unsigned{n});
   EXPECT_EQ(head.at("free"), st.nr_free);
   EXPECT_EQ(head.at("free"), unsigned{n - 20});
-  EXPECT_EQ(head.at("cache") + head.at("rings") + head.at("overflow"), head.at("free"));
+  EXPECT_EQ(head.at("cache") + head.at("rings") + head.at("overflow") + head.at("threads"),
+            head.at("free"));
   EXPECT_EQ(head.at("ring_capacity"), 8u);
   unsigned long long per_cpu = 0, cpu_lines = 0;
   for (const auto &l : lines)
@@ -216,6 +215,32 @@ TEST(ObjpoolStats, DumpParsesToTheStats) {
   cp_objpool_free(p);
 }
 
+// With the thread tier on, the objects in the threads' stacks are a tier of their own.
+TEST(ObjpoolStats, ThreadStacksAreCounted) {
+  constexpr int n = 64;
+  cp_objpool_attr a{};
+  a.thread_cache = 8;
+  cp_objpool *p = nullptr;
+  ASSERT_EQ(cp_objpool_init_attr(&p, n, 32, nullptr, nullptr, nullptr, &a), 0);
+  if (cp_objpool_thread_cache_capacity(p) == 0) {
+    cp_objpool_free(p);
+    GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
+  }
+  std::vector<void *> held;
+  for (int i = 0; i < 6; i++) held.push_back(cp_objpool_pop(p));
+  for (void *o : held) ASSERT_EQ(cp_objpool_push(o, p), 0);  // into this thread's stack
+  const auto st = stats_of(p);
+  EXPECT_GE(st.nr_free_threads, 6u);
+  EXPECT_EQ(st.nr_free, unsigned{n});
+  EXPECT_EQ(st.nr_free,
+            st.nr_free_cache + st.nr_free_rings + st.nr_free_overflow + st.nr_free_threads);
+  const auto lines =
+      corepool::test::parse_dump("objpool", p, [p](int fd) { return cp_objpool_dump(p, fd); });
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front().at("threads"), st.nr_free_threads);
+  cp_objpool_free(p);
+}
+
 // The child half of ExitReportListsLivePools: one pool freed, one alive at exit.
 TEST(ObjpoolStats, ExitReportChild) {
   if (!std::getenv("COREPOOL_STATS_TEST_CHILD")) GTEST_SKIP() << "run by ExitReportListsLivePools";
@@ -227,37 +252,9 @@ TEST(ObjpoolStats, ExitReportChild) {
 }
 
 TEST(ObjpoolStats, ExitReportListsLivePools) {
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
-  std::vector<std::string> env{"COREPOOL_STATS=1", "COREPOOL_STATS_TEST_CHILD=1"};
-  for (char **e = environ; *e; e++)
-    if (std::string(*e).rfind("COREPOOL_STATS", 0) != 0) env.emplace_back(*e);
-  std::vector<char *> envp;
-  for (auto &s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string self = "/proc/self/exe", filter = "--gtest_filter=ObjpoolStats.ExitReportChild";
-  char *argv[] = {self.data(), filter.data(), nullptr};
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, self.c_str(), &fa, nullptr, argv, envp.data()), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t k; (k = read(out[0], buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<size_t>(k));
-  close(out[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
-  char live[32], gone[32];
-  const auto at = text.find("live 0x");
-  ASSERT_NE(at, std::string::npos) << text;
-  ASSERT_EQ(std::sscanf(text.c_str() + at, "live %31s gone %31s", live, gone), 2);
+  const std::string text = corepool::test::run_stats_child("ObjpoolStats.ExitReportChild");
+  const auto [live, gone] = corepool::test::live_and_gone(text);
+  ASSERT_FALSE(live.empty()) << text;
   EXPECT_NE(text.find("corepool 0x0 stats_report_pools="), std::string::npos) << text;
   EXPECT_NE(text.find(std::string("objpool ") + live + " objects=48 free=45 "), std::string::npos)
       << text;

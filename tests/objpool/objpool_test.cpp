@@ -153,12 +153,15 @@ TEST(Objpool, InitRejectsBadSizes) {
     EXPECT_STRNE(cp_last_error(), "") << r.what;
   }
   EXPECT_EQ(cp_objpool_init(nullptr, 4, 8, nullptr, nullptr, nullptr), -EINVAL);
-  cp_objpool_attr bad{.ring_capacity = 0, .flags = 2, .cache_capacity = 0};
+  cp_objpool_attr bad{.ring_capacity = 0, .flags = 2, .cache_capacity = 0, .thread_cache = 0};
   cp_objpool *p = nullptr;
   EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
-  bad = {.ring_capacity = 0, .flags = 0, .cache_capacity = CP_OBJPOOL_CACHE_CAPACITY_MAX + 1};
+  bad = {.ring_capacity = 0,
+         .flags = 0,
+         .cache_capacity = CP_OBJPOOL_CACHE_CAPACITY_MAX + 1,
+         .thread_cache = 0};
   EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
-  bad = {.ring_capacity = (1u << 24) + 1, .flags = 0, .cache_capacity = 0};
+  bad = {.ring_capacity = (1u << 24) + 1, .flags = 0, .cache_capacity = 0, .thread_cache = 0};
   EXPECT_EQ(cp_objpool_init_attr(&p, 4, 8, nullptr, nullptr, nullptr, &bad), -EINVAL);
   // The limits themselves are accepted.
   ASSERT_EQ(cp_objpool_init(&p, 1, 1, nullptr, nullptr, nullptr), 0);
@@ -391,7 +394,8 @@ TEST(Objpool, PerCpuIntrospection) {
 
 TEST(Objpool, BoundedRingsOverflowAndNeverFail) {
   // No cache: this test counts what lands in the rings.
-  cp_objpool_attr attr{.ring_capacity = 3, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  cp_objpool_attr attr{
+      .ring_capacity = 3, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0, .thread_cache = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 200, 8, nullptr, nullptr, nullptr, &attr), 0);
   EXPECT_EQ(cp_objpool_ring_capacity(p), 4u);
@@ -426,7 +430,7 @@ TEST(Objpool, FiniCollectsObjectsCachedOnOtherCpus) {
   if (cp_nr_cpu_ids() < 2 || !cp_cpu_possible(0) || !cp_cpu_possible(1))
     GTEST_SKIP() << "needs CPUs 0 and 1";
   std::atomic<int> releases{0};
-  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 16};
+  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 16, .thread_cache = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 64, 16, &releases, nullptr, count_release, &attr), 0);
   if (cp_objpool_cache_capacity(p) == 0) {
@@ -474,7 +478,8 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
   if (const char *why = cannot_use_cpus_0_and_1()) GTEST_SKIP() << why;
   cpu_set_t saved;
   ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
-  cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  cp_objpool_attr nocache{
+      .ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0, .thread_cache = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 8, 16, nullptr, nullptr, nullptr, &nocache), 0);
   EXPECT_EQ(cp_objpool_cache_capacity(p), 0u);
@@ -500,7 +505,7 @@ TEST(Objpool, PushToCallingCpuRingPopLocalFirst) {
 // The per-CPU cache: push lands in the calling CPU's cache (LIFO), and a pop on another CPU
 // whose rings are all empty drains it (fence + steal), keeping the surplus on its own CPU.
 TEST(Objpool, CacheIsPerCpuAndStolenWhenRingsRunDry) {
-  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 4};
+  cp_objpool_attr attr{.ring_capacity = 0, .flags = 0, .cache_capacity = 4, .thread_cache = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 64, 16, nullptr, nullptr, nullptr, &attr), 0);
   if (cp_objpool_cache_capacity(p) == 0) {
@@ -565,7 +570,8 @@ void park_hook(const char *point) {
 // A thread stopped between reserving and publishing a multi-producer slot (the overflow ring
 // here, forced by a ring capacity of 1) must not stop others popping from the CPU rings.
 TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
-  cp_objpool_attr attr{.ring_capacity = 1, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  cp_objpool_attr attr{
+      .ring_capacity = 1, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0, .thread_cache = 0};
   cp_objpool *p = nullptr;
   ASSERT_EQ(cp_objpool_init_attr(&p, 8, 16, nullptr, nullptr, nullptr, &attr), 0);
   void *objs[8];
@@ -598,7 +604,8 @@ TEST(Objpool, StoppedPusherDoesNotBlockOtherRings) {
 TEST(Objpool, StoppedPopperLosesItsClaim) {
   cp_objpool *p = nullptr;
   // No cache: the pop must reach the ring (a cache would hold objs[0] on small machines).
-  cp_objpool_attr nocache{.ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0};
+  cp_objpool_attr nocache{
+      .ring_capacity = 0, .flags = CP_OBJPOOL_F_NOCACHE, .cache_capacity = 0, .thread_cache = 0};
   ASSERT_EQ(cp_objpool_init_attr(&p, 4, 16, nullptr, nullptr, nullptr, &nocache), 0);
   void *objs[4];
   ASSERT_EQ(cp_objpool_pop_bulk(p, objs, 4), 4u);

@@ -8,11 +8,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../dump_parse.h"
 #include "chaos.h"
 #include "ds/bgwork.h"
 #include "percpu/percpu_internal.h"
@@ -421,6 +424,100 @@ TEST(PercpuPool, StormNoDuplicateAllZeroedNoLeak) {
   cp_percpu_pool_destroy(s.pool);
   EXPECT_EQ(live_percpu(), base);
   EXPECT_EQ(corepool::pcpu::bad_frees(), 0u);
+}
+
+// ---- statistics ----------------------------------------------------------------------------
+
+TEST(PercpuPoolStats, NullArguments) {
+  struct cp_percpu_pool_stats st {};
+  EXPECT_EQ(cp_percpu_pool_stats(nullptr, &st), -EINVAL);
+  pool_guard g(16, 2, 8);
+  EXPECT_EQ(cp_percpu_pool_stats(g.p, nullptr), -EINVAL);
+  EXPECT_EQ(cp_percpu_pool_dump(nullptr, 2), -EINVAL);
+  EXPECT_EQ(cp_percpu_pool_dump(g.p, -1), -EBADF);
+}
+
+// With the refills on a recording executor, every count follows the script exactly.
+TEST(PercpuPoolStats, ScriptedCounts) {
+  pool_guard g(24, 2, 8);
+  exec_rec rec;
+  cp_percpu_pool_set_executor(g.p, record_exec, &rec);
+  struct cp_percpu_pool_stats st {};
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.low, 2);
+  EXPECT_EQ(st.high, 8);
+  EXPECT_EQ(st.elem_size, 24u);
+  EXPECT_EQ(st.elem_align, 8u);
+  EXPECT_EQ(st.nr, 0);
+  EXPECT_EQ(st.filled + st.fill_failures + st.emptied + st.refills + st.empty_allocs, 0u);
+  cp_percpu_pool_fill(g.p, 0);
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.nr, 8);
+  EXPECT_EQ(st.filled, 8u);
+  std::vector<void *> got;
+  for (int i = 0; i < 6; i++) got.push_back(cp_percpu_pool_alloc(g.p));  // 2 left: not < low
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.refills, 0u);
+  got.push_back(cp_percpu_pool_alloc(g.p));  // 1 left: a refill, handed to the executor
+  got.push_back(cp_percpu_pool_alloc(g.p));  // empty now: another, joins the pending one
+  EXPECT_EQ(cp_percpu_pool_alloc(g.p), nullptr);
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.nr, 0);
+  EXPECT_EQ(st.refills, 3u);
+  EXPECT_EQ(st.empty_allocs, 1u);
+  EXPECT_EQ(rec.calls.load(), 1);
+  rec.run(rec.arg);  // fills to high
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.nr, 8);
+  EXPECT_EQ(st.filled, 16u);
+  cp_percpu_pool_empty(g.p);
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  EXPECT_EQ(st.nr, 0);
+  EXPECT_EQ(st.emptied, 8u);
+  EXPECT_EQ(st.fill_failures, 0u);
+  for (void *a : got) cp_free_percpu(a);
+  cp_percpu_pool_set_executor(g.p, nullptr, nullptr);
+}
+
+TEST(PercpuPoolStats, DumpParsesToTheStats) {
+  pool_guard g(40, 1, 4);
+  cp_percpu_pool_fill(g.p, 3);
+  cp_free_percpu(cp_percpu_pool_alloc(g.p));
+  struct cp_percpu_pool_stats st {};
+  ASSERT_EQ(cp_percpu_pool_stats(g.p, &st), 0);
+  const auto lines = corepool::test::parse_dump(
+      "percpu_pool", g.p, [&g](int fd) { return cp_percpu_pool_dump(g.p, fd); });
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].at("elem_size"), 40u);
+  EXPECT_EQ(lines[0].at("elem_align"), 8u);
+  EXPECT_EQ(lines[0].at("low"), 1u);
+  EXPECT_EQ(lines[0].at("high"), 4u);
+  EXPECT_EQ(lines[1].at("filled"), st.filled);
+  EXPECT_EQ(lines[1].at("filled"), 3u);
+  EXPECT_EQ(lines[1].at("refills"), st.refills);
+  EXPECT_EQ(lines[1].at("empty_allocs"), 0u);
+  EXPECT_EQ(lines[1].at("emptied"), st.emptied);
+}
+
+// The child half of ExitReportListsLivePools: one pool destroyed, one alive at exit.
+TEST(PercpuPoolStats, ExitReportChild) {
+  if (!std::getenv("COREPOOL_STATS_TEST_CHILD")) GTEST_SKIP() << "run by ExitReportListsLivePools";
+  cp_percpu_pool *gone = nullptr, *live = nullptr;
+  ASSERT_EQ(cp_percpu_pool_create(&gone, 8, 8, 1, 2), 0);
+  ASSERT_EQ(cp_percpu_pool_create(&live, 56, 8, 0, 3), 0);
+  cp_percpu_pool_fill(live, 2);
+  std::printf("live %p gone %p\n", static_cast<void *>(live), static_cast<void *>(gone));
+  cp_percpu_pool_destroy(gone);
+}
+
+TEST(PercpuPoolStats, ExitReportListsLivePools) {
+  const std::string text = corepool::test::run_stats_child("PercpuPoolStats.ExitReportChild");
+  const auto [live, gone] = corepool::test::live_and_gone(text);
+  ASSERT_FALSE(live.empty()) << text;
+  EXPECT_NE(text.find(std::string("percpu_pool ") + live + " nr=2 low=0 high=3 elem_size=56 "),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find(std::string("percpu_pool ") + gone), std::string::npos) << text;
 }
 
 }  // namespace

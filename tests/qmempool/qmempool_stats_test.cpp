@@ -15,6 +15,15 @@
 
 namespace {
 
+// The scripted counts are those of the per-CPU tiers: these pools go without the thread
+// tier even when COREPOOL_THREAD_CACHE is set (qmempool_test_thread_env).
+int create_per_cpu(cp_qmempool **p, uint32_t localq, uint32_t sharedq, uint32_t prealloc,
+                   size_t size) {
+  struct cp_qmempool_attr a {};
+  a.flags = CP_QMEMPOOL_F_NOTHREADCACHE;
+  return cp_qmempool_create_attr(p, localq, sharedq, prealloc, size, nullptr, &a);
+}
+
 struct cp_qmempool_stats stats_of(const cp_qmempool *p) {
   struct cp_qmempool_stats st {};
   EXPECT_EQ(cp_qmempool_stats(p, &st), 0);
@@ -47,7 +56,7 @@ TEST(QmempoolStats, NullArguments) {
   struct cp_qmempool_stats st {};
   EXPECT_EQ(cp_qmempool_stats(nullptr, &st), -EINVAL);
   cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create(&p, 16, 64, 0, 32, nullptr), 0);
+  ASSERT_EQ(create_per_cpu(&p, 16, 64, 0, 32), 0);
   EXPECT_EQ(cp_qmempool_stats(p, nullptr), -EINVAL);
   EXPECT_EQ(cp_qmempool_dump(nullptr, 2), -EINVAL);
   EXPECT_EQ(cp_qmempool_dump(p, -1), -EBADF);
@@ -61,7 +70,7 @@ TEST(QmempoolStats, ScriptedCountsOnOneCpu) {
   pinned pin;
   ASSERT_TRUE(pin.to(pin.nth(0)));
   cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create(&p, 16, 64, 0, 32, nullptr), 0);
+  ASSERT_EQ(create_per_cpu(&p, 16, 64, 0, 32), 0);
   auto st = stats_of(p);
   EXPECT_EQ(st.nr_free + st.refills + st.spills + st.backing_allocs + st.backing_frees, 0u);
   std::vector<void *> held;
@@ -96,7 +105,7 @@ TEST(QmempoolStats, DepotStealsCountAnotherCpusDepot) {
     GTEST_SKIP() << "needs two possible CPUs to run on";
   ASSERT_TRUE(pin.to(pin.nth(0)));
   cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create(&p, 16, 64, 0, 32, nullptr), 0);
+  ASSERT_EQ(create_per_cpu(&p, 16, 64, 0, 32), 0);
   std::vector<void *> held;
   for (int i = 0; i < 17; i++) held.push_back(cp_qmempool_alloc(p));
   for (void *o : held) cp_qmempool_free(p, o);
@@ -118,7 +127,7 @@ TEST(QmempoolStats, DepotStealsCountAnotherCpusDepot) {
 
 TEST(QmempoolStats, DumpParsesToTheStats) {
   cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create(&p, 32, 64, 20, 48, nullptr), 0);
+  ASSERT_EQ(create_per_cpu(&p, 32, 64, 20, 48), 0);
   std::vector<void *> held;
   for (int i = 0; i < 5; i++) held.push_back(cp_qmempool_alloc(p));
   const auto st = stats_of(p);
@@ -127,7 +136,8 @@ TEST(QmempoolStats, DumpParsesToTheStats) {
   ASSERT_GE(lines.size(), 2u);
   const auto &head = lines.front();
   EXPECT_EQ(head.at("free"), st.nr_free);
-  EXPECT_EQ(head.at("cache") + head.at("depots") + head.at("shared"), head.at("free"));
+  EXPECT_EQ(head.at("cache") + head.at("depots") + head.at("shared") + head.at("threads"),
+            head.at("free"));
   EXPECT_EQ(head.at("localq_sz"), 32u);
   EXPECT_EQ(head.at("sharedq_sz"), 64u);
   EXPECT_EQ(head.at("obj_size"), 48u);
@@ -152,6 +162,30 @@ TEST(QmempoolStats, DumpParsesToTheStats) {
 }  // namespace
 
 namespace {
+// With the thread tier on, the objects in the threads' stacks are a tier of their own.
+TEST(QmempoolStats, ThreadStacksAreCounted) {
+  struct cp_qmempool_attr a {};
+  a.thread_cache = 8;
+  cp_qmempool *p = nullptr;
+  ASSERT_EQ(cp_qmempool_create_attr(&p, 16, 64, 16, 32, nullptr, &a), 0);
+  if (cp_qmempool_thread_cache_capacity(p) == 0) {
+    cp_qmempool_destroy(p);
+    GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
+  }
+  std::vector<void *> held;
+  for (int i = 0; i < 6; i++) held.push_back(cp_qmempool_alloc(p));
+  for (void *o : held) cp_qmempool_free(p, o);  // into this thread's stack (room for 8)
+  const auto st = stats_of(p);
+  EXPECT_GE(st.nr_free_threads, 6u);
+  EXPECT_EQ(st.nr_free,
+            st.nr_free_cache + st.nr_free_depots + st.nr_free_shared + st.nr_free_threads);
+  const auto lines =
+      corepool::test::parse_dump("qmempool", p, [p](int fd) { return cp_qmempool_dump(p, fd); });
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front().at("threads"), st.nr_free_threads);
+  cp_qmempool_destroy(p);
+}
+
 // The wrapper's stats() is the C call's answer.
 TEST(QmempoolStats, CxxStatsMatchesTheCall) {
   corepool::qmempool q(16, 64, 10, 24);

@@ -1,6 +1,7 @@
 // qmempool: bad-input table, the RFC's FIXME cases, memory going back, C++/pmr, then
 // accounting under the chaos harness with a counting backing allocator, and progress while
-// a thread is parked inside the pool.
+// a thread is parked inside the pool; the chaos and parking cases also run with the thread
+// tier on (each thread's own stack in front of the caches).
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <unistd.h>
@@ -13,7 +14,9 @@
 #include <list>
 #include <memory>
 #include <memory_resource>
+#include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <corepool/alf_queue.h>
@@ -101,11 +104,17 @@ struct counting_backing {
   }
 };
 
+// Thread tier capacity of a case: 0 none (the flag keeps COREPOOL_THREAD_CACHE out too).
+cp_qmempool_attr tier_attr(uint32_t thread_cache) {
+  return {.thread_cache = thread_cache, .flags = thread_cache ? 0u : CP_QMEMPOOL_F_NOTHREADCACHE};
+}
+
 struct pool_guard {
   cp_qmempool *p = nullptr;
   pool_guard(uint32_t l, uint32_t s, uint32_t pre, const cp_qmempool_backing *b,
-             size_t sz = sizeof(obj)) {
-    EXPECT_EQ(cp_qmempool_create(&p, l, s, pre, sz, b), 0) << cp_last_error();
+             size_t sz = sizeof(obj), uint32_t thread_cache = 0) {
+    const cp_qmempool_attr a = tier_attr(thread_cache);
+    EXPECT_EQ(cp_qmempool_create_attr(&p, l, s, pre, sz, b, &a), 0) << cp_last_error();
   }
   ~pool_guard() { cp_qmempool_destroy(p); }
 };
@@ -473,13 +482,15 @@ TEST(Qmempool, HighWatermarkTrims) {
 // worker 1 only frees what worker 0 allocated (handed over through an ALF queue), while the
 // migrator moves both: worker 0's cache keeps running dry and must be refilled from what
 // worker 1's cache spills into the shared queue. Objects are reused, none lost.
-TEST(Qmempool, CrossCpuFree) {
+class QmempoolCrossCpu : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(QmempoolCrossCpu, FreeOnAnotherThread) {
   counting_backing b(1 << 16);
   const int N = 40000 / kScale;
   cp_alf_queue *chan = nullptr;
   ASSERT_EQ(cp_alf_queue_alloc(&chan, 256), 0);
   {
-    pool_guard g(16, 256, 0, &b.ops);
+    pool_guard g(16, 256, 0, &b.ops, sizeof(obj), GetParam());
     corepool::chaos::options opt;
     opt.threads = 2;
     opt.migrate = true;
@@ -516,16 +527,60 @@ TEST(Qmempool, CrossCpuFree) {
   EXPECT_EQ(b.frees.load(), b.allocs.load());
 }
 
+INSTANTIATE_TEST_SUITE_P(Tier, QmempoolCrossCpu, ::testing::Values(0u, 8u),
+                         [](const auto &i) { return "tier" + std::to_string(i.param); });
+
+// ---- the thread tier: switch, exit flush, destroy while threads that used it live --------
+
+TEST(QmempoolThread, SwitchExitFlushAndDestroyBeforeThreadsExit) {
+  cp_qmempool *p = nullptr;
+  cp_qmempool_attr bad{.thread_cache = 0, .flags = 0x80};
+  EXPECT_EQ(cp_qmempool_create_attr(&p, 16, 64, 0, 64, nullptr, &bad), -EINVAL);
+  bad = {.thread_cache = CP_QMEMPOOL_THREAD_CACHE_MAX + 1, .flags = 0};
+  EXPECT_EQ(cp_qmempool_create_attr(&p, 16, 64, 0, 64, nullptr, &bad), -EINVAL);
+  EXPECT_EQ(cp_qmempool_thread_cache_capacity(nullptr), 0u);
+  counting_backing b(4096);
+  auto *g = new pool_guard(16, 64, 0, &b.ops, sizeof(obj), 8);
+  if (cp_qmempool_thread_cache_capacity(g->p) == 0) {
+    delete g;
+    GTEST_SKIP() << "no thread tier here (rseq off, or no rseq fence)";
+  }
+  EXPECT_EQ(cp_qmempool_thread_cache_capacity(g->p), 8u);
+  auto use = [&](int who) {
+    void *x[4];
+    for (auto &o : x) b.take(o = cp_qmempool_alloc(g->p), who);
+    for (void *o : x) b.give(o, who), cp_qmempool_free(g->p, o);  // into this thread's stack
+  };
+  std::thread([&] { use(1); }).join();  // exits: its stack goes to the caches
+  std::atomic<int> phase{0};
+  std::thread late([&] {
+    use(2);
+    phase.store(1);
+    while (phase.load() != 2) std::this_thread::yield();
+  });  // exits after the pool is gone (ASan: nothing touched)
+  while (phase.load() != 1) std::this_thread::yield();
+  delete g;  // destroy: the live thread's stack too
+  EXPECT_EQ(b.frees.load(), b.allocs.load()) << "every object back to the backing allocator";
+  phase.store(2);
+  late.join();
+  EXPECT_EQ(b.violations.load(), 0);
+}
+
 // ---- accounting under chaos ------------------------------------------------------------------
 
 struct chaos_ctx {
   counting_backing b{1 << 18};
   cp_qmempool *p = nullptr;
   std::atomic<int> nulls{0};
-  chaos_ctx(uint32_t l, uint32_t s) {
-    EXPECT_EQ(cp_qmempool_create(&p, l, s, 0, sizeof(obj), &b.ops), 0);
+  chaos_ctx(uint32_t l, uint32_t s, uint32_t thread_cache = 0) {
+    const cp_qmempool_attr a = tier_attr(thread_cache);
+    EXPECT_EQ(cp_qmempool_create_attr(&p, l, s, 0, sizeof(obj), &b.ops, &a), 0);
   }
 };
+
+std::string tier_name(uint32_t thread_cache) {
+  return thread_cache ? "_thread" + std::to_string(thread_cache) : "";
+}
 
 // The handler allocates and frees on the interrupted thread, inside whatever the pool was
 // doing there. The arena backing allocator is async-signal-safe, so reaching it is fine.
@@ -541,11 +596,12 @@ void chaos_handler(int worker, void *arg) {
   cp_qmempool_free_bulk(c->p, x, n);
 }
 
-class QmempoolChaos : public ::testing::TestWithParam<int> {};
+// (threads, thread tier capacity)
+class QmempoolChaos : public ::testing::TestWithParam<std::tuple<int, uint32_t>> {};
 
 TEST_P(QmempoolChaos, Accounting) {
-  const int T = GetParam();
-  chaos_ctx c(16, 64);
+  const int T = std::get<0>(GetParam());
+  chaos_ctx c(16, 64, std::get<1>(GetParam()));
   corepool::chaos::options opt;
   opt.threads = T;
   opt.signal_storm = true;
@@ -611,7 +667,13 @@ TEST_P(QmempoolChaos, Accounting) {
               static_cast<unsigned long long>(rep.migrations), rep.seconds);
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, QmempoolChaos, ::testing::Values(1, 2, 8, 32));
+INSTANTIATE_TEST_SUITE_P(Threads, QmempoolChaos,
+                         ::testing::Combine(::testing::Values(1, 2, 8, 32),
+                                            ::testing::Values(0u, 8u)),
+                         [](const auto &i) {
+                           return "T" + std::to_string(std::get<0>(i.param)) +
+                                  tier_name(std::get<1>(i.param));
+                         });
 
 // ---- a thread parked inside the pool does not stop the others ---------------------------------
 
@@ -629,12 +691,14 @@ void park_hook(const char *point) {
   corepool::chaos::park_self_until(g_park.release);
 }
 
-class QmempoolParked : public ::testing::TestWithParam<const char *> {};
+// (injection point, thread tier capacity)
+class QmempoolParked : public ::testing::TestWithParam<std::tuple<const char *, uint32_t>> {};
 
 TEST_P(QmempoolParked, OthersKeepGoing) {
   const int T = 4;
-  chaos_ctx c(16, 32);
-  g_park.point = GetParam();
+  chaos_ctx c(16, 32, std::get<1>(GetParam()));
+  const char *point = std::get<0>(GetParam());
+  g_park.point = point;
   g_park.parked = false;
   g_park.release = false;
   g_park.armed = true;
@@ -672,10 +736,10 @@ TEST_P(QmempoolParked, OthersKeepGoing) {
   g_park.release = true;
   if (!reached) {
     // The point is not on this build's path (e.g. the try-lock under rseq): nothing to show.
-    EXPECT_STREQ(GetParam(), "pcpu_cache.fallback.locked");
+    EXPECT_STREQ(point, "pcpu_cache.fallback.locked");
     EXPECT_TRUE(cp_rseq_enabled());
   } else {
-    ASSERT_TRUE(rep.in_time) << "the others stopped while a thread was parked at " << GetParam();
+    ASSERT_TRUE(rep.in_time) << "the others stopped while a thread was parked at " << point;
     EXPECT_GE(ops.load(), 20000u);
   }
   for (int w = 0; w < T; w++)
@@ -686,8 +750,16 @@ TEST_P(QmempoolParked, OthersKeepGoing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, QmempoolParked,
-                         ::testing::Values("alf.enqueue.claimed", "alf.dequeue.claimed",
-                                           "pcpu_cache.fallback.locked"));
+                         ::testing::Combine(::testing::Values("alf.enqueue.claimed",
+                                                              "alf.dequeue.claimed",
+                                                              "pcpu_cache.fallback.locked"),
+                                            ::testing::Values(0u, 8u)),
+                         [](const auto &i) {
+                           std::string n = std::get<0>(i.param);
+                           for (char &ch : n)
+                             if (ch == '.') ch = '_';
+                           return n + tier_name(std::get<1>(i.param));
+                         });
 
 // A thread stopped inside a shared-queue enqueue hides everything behind its claim. Objects
 // spilled into a CPU's depot stay reachable: a refill on another CPU takes them instead of

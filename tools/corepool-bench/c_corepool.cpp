@@ -1,6 +1,7 @@
 // corepool's own pools as contenders. Each adapter is written against the pool's public C API
 // and compiled only when the header is part of this build, so the tool builds on any
 // subset of the pools; a pool whose header is absent is reported as missing.
+#include <corepool/cpu.h>
 #include <corepool/error.h>
 
 #include "bench.h"
@@ -33,8 +34,14 @@ namespace {
   return p;
 }
 
+// The thread tier's capacity of the "+thread" contenders: a W2 burst fits in a thread's
+// stack, as it fits in the per-CPU caches of the other contenders.
+constexpr unsigned kThreadCache = 256;
+
 #ifdef CPB_OBJPOOL
-// objpool: capacity objects, no init callback; get = pop, put = push.
+// objpool: capacity objects, no init callback; get = pop, put = push. Thread: the thread
+// tier's capacity (0: none, whatever COREPOOL_THREAD_CACHE says).
+template <unsigned Thread>
 struct Objpool {
   cp_objpool *pool = nullptr;
   ~Objpool() {
@@ -42,8 +49,15 @@ struct Objpool {
   }
   static std::unique_ptr<Objpool> create(const Params &p, std::string &err) {
     auto c = std::make_unique<Objpool>();
-    int rc = cp_objpool_init(&c->pool, int(p.capacity), int(p.size), nullptr, nullptr, nullptr);
-    if (rc != 0) return err = cp_err("cp_objpool_init", rc), nullptr;
+    const cp_objpool_attr a{.ring_capacity = 0,
+                            .flags = Thread ? 0u : CP_OBJPOOL_F_NOTHREADCACHE,
+                            .cache_capacity = 0,
+                            .thread_cache = Thread};
+    int rc =
+        cp_objpool_init_attr(&c->pool, int(p.capacity), int(p.size), nullptr, nullptr, nullptr, &a);
+    if (rc != 0) return err = cp_err("cp_objpool_init_attr", rc), nullptr;
+    if (Thread && cp_objpool_thread_cache_capacity(c->pool) != Thread)
+      return err = "no thread tier here (needs rseq and the rseq fence)", nullptr;
     return c;
   }
   void *get() { return cp_objpool_pop(pool); }
@@ -95,7 +109,7 @@ struct AlfFreelist {
 // qmempool-localq1024 runs W4/W5 only: a per-CPU cache that holds several bursts, to show
 // what oversubscription does to the shared queue when the cache cannot absorb it
 // (docs/qmempool.md, "Oversubscription").
-template <uint32_t LocalQ>
+template <uint32_t LocalQ, uint32_t Thread = 0>
 struct Qmempool {
   cp_qmempool *pool = nullptr;
   ~Qmempool() {
@@ -104,8 +118,12 @@ struct Qmempool {
   static std::unique_ptr<Qmempool> create(const Params &p, std::string &err) {
     auto c = std::make_unique<Qmempool>();
     unsigned shared = pow2_at_least(p.capacity);
-    int rc = cp_qmempool_create(&c->pool, LocalQ, shared, p.capacity, p.size, nullptr);
-    if (rc != 0) return err = cp_err("cp_qmempool_create", rc), nullptr;
+    const cp_qmempool_attr a{.thread_cache = Thread,
+                             .flags = Thread ? 0u : CP_QMEMPOOL_F_NOTHREADCACHE};
+    int rc = cp_qmempool_create_attr(&c->pool, LocalQ, shared, p.capacity, p.size, nullptr, &a);
+    if (rc != 0) return err = cp_err("cp_qmempool_create_attr", rc), nullptr;
+    if (Thread && cp_qmempool_thread_cache_capacity(c->pool) != Thread)
+      return err = "no thread tier here (needs rseq and the rseq fence)", nullptr;
     return c;
   }
   void *get() { return cp_qmempool_alloc(pool); }
@@ -120,8 +138,14 @@ struct Qmempool {
 
 void reg() {
 #ifdef CPB_OBJPOOL
-  add_inproc<Objpool>("objpool", "corepool", Kind::corepool,
-                      "cp_objpool_init(capacity, size), pop/push");
+  add_inproc<Objpool<0>>("objpool", "corepool", Kind::corepool,
+                         "cp_objpool_init(capacity, size), pop/push");
+  if (cp_rseq_enabled())  // the thread tier needs rseq (and the rseq fence)
+    add_inproc<Objpool<kThreadCache>>("objpool+thread", "corepool", Kind::corepool,
+                                      "as objpool with attr.thread_cache 256 (the thread tier)");
+  else
+    add_missing("objpool+thread", "corepool", Kind::corepool, kPoolWorkloads,
+                "the thread tier needs rseq (off in this build or process)");
 #else
   add_missing("objpool", "corepool", Kind::corepool, kPoolWorkloads,
               "<corepool/objpool.h> not in this build");
@@ -130,6 +154,13 @@ void reg() {
   add_inproc<Qmempool<256>>("qmempool", "corepool", Kind::corepool,
                             "cp_qmempool_create(localq 256, sharedq 2^k >= capacity, prealloc "
                             "capacity, size, malloc backing), alloc/free");
+  if (cp_rseq_enabled())
+    add_inproc<Qmempool<256, kThreadCache>>(
+        "qmempool+thread", "corepool", Kind::corepool,
+        "as qmempool with attr.thread_cache 256 (the thread tier)");
+  else
+    add_missing("qmempool+thread", "corepool", Kind::corepool, kPoolWorkloads,
+                "the thread tier needs rseq (off in this build or process)");
   add_inproc<Qmempool<1024>>("qmempool-localq1024", "corepool", Kind::corepool,
                              "as qmempool with localq 1024 (several bursts per CPU cache)",
                              {"W4", "W5"});

@@ -57,8 +57,12 @@ for x in r["results"]:
             errors.append("%s %s: %s = %r is not positive and finite" % (x["contender"], x["task"], k, v))
     if not (x["min"] <= x["median"] <= x["max"]):
         errors.append("%s %s: min/median/max out of order" % (x["contender"], x["task"]))
-    if not 5 <= len(x["samples"]) <= 15:
-        errors.append("%s %s: %d samples, expected 5 to 15" % (x["contender"], x["task"], len(x["samples"])))
+    # A stalled row keeps the repetitions that finished before the stall (that task is not run
+    # again for that contender); on a loaded machine any pinned W3 pair may stall, so only the
+    # self-test's stall is required below.
+    lo = 1 if x.get("stalled") else 5
+    if not lo <= len(x["samples"]) <= 15:
+        errors.append("%s %s: %d samples, expected %d to 15" % (x["contender"], x["task"], len(x["samples"]), lo))
 
 built = 0
 for c in r["contenders"]:

@@ -1,0 +1,170 @@
+// thread_cache: the thread tier of objpool and qmempool. A small LIFO stack of object
+// pointers per (thread, pool), in front of the pool's per-CPU cache (ds/pcpu_cache.h).
+//
+// Why: every per-CPU fast path finds its CPU's data through the CPU id and checks, inside
+// its sequence, that it still runs there. A thread's own stack needs neither: the calling
+// thread reaches it through one initial-exec TLS load, and its restartable sequence
+// (platform::rseq_thread_stack_*) has no CPU to compare. Still no atomic instruction.
+//
+// What it must keep from the per-CPU design: objects in a thread's stack stay reachable from
+// every thread (objpool's pop must find every free object, the owner may stop forever), and
+// a signal handler that interrupts a stack operation on the same thread never sees it half
+// done. Both come from the stack being operated by restartable sequences only: the kernel
+// aborts a sequence when its thread is preempted, migrated or signalled, and a stealer
+// fences every CPU (platform::rseq_fence_all) after raising the stack's `fence`.
+//
+// Protocol (the stack is a platform::rseq_stack {top, fence, cap, slots[cap]})
+//   T1  owner side, the owning thread only (signal handlers on it included): one
+//       rseq_thread_stack_* sequence. It loads `fence` inside the sequence and FAILs if it
+//       is raised; its commit store is `top`. Pairs with S2 exactly as pcpu_cache's O1.
+//   S1-S4  remote side: ds::rseq_stack_steal (pcpu_cache.h) with kFenceAll: CAS fence 0 -> 1
+//       (acquire), rseq_fence_all(), take from the top with plain loads, fence = 0
+//       (release). Used by steal() (a pool that ran dry), the idle sweep, and with
+//       kFenceNone by the exiting owner on its own stack (it runs no sequence then).
+//   R1  registry lock (one per process, a futex mutex): attach (try-lock only: a thread
+//       that finds it held, perhaps by the code its own signal handler interrupted, goes on
+//       without its stack this time), thread exit, destroy and fork. Acquire / release
+//       pairs: every change of a stack's owner and of a thread's TLS entry is made under it.
+//   R2  publication: a new stack is linked at the head of its pool's list with a release
+//       store of `head`; stealers walk the list with an acquire load of `head`. Stacks stay
+//       linked and mapped until the pool's destroy.
+//
+// Invariants
+//   H1  Every object in a stack (a slot below top) was put there by one committed T1 push
+//       and leaves by one committed T1 pop, one S3, or the quiescent drain of destroy.
+//   H2  A stack is changed by its owner's sequences or by the holder of its fence, never by
+//       both at once (S1 + S2, as pcpu_cache I2).
+//   H3  A thread's TLS entry for a pool is NULL or points at a stack of that pool whose
+//       owner is that thread; it is written only by that thread or under R1 by destroy (a
+//       pool's destroy runs when no thread uses the pool: the contract of the pools).
+//   H4  A stack without owner (its thread exited, or did not survive a fork) keeps its
+//       objects reachable: steal() takes them, and the next thread to attach adopts the
+//       stack with what it holds.
+//   H5  Hiding: a thread stopped anywhere inside a tier operation hides at most what its
+//       own stack holds, plus the objects that operation has in hand (at most one refill),
+//       and only until a stealer fences it: the stopped sequence aborts when it resumes.
+//       A stealer stopped between S1 and S4 holds that one stack (as pcpu_cache I6).
+//       Nothing waits for either: a fenced stack is a miss, the pool goes on below.
+//   H6  A stack is attached only to a thread whose rseq area is registered (a sequence on
+//       an unregistered thread would never abort).
+//
+// Concurrency (same pool; "no": excluded by the pools' contract)
+//   |             | owner op  | steal          | attach    | thread exit | destroy   |
+//   | owner op    | own (H2)  | yes (S1-S4)    | yes       | -           | no        |
+//   | steal       |           | yes (one wins) | yes (R2)  | yes         | no        |
+//   | attach      |           |                | yes (R1)  | yes (R1)    | no        |
+//   | thread exit |           |                |           | yes (R1)    | yes (R1)  |
+//
+// Availability: the tier needs rseq sequences on this architecture (x86-64), the rseq fence
+// (membarrier, Linux 5.10+) and an allocation-free thread-exit hook
+// (platform::thread_exit_hook_init). Without them init returns -ENOTSUP and the pool runs
+// without the tier (COREPOOL_RSEQ=0, the TSan build, aarch64 today). At most
+// kThreadCacheSlots pools of a process have the tier at once; later ones get -ENOSPC and
+// run without it.
+//
+// Memory: per thread and pool that uses it, 128 + 8 x capacity bytes (a bookkeeping line,
+// the stack header, the slots), carved from chunks the pool maps; plus, per thread,
+// 8 x (kThreadCacheSlots + 1) bytes of static TLS.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "ds/pcpu_cache.h"
+#include "platform/rseq.h"
+
+namespace corepool::ds {
+
+struct thread_cache_chunk;
+inline constexpr unsigned kThreadCacheSlots = 16;
+inline constexpr unsigned kThreadCacheMax = 1024;  // largest capacity
+
+namespace detail {
+// The calling thread's stack for each pool slot; NULL: none (yet). Entry kThreadCacheSlots
+// is always NULL (the slot of a tier that is off).
+extern __thread platform::rseq_stack *t_thread_stacks[kThreadCacheSlots + 1]
+    __attribute__((tls_model("initial-exec")));
+}  // namespace detail
+
+class thread_cache {
+ public:
+  // Where objects go below the tier (a stack that overflowed, an exiting thread's stack, an
+  // idle stack, destroy's drain) and come from (a refill): the pool's own path without the
+  // tier. sink takes every object; source returns up to n (0: the pool is empty).
+  using sink_fn = void (*)(void *ctx, void *const *objs, unsigned n);
+  using source_fn = unsigned (*)(void *ctx, void **out, unsigned n);
+
+  // `cap` objects per thread (1..kThreadCacheMax). 0; -ENOTSUP (see Availability), -ENOSPC
+  // (every slot taken), -EINVAL, -ENOMEM. Not async-signal-safe.
+  int init(unsigned cap, sink_fn sink, source_fn source, void *ctx) noexcept;
+  // Detaches every thread's stack and unmaps them. drain: hand what they hold to sink
+  // first; else it is forgotten. Only while no thread uses the pool (threads may be
+  // exiting). May block (R1). Idempotent.
+  void destroy(bool drain) noexcept;
+
+  bool enabled() const noexcept { return slot_ < kThreadCacheSlots; }
+  unsigned capacity() const noexcept { return enabled() ? cap_ : 0; }
+
+  // Slow paths after a fast-path miss (attach the thread's stack on its first call). pop:
+  // refill half a stack from source, keep one; NULL when source has nothing. push: makes
+  // room by moving half the stack to sink, or sinks obj; never fails. Lock-free (attach
+  // only try-locks), async-signal-safe.
+  void *pop_slow() noexcept;
+  void push_slow(void *obj) noexcept;
+
+  // Takes up to n objects out of other threads' stacks (S1-S4, a system call per non-empty
+  // stack). Lock-free, async-signal-safe.
+  unsigned steal(void **out, unsigned n) noexcept;
+  // Objects in every thread's stack (a snapshot).
+  unsigned count() const noexcept;
+
+  // ---- internals, public for the fast paths and the registry ----
+  struct node;
+  unsigned slot_ = kThreadCacheSlots;  // index into t_thread_stacks; kThreadCacheSlots: off
+  unsigned cap_ = 0;
+  sink_fn sink_ = nullptr;
+  source_fn source_ = nullptr;
+  void *ctx_ = nullptr;
+  std::atomic<node *> head_{nullptr};       // R2
+  std::atomic<uint64_t> last_sweep_ns_{0};  // idle sweep: when the last one ran
+  uint64_t idle_ns_ = 1000000000;           // a stack unmoved this long is flushed
+  thread_cache_chunk *chunks_ = nullptr;    // under R1
+  platform::rseq_stack *attach() noexcept;
+  void sweep_idle() noexcept;
+};
+
+// The fast paths: one restartable sequence on the calling thread's stack. true / the object
+// on a hit; false / NULL on a miss (tier off, no stack yet, full or empty, fenced).
+// Async-signal-safe. `static inline` for the linkage rule of platform/rseq.h.
+static inline void *thread_cache_pop(const thread_cache &c) noexcept {
+  platform::rseq_stack *s = detail::t_thread_stacks[c.slot_];
+  if (__builtin_expect(s == nullptr, 0)) return nullptr;
+  // Non-NULL: a stack is attached only to a registered thread (H6).
+  platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
+  for (;;) {
+    void *obj;
+    const int rc = platform::rseq_thread_stack_pop(s, &obj, rs);  // T1
+    // (No "obj != NULL" hint here, unlike pcpu_cache_pop: with it, GCC 12 under
+    // -fsanitize=address,undefined returned the unset output on the FAIL path.)
+    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return obj;
+    if (rc == platform::CP_RSEQ_FAIL) return nullptr;
+    // ABORT: preempted or signalled; nothing committed: retry.
+  }
+}
+
+static inline bool thread_cache_push(const thread_cache &c, void *obj) noexcept {
+  platform::rseq_stack *s = detail::t_thread_stacks[c.slot_];
+  if (__builtin_expect(s == nullptr, 0)) return false;
+  platform::rseq_abi *rs = platform::rseq_registered_area_if_known();  // H6
+  for (;;) {
+    const int rc = platform::rseq_thread_stack_push(s, obj, rs);  // T1
+    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return true;
+    if (rc == platform::CP_RSEQ_FAIL) return false;
+  }
+}
+
+// The capacity COREPOOL_THREAD_CACHE asks for every pool of the process (read once, at
+// load time): 0 when unset, 0 or not a number; capped at kThreadCacheMax.
+unsigned thread_cache_env_capacity() noexcept;
+
+}  // namespace corepool::ds
