@@ -19,10 +19,11 @@
  *  - the pool never reads or writes an object's contents after `objinit` (no free-list links
  *    inside objects): what the caller stores in an object stays there across push/pop.
  *  - a pointer handed out by pop belongs to the caller until it is pushed back or dropped.
- *    Pushing the same object twice (or one that is not currently held) is not detected and
- *    hands that object out twice: the caller's bug, as in the kernel. Checked mode
- *    (COREPOOL_CHECK=1 in the environment, docs/objpool.md): the pool has no per-CPU cache
- *    and one state byte per object; a push of an object already in the pool is refused with
+ *    Without checked mode, pushing the same object twice (or one that is not currently
+ *    held) is not detected and hands that object out twice: the caller's bug, as in the
+ *    kernel. Checked mode (COREPOOL_CHECK=1 in the environment, docs/objpool.md): the pool
+ *    has no per-CPU cache nor thread tier, and one state byte per object; a push of an
+ *    object already in the pool is refused with
  *    -EALREADY, of a dropped object with -EINVAL, a push after fini with -ESHUTDOWN, a drop
  *    of an object not held with -EALREADY / -EINVAL; each prints one line to stderr and
  *    leaves the pool intact.

@@ -58,7 +58,8 @@
  * handler's stack must allow.
  *
  * Checked mode (COREPOOL_CHECK=1 in the environment, read once at load time; see
- * docs/ARCHITECTURE.md): the pool is created without per-CPU caches and keeps every object
+ * docs/ARCHITECTURE.md): the pool is created without per-CPU caches (and without the thread
+ * tier) and keeps every object
  * it got from the backing allocator in a lock-free side map with its state (free in the
  * pool, or held by a caller). A free of an object the pool already holds as free (double
  * free: the -EALREADY case of the rule) or of a pointer the map does not know (a stack
