@@ -138,7 +138,7 @@ TEST(ThreadCache, HitsAfterFirstMissRefillAndSpill) {
   EXPECT_EQ(corepool::ds::thread_cache_pop(g.t), nullptr);  // empty: a miss
   EXPECT_EQ(g.b.sourced.load(), 5) << "hits do not touch the pool below";
   for (int i = 0; i < 4; i++) {
-    void *x;
+    void *x = nullptr;
     ASSERT_EQ(below::source(&g.b, &x, 1), 1u);
     mine.push_back(x);
   }
