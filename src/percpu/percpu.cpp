@@ -479,7 +479,10 @@ void fork_handlers_init() noexcept {
 
 int reclaim_now() noexcept {
   if (!g_ready.load(std::memory_order_acquire)) return 0;
-  std::vector<chunk *> dead;
+  // The chunks to unmap, linked through `next` once unlinked: no heap allocation on the
+  // worker (a malloc in flight at fork() is what a sanitizer's allocator cannot survive).
+  chunk *dead = nullptr;
+  int nr_dead = 0;
   {
     std::lock_guard<std::mutex> g(g_lock);
     drain_pending();
@@ -501,14 +504,19 @@ int reclaim_now() noexcept {
           g_chunks->pop_back();
           g_st.nr_chunks--;
           dir_mark(c->base, false);  // before the unmap: no pointer into it is an area now
-          dead.push_back(c);
+          c->next = dead;            // unlinked above: `next` is ours now (read before, into next)
+          dead = c;
+          nr_dead++;
         }
       }
       c = next;
     }
   }
-  for (chunk *c : dead) platform::os_release(c->base, g_cfg.map_size);  // outside the lock
-  return static_cast<int>(dead.size());
+  while (chunk *c = dead) {  // outside the lock
+    dead = c->next;
+    platform::os_release(c->base, g_cfg.map_size);
+  }
+  return nr_dead;
 }
 
 std::vector<chunk_info> chunks() {

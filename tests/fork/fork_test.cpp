@@ -135,13 +135,22 @@ TEST(Fork, AtRandomMomentsUnderLoadBothSidesKeepWorking) {
   cp_percpu_pool_fill(pp, 0);
 
   std::atomic<bool> stop{false};
+  // No fork before every load thread is past its start and holds all the heap it will use
+  // (its vectors reserved): a sanitizer runtime's thread start allocates, and GCC 12's ASan
+  // allocator has no fork handler, so a fork inside a malloc leaves the child's allocator
+  // locked. The library's own work (refills, hooks, reclaim) takes no heap memory outside
+  // the locks its fork handlers take, so the forks still land anywhere inside it.
+  std::atomic<int> running{0};
   std::vector<std::thread> load;
   load.emplace_back([&] {  // percpu_pool refills
+    running.fetch_add(1, std::memory_order_relaxed);
     while (!stop.load(std::memory_order_relaxed))
       if (void *a = cp_percpu_pool_alloc(pp)) cp_free_percpu(a);
   });
   load.emplace_back([&] {  // growth hooks: hold up to 256 pages, then give them back
     std::vector<uintptr_t> v;
+    v.reserve(256);
+    running.fetch_add(1, std::memory_order_relaxed);
     while (!stop.load(std::memory_order_relaxed)) {
       if (uintptr_t a = cp_gen_pool_alloc(gp, kPage)) v.push_back(a);
       if (v.size() >= 256) {
@@ -153,6 +162,8 @@ TEST(Fork, AtRandomMomentsUnderLoadBothSidesKeepWorking) {
   });
   load.emplace_back([&] {  // reclaim: chunks filled and freed again
     std::vector<void *> v;
+    v.reserve(8);
+    running.fetch_add(1, std::memory_order_relaxed);
     while (!stop.load(std::memory_order_relaxed)) {
       for (int i = 0; i < 8; i++) v.push_back(cp_alloc_percpu(16 * 1024, 8));
       for (void *a : v) cp_free_percpu(a);
@@ -160,6 +171,8 @@ TEST(Fork, AtRandomMomentsUnderLoadBothSidesKeepWorking) {
     }
   });
 
+  while (running.load(std::memory_order_relaxed) < static_cast<int>(load.size()))
+    std::this_thread::yield();
   std::mt19937 rng(20261207);
   constexpr int kForks = 24;
   for (int f = 0; f < kForks; f++) {
