@@ -13,6 +13,7 @@
 #include "chaos.h"
 #include "ds/alf_ring.h"
 #include "park_point.h"
+#include "storm_options.h"
 
 namespace {
 
@@ -181,11 +182,7 @@ TEST(AlfRing, ChaosEveryElementOnce) {
   }
   g_storm_ring = g.r;
   std::atomic<bool> bad{false};
-  corepool::chaos::options opt;
-  opt.threads = kWorkers;
-  opt.park = true;
-  opt.signal_storm = true;
-  opt.deadline = std::chrono::milliseconds(30000);
+  const auto opt = corepool::test::storm_and_park(kWorkers);
   auto rep = corepool::chaos::run(
       opt,
       [&](int w) {

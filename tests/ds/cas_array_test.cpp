@@ -16,6 +16,7 @@
 #include "ds/cas_array.h"
 #include "inject.h"
 #include "line_block.h"
+#include "storm_options.h"
 
 namespace {
 
@@ -149,11 +150,7 @@ TEST(CasArray, ChaosEveryObjectOnceAndNoPutFails) {
   g_storm_array = g.a;
   g_put_failed = false;
   std::atomic<bool> bad{false};
-  corepool::chaos::options opt;
-  opt.threads = kWorkers;
-  opt.park = true;
-  opt.signal_storm = true;
-  opt.deadline = std::chrono::milliseconds(30000);
+  const auto opt = corepool::test::storm_and_park(kWorkers);
   auto rep = corepool::chaos::run(
       opt,
       [&](int w) {

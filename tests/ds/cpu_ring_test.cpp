@@ -15,6 +15,7 @@
 #include "ds/cpu_ring.h"
 #include "line_block.h"
 #include "park_point.h"
+#include "storm_options.h"
 
 namespace {
 
@@ -177,11 +178,7 @@ TEST(CpuRing, ChaosEveryObjectOnce) {
   }
   g_storm_ring = g.r;
   std::atomic<bool> bad{false};
-  corepool::chaos::options opt;
-  opt.threads = kWorkers;
-  opt.park = true;
-  opt.signal_storm = true;
-  opt.deadline = std::chrono::milliseconds(30000);
+  const auto opt = corepool::test::storm_and_park(kWorkers);
   auto rep = corepool::chaos::run(
       opt,
       [&](int w) {

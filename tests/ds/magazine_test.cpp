@@ -16,6 +16,7 @@
 #include "ds/magazine.h"
 #include "line_block.h"
 #include "park_point.h"
+#include "storm_options.h"
 
 namespace {
 
@@ -276,11 +277,7 @@ TEST(MagDepot, ChaosEveryObjectOnce) {
     m->count = kCap;
     ASSERT_TRUE(g.d->put_full(m));
   }
-  corepool::chaos::options opt;
-  opt.threads = kWorkers;
-  opt.park = true;
-  opt.signal_storm = true;
-  opt.deadline = std::chrono::milliseconds(30000);
+  const auto opt = corepool::test::storm_and_park(kWorkers);
   auto rep = corepool::chaos::run(
       opt,
       [&](int w) {
