@@ -159,6 +159,15 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
   "movq %%rcx, (%[s])\n\t"      /* commit */                            \
       CP_RSEQ_EPILOGUE
 
+// The three outcomes of an asm goto sequence: fell through (committed), the kernel's abort
+// handler, the sequence's own failure exit.
+#define CP_RSEQ_OUTCOMES \
+  return CP_RSEQ_OK;     \
+  abort:                 \
+  return CP_RSEQ_ABORT;  \
+  fail:                  \
+  return CP_RSEQ_FAIL;
+
 // Each stack operation in both forms: PROLOGUE and OPERANDS pick the form.
 #define CP_RSEQ_DEFINE_STACK_OPS(PUSH, PUSH_BULK, POP_BULK, PROLOGUE, OPERANDS, CPU_PARAM)      \
   static inline int PUSH(rseq_stack *s, void *item CPU_PARAM, rseq_abi *rs) noexcept {          \
@@ -167,11 +176,7 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
              : OPERANDS(rs), [s] "r"(s), [item] "r"(item)                                       \
              : "memory", "cc", "rax", "rcx"                                                     \
              : abort, fail);                                                                    \
-    return CP_RSEQ_OK;                                                                          \
-  abort:                                                                                        \
-    return CP_RSEQ_ABORT;                                                                       \
-  fail:                                                                                         \
-    return CP_RSEQ_FAIL;                                                                        \
+    CP_RSEQ_OUTCOMES                                                                            \
   }                                                                                             \
   static inline int PUSH_BULK(rseq_stack *s, void *const *items, intptr_t n CPU_PARAM,          \
                               rseq_abi *rs) noexcept {                                          \
@@ -180,11 +185,7 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
              : OPERANDS(rs), [s] "r"(s), [items] "r"(items), [n] "r"(n)                         \
              : "memory", "cc", "rax", "rcx", "rdx", "r8"                                        \
              : abort, fail);                                                                    \
-    return CP_RSEQ_OK;                                                                          \
-  abort:                                                                                        \
-    return CP_RSEQ_ABORT;                                                                       \
-  fail:                                                                                         \
-    return CP_RSEQ_FAIL;                                                                        \
+    CP_RSEQ_OUTCOMES                                                                            \
   }                                                                                             \
   static inline int POP_BULK(rseq_stack *s, void **out, intptr_t n, intptr_t *popped CPU_PARAM, \
                              rseq_abi *rs) noexcept {                                           \
@@ -193,11 +194,7 @@ static inline int rseq_addv(intptr_t *v, intptr_t count, int cpu) noexcept {
              : OPERANDS(rs), [s] "r"(s), [out] "r"(out), [n] "r"(n), [popped] "r"(popped)       \
              : "memory", "cc", "rax", "rcx", "rdx", "r8", "r9"                                  \
              : abort, fail);                                                                    \
-    return CP_RSEQ_OK;                                                                          \
-  abort:                                                                                        \
-    return CP_RSEQ_ABORT;                                                                       \
-  fail:                                                                                         \
-    return CP_RSEQ_FAIL;                                                                        \
+    CP_RSEQ_OUTCOMES                                                                            \
   }
 
 #define CP_RSEQ_CPU_PARAM , int cpu
