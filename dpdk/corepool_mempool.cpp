@@ -82,6 +82,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -120,10 +121,13 @@ struct alignas(64) shard {
   std::atomic<uint32_t> producer{0};  // 1 while a put enqueues here (L1/L2)
 };
 
-// Per-lcore call counters, proof for the tests that the pool really runs on this driver
+// Per-lcore counters, proof for the tests that the pool really runs on this driver
 // (docs/dpdk.md). Each EAL lcore writes only its own line with relaxed load+store (one
 // writer; a signal handler on the same thread may lose an increment, which is harmless);
-// non-EAL threads share the last line with fetch_add.
+// non-EAL threads share the last line with fetch_add. The slow-path counters (fails,
+// overflow puts, steals) always count; the enqueue and dequeue calls only in a pool created
+// while the driver's log type is at debug level (`count_calls`): finding the lcore id costs
+// a __tls_get_addr call in a driver loaded with -d, as much as the rest of the fast path.
 struct alignas(64) lcore_stats {
   std::atomic<uint64_t> enqueues{0}, dequeues{0}, dequeue_fails{0}, overflow_puts{0}, steals{0};
 };
@@ -132,6 +136,7 @@ struct pool {
   unsigned nr_cpus = 0;  // cp_nr_cpu_ids()
   unsigned nr_shards = 0;
   unsigned batch = 0;                           // cache spill / refill unit (0: no cache)
+  bool count_calls = false;                     // count enqueue / dequeue calls (set at alloc)
   corepool::ds::pcpu_cache cache;               // disabled unless alloc enabled it
   uint16_t *shard_of_cpu = nullptr;             // cp_nr_cpu_ids() entries
   corepool::ds::cas_array *overflow = nullptr;  // mp->size slots
@@ -331,6 +336,7 @@ int cp_mp_alloc(rte_mempool *mp) {
   if (mp->size == 0 || mp->size > (1u << 30)) return -EINVAL;
   pool *p = new (std::nothrow) pool;
   if (!p) return -ENOMEM;
+  p->count_calls = rte_log_can_log(static_cast<uint32_t>(cp_logtype), RTE_LOG_DEBUG);
   const unsigned ncpu = cp_nr_cpu_ids();
   p->nr_cpus = ncpu;
   p->nr_shards = RTE_MIN(RTE_MAX(ncpu, 1u), kMaxShards);
@@ -392,12 +398,14 @@ void cp_mp_free(rte_mempool *mp) {
   // it calls this, so after a clean run the driver holds 0: objects left here (in a CPU
   // stack or elsewhere) were not reachable by those dequeues, which is a driver bug.
   const uint64_t in_caches = cached(p);
+  char calls[96] = "calls not counted (log level below debug)";
+  if (p->count_calls)
+    snprintf(calls, sizeof calls, "%" PRIu64 " enqueue calls, %" PRIu64 " dequeue calls", enq, deq);
   CP_LOG(NOTICE,
-         "pool %s freed after %" PRIu64 " enqueue calls, %" PRIu64 " dequeue calls (%" PRIu64
-         " found too few objects, %" PRIu64 " stole from other CPUs), %" PRIu64
-         " objects put to the overflow array; it held %" PRIu64 " of %u objects, %" PRIu64
-         " of them in CPU caches\n",
-         mp->name, enq, deq, fails, steals, ovf, shards_and_overflow(p) + in_caches, mp->size,
+         "pool %s freed after %s (%" PRIu64 " found too few objects, %" PRIu64
+         " stole from other CPUs), %" PRIu64 " objects put to the overflow array; it held %" PRIu64
+         " of %u objects, %" PRIu64 " of them in CPU caches\n",
+         mp->name, calls, fails, steals, ovf, shards_and_overflow(p) + in_caches, mp->size,
          in_caches);
   // Each shard's producer lock, taken with acquire, orders the last put's release of it
   // (L2) before the memory goes; a lock still held means a put is running (misuse).
@@ -413,11 +421,11 @@ void cp_mp_free(rte_mempool *mp) {
 }
 
 // Fast paths: one restartable sequence on the calling CPU's stack (pcpu_cache_push/pop
-// retry on ABORT, i.e. preemption, migration or a signal, until it commits or FAILs);
-// everything else is out of line.
-int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
-  pool *p = pool_of(mp);
-  count(&lcore_stats::enqueues, p);
+// retry on ABORT, i.e. preemption, migration or a signal, until it commits or FAILs).
+// A single object (the common call without a DPDK cache) needs no stack frame: bulks,
+// counted calls and everything else are out of line.
+__attribute__((noinline)) int enqueue_rest(pool *p, void *const *objs, unsigned n) {
+  if (p->count_calls) count(&lcore_stats::enqueues, p);
   if (n == 0) return 0;
   if (p->batch &&
       (n == 1 ? pcpu_cache_push(p->cache, objs[0]) : pcpu_cache_push_bulk(p->cache, objs, n)))
@@ -425,15 +433,13 @@ int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
   return put_slow(p, objs, n);
 }
 
-int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
-  pool *p = pool_of(mp);
-  count(&lcore_stats::dequeues, p);
+__attribute__((noinline)) int dequeue_rest(pool *p, void **objs, unsigned n) {
+  if (p->count_calls) count(&lcore_stats::dequeues, p);
   if (n == 0) return 0;
   unsigned got = 0;
   if (p->batch) {
     if (n == 1) {
-      // An object is never NULL: NULL is the miss.
-      if (void *obj = pcpu_cache_pop(p->cache)) {
+      if (void *obj = pcpu_cache_pop(p->cache)) {  // never NULL: NULL is the miss
         objs[0] = obj;
         return 0;
       }
@@ -443,6 +449,27 @@ int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
     }
   }
   return get_slow(p, objs, n, got);
+}
+
+inline bool single_fast(const pool *p, unsigned n) {
+  return __builtin_expect(n == 1 && p->batch && !p->count_calls, 1);
+}
+
+int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
+  pool *p = pool_of(mp);
+  if (!single_fast(p, n)) return enqueue_rest(p, objs, n);
+  if (pcpu_cache_push(p->cache, objs[0])) return 0;
+  return put_slow(p, objs, 1);
+}
+
+int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
+  pool *p = pool_of(mp);
+  if (!single_fast(p, n)) return dequeue_rest(p, objs, n);
+  if (void *obj = pcpu_cache_pop(p->cache)) {  // never NULL: NULL is the miss
+    objs[0] = obj;
+    return 0;
+  }
+  return get_slow(p, objs, 1, 0);
 }
 
 unsigned cp_mp_get_count(const rte_mempool *mp) {

@@ -13,7 +13,7 @@
 # With a driver, each <pool-name> must be proven to have run on <ops-name>: rte_mempool_dump
 # in the test output must show "mempool <pool-name>" with "ops_name: <ops-name>", and, for
 # the corepool driver, its own log line "corepool: pool <pool-name> freed ..." must report
-# a nonzero number of dequeue calls (the driver counts the calls it served).
+# a nonzero number of dequeue calls (the driver counts the calls it served at debug level).
 set -u
 test_name=$1; shift
 driver=${1:-}; ops=${2:-}; shift 2 2>/dev/null || true
@@ -33,6 +33,8 @@ if [ -n "$driver" ]; then
   args+=(-d "$driver")
 fi
 [ -n "$ops" ] && args+=(--mbuf-pool-ops-name="$ops")
+# the corepool driver counts its enqueue and dequeue calls only at debug level
+[ "$ops" = corepool ] && args+=(--log-level=pmd.mempool.corepool:debug)
 echo "+ DPDK_TEST=$test_name ${DPDK_TEST_PRELOAD:+LD_PRELOAD=\"$DPDK_TEST_PRELOAD\" }$dpdk_test ${args[*]}"
 # DPDK_TEST_PRELOAD: sanitizer runtimes, for a driver built with sanitizers (dpdk-test is not)
 preload=()
