@@ -9,26 +9,35 @@
 
 namespace corepool::pcpu {
 
-struct geometry {
-  size_t stride = 0;        // unit u of a chunk is at base + u * stride
-  uintptr_t span_mask = 0;  // ~(span - 1): the chunk base of any address inside it
-  size_t touched_off = 0;   // the touched bitmap, from the chunk base
-  size_t check_off = 0;     // checked mode: the live and pooled bitmaps, from the chunk base
-  unsigned span_shift = 0;  // log2(span)
-  unsigned nr_cpus = 0;     // units 0 .. nr_cpus-1 are CPUs; unit nr_cpus is the fallback unit
-  bool rseq = false;        // process-wide rseq mode (fixed at load time)
+// The fields the this_cpu fast paths read come first, in one cache line (the struct is
+// line-aligned): the directory pointer, the reject mask, the shifts and offsets.
+struct alignas(64) geometry {
   // One bit per span-aligned slot of the 48-bit user address space: set while a chunk lives
   // there (set by chunk creation before any handle into it exists, cleared before the chunk
   // is unmapped). Lazily populated zero pages: reading an unused part costs no memory.
   // Published (release) after every other field: a reader that sees it sees them too.
   std::atomic<std::atomic<uint64_t> *> dir{nullptr};
-  uintptr_t dir_slots = 0;
+  // The address bits no handle has set: those above the 48-bit user space (no directory slot
+  // covers them) and the offset bits, within a span, of units 1 and up (stride and span are
+  // powers of two, so `u & reject_mask` is zero exactly when u lies below 2^48 in some span's
+  // unit 0). One test instead of a slot bound and a unit bound.
+  uintptr_t reject_mask = 0;
+  unsigned span_shift = 0;  // log2(span)
+  unsigned nr_cpus = 0;     // units 0 .. nr_cpus-1 are CPUs; unit nr_cpus is the fallback unit
+  uintptr_t span_mask = 0;  // ~(span - 1): the chunk base of any address inside it
+  size_t touched_off = 0;   // the touched bitmap, from the chunk base
+  size_t stride = 0;        // unit u of a chunk is at base + u * stride (a power of two)
+  // Not on the fast paths.
+  size_t check_off = 0;  // checked mode: the live and pooled bitmaps, from the chunk base
+  bool rseq = false;     // process-wide rseq mode (fixed at load time)
 };
 
 // Written once under the allocator lock before the first handle exists (g_ready publishes
 // it); every caller holding a handle got it through some synchronisation with that
 // allocation, so plain reads are ordered after the write.
-extern geometry g_geo;
+// Hidden: the shared library addresses it relative to the instruction pointer, with no GOT
+// load on the fast paths.
+extern geometry g_geo __attribute__((visibility("hidden")));
 extern std::atomic<bool> g_ready;
 
 // True when `u` lies in unit 0 of a live chunk: the form of every handle (and handle +
@@ -37,8 +46,8 @@ inline bool is_area(uintptr_t u) noexcept {
   const geometry &g = g_geo;
   const std::atomic<uint64_t> *dir = g.dir.load(std::memory_order_acquire);
   if (__builtin_expect(dir == nullptr, 0)) return false;  // no chunk exists yet
+  if (u & g.reject_mask) return false;                    // above user space, or not in a unit 0
   const uintptr_t slot = u >> g.span_shift;
-  if (slot >= g.dir_slots || (u & ~g.span_mask) >= g.stride) return false;  // not in a unit 0
   return dir[slot / 64].load(std::memory_order_relaxed) >> (slot % 64) & 1;
 }
 

@@ -27,9 +27,10 @@
 // add is relaxed on both paths (a counter orders nothing).
 //
 // Fast path (a thread with rseq): one initial-exec TLS load for the rseq area, the area check
-// (one directory bit), cpu_id, the copy's touched bit, then ONE restartable sequence and no
-// atomic instruction. The first access of a CPU to a chunk sets its touched bit (one
-// fetch_or, before the copy can become non-zero: sums skip untouched copies).
+// (the alignment, one mask test, one directory bit), cpu_id, a test of the copy's touched
+// bit, then ONE restartable sequence and no atomic instruction; no stack frame. The first
+// access of a CPU to a chunk takes the slow path, which sets its touched bit (one fetch_or,
+// before the copy can become non-zero: sums skip untouched copies).
 #include <corepool/percpu.h>
 
 #include <atomic>
@@ -183,7 +184,9 @@ inline T run(void *pcp, const Op &op) noexcept {
       // cpu_id is re-read on every try: an abort means the thread may have migrated.
       const unsigned cpu = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
       if (__builtin_expect(cpu >= g.nr_cpus, 0)) break;  // not for a registered thread
-      mark_touched(u, cpu);  // before the sequence can make the copy non-zero
+      // The first access of this CPU to the chunk sets the touched bit before the sequence
+      // can make the copy non-zero, out of line: the fast path only tests it.
+      if (__builtin_expect(!is_touched(u, cpu), 0)) break;
       T out;
       if (__builtin_expect(op.seq(reinterpret_cast<T *>(unit_addr(u, cpu)), static_cast<int>(cpu),
                                   rs, out) == CP_RSEQ_OK,

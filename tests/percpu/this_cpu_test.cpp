@@ -138,6 +138,11 @@ TEST(ThisCpu, BadInputIsAnsweredWithoutTouchingIt) {
   uint64_t on_stack[8] = {};
   auto heap = std::make_unique<uint64_t[]>(8);
   void *unit1 = cp_per_cpu_ptr(h, cp_nr_cpu_ids() - 1);  // a copy, not a handle
+  // The chunk's metadata, right after the last copy (the fallback copy): units are
+  // `stride` apart.
+  char *fallback = static_cast<char *>(cp_per_cpu_fallback_ptr(h));
+  const uintptr_t stride =
+      uintptr_t(fallback - static_cast<char *>(cp_per_cpu_ptr(h, 0))) / cp_nr_cpu_ids();
   struct bad {
     void *p;
     const char *what;
@@ -148,6 +153,9 @@ TEST(ThisCpu, BadInputIsAnsweredWithoutTouchingIt) {
       {.p = heap.get(), .what = "a heap address"},
       {.p = reinterpret_cast<void *>(uintptr_t{1} << 62), .what = "outside user space"},
       {.p = cp_nr_cpu_ids() > 1 ? unit1 : nullptr, .what = "a CPU's copy"},
+      {.p = fallback, .what = "the fallback copy"},
+      {.p = fallback + stride, .what = "the chunk's metadata"},
+      {.p = reinterpret_cast<void *>((uintptr_t{1} << 47) + 4096), .what = "above 47 bits"},
   };
   for (const bad &c : cases) {
     bad_input_width<uint8_t>(c.p, c.what);

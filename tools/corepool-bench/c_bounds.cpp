@@ -11,6 +11,10 @@
 //   bound-percpu-slot   A2: the operation as a relaxed load and store on a per-CPU slot indexed
 //                       by the rseq CPU id, with no restart protection (not exact when a
 //                       thread is preempted between them): finding this CPU's copy, no more
+//   bound-percpu-seq    A2: the same slot updated by one of the platform's restartable
+//                       sequences (rseq_add, rseq_cmpxchg, ...), inlined, with no call, no
+//                       pointer validation and no touched bit: finding this CPU's copy plus
+//                       one sequence, what an exact this_cpu operation cannot go below
 //   bound-line-roundtrip  W3 table: one cache line bounced between the two threads, ns per
 //                       round trip (the cross-core transfer any handoff pays)
 #include <corepool/cpu.h>
@@ -199,24 +203,73 @@ struct SpscOnly {
   }
 };
 
-struct PerCpuSlot {
+// What both per-CPU slot bounds share: one 64 B-padded word per possible CPU.
+template <class Self, class Word>
+struct PerCpuSlots {
   struct alignas(64) Slot {
-    std::atomic<uint64_t> v{0};
+    Word v{0};
   };
-  std::unique_ptr<Slot[]> slots;
-  static std::unique_ptr<PerCpuSlot> create(const Params &, std::string &) {
-    auto c = std::make_unique<PerCpuSlot>();
-    c->slots.reset(new Slot[cp_nr_cpu_ids()]);
-    return c;
-  }
+  std::unique_ptr<Slot[]> slots{new Slot[cp_nr_cpu_ids()]};
   void *get() { return nullptr; }
   void put(void *) {}
+  bool custom(const Task &t, const Params &p, Measurement &m) {
+    return run_counter(static_cast<Self &>(*this), t, p, m);
+  }
+};
+
+struct PerCpuSlot : PerCpuSlots<PerCpuSlot, std::atomic<uint64_t>> {
+  // The CPU as the this_cpu operations and bound-percpu-seq find it: the thread's registered
+  // rseq area (one TLS load), then its cpu_id.
+  static unsigned cpu() {
+    if (corepool::platform::rseq_abi *rs = corepool::platform::rseq_registered_area())
+      return std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
+    return cp_current_cpu();
+  }
+  static std::unique_ptr<PerCpuSlot> create(const Params &, std::string &) {
+    return std::make_unique<PerCpuSlot>();
+  }
   template <CounterOp Op>
   uint64_t op(int, uint64_t n) {
-    return slot_op<Op, true>(slots[PerCpuArray::cpu()].v, n);
+    return slot_op<Op, true>(slots[cpu()].v, n);
   }
-  bool custom(const Task &t, const Params &p, Measurement &m) {
-    return run_counter(*this, t, p, m);
+};
+
+// The slots of PerCpuSlot as plain words, each written only by committed sequences on its
+// CPU (the platform's invariant); a thread that cannot run sequences uses `fallback` with
+// atomics, as the this_cpu operations do. read is one load, as in the library.
+struct PerCpuSeq : PerCpuSlots<PerCpuSeq, uint64_t> {
+  alignas(64) std::atomic<uint64_t> fallback{0};
+  static std::unique_ptr<PerCpuSeq> create(const Params &, std::string &err) {
+    if (!corepool::platform::rseq_arch_supported()) return err = "no sequences here", nullptr;
+    return std::make_unique<PerCpuSeq>();
+  }
+  template <CounterOp Op>
+  uint64_t op(int, uint64_t n) {
+    namespace pf = corepool::platform;
+    pf::rseq_abi *rs = pf::rseq_registered_area();
+    if (__builtin_expect(rs == nullptr, 0)) return slot_op<Op, false>(fallback, n);
+    if constexpr (Op == CounterOp::read) {
+      const uint32_t c = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
+      return std::atomic_ref<uint64_t>(slots[c].v).load(std::memory_order_relaxed);
+    }
+    for (;;) {  // an abort (preempted, migrated, signalled) stored nothing: retry
+      const uint32_t c = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
+      const int cpu = static_cast<int>(c);
+      uint64_t *v = &slots[c].v;
+      uint64_t out = 0;
+      int rc;
+      if constexpr (Op == CounterOp::add)
+        rc = pf::rseq_add<uint64_t>(v, 1, cpu, rs);
+      else if constexpr (Op == CounterOp::write)
+        rc = pf::rseq_store<uint64_t>(v, n, cpu, rs);
+      else if constexpr (Op == CounterOp::xchg)
+        rc = pf::rseq_xchg<uint64_t>(v, n, &out, cpu, rs);
+      else if constexpr (Op == CounterOp::add_return)
+        rc = pf::rseq_add_return<uint64_t>(v, 1, &out, cpu, rs);
+      else
+        rc = pf::rseq_cmpxchg<uint64_t>(v, n, n + 1, &out, cpu, rs);
+      if (__builtin_expect(rc == pf::CP_RSEQ_OK, 1)) return out;
+    }
   }
 };
 
@@ -270,6 +323,9 @@ void reg() {
   add_counter<PerCpuSlot>("bound-percpu-slot", "bound", Kind::bound,
                           "per-CPU 64 B-padded slot indexed by the rseq CPU id, relaxed load + "
                           "store, no restart protection");
+  add_counter<PerCpuSeq>("bound-percpu-seq", "bound", Kind::bound,
+                         "the per-CPU slot updated by one restartable sequence (read: one "
+                         "load), inlined: no call, no pointer validation, no touched bit");
   add_inproc<LineRoundTrip>("bound-line-roundtrip", "bound", Kind::bound,
                             "one cache line bounced between two threads; ns per round trip",
                             {"W3"});

@@ -107,8 +107,7 @@ struct PerCpuCounter : CounterBase {
     }
     if constexpr (Op == CounterOp::xchg) return cp_this_cpu_xchg_u64(pcp, n);
     if constexpr (Op == CounterOp::add_return) return cp_this_cpu_add_return_u64(pcp, 1);
-    uint64_t v = cp_this_cpu_read_u64(pcp);  // cmpxchg
-    return cp_this_cpu_cmpxchg_u64(pcp, v, v + 1);
+    return cp_this_cpu_cmpxchg_u64(pcp, n, n + 1);  // cmpxchg: returns the old value
   }
   bool custom(const Task &t, const Params &p, Measurement &m) {
     return run_counter(*this, t, p, m);

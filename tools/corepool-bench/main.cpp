@@ -262,7 +262,8 @@ std::string bound_for(const Task &t, const std::set<std::string> &have) {
     return pick({"bound-percpu-array", "bound-tl-array"});
   if (t.workload == "W3") return pick({"bound-spsc-ring"});
   if (t.workload == "W4" || t.workload == "W5") return pick({"bound-tl-array"});
-  if (t.workload.rfind("A2", 0) == 0) return pick({"bound-percpu-slot", "counter-thread_local"});
+  if (t.workload.rfind("A2", 0) == 0)
+    return pick({"bound-percpu-seq", "bound-percpu-slot", "counter-thread_local"});
   return "";
 }
 

@@ -32,7 +32,7 @@ std::string describe_task(const Task &t) {
   if (t.workload == "A2-write") return "per-CPU counter: write, " + T + " thread(s), per thread";
   if (t.workload == "A2-xchg") return "per-CPU counter: exchange, " + T + " thread(s), per thread";
   if (t.workload == "A2-cmpxchg")
-    return "per-CPU counter: read + compare-exchange with +1, " + T + " thread(s), per thread";
+    return "per-CPU counter: compare-exchange with +1, " + T + " thread(s), per thread";
   if (t.workload == "A2-add_return")
     return "per-CPU counter: add returning the new value, " + T + " thread(s), per thread";
   if (t.workload == "A4")
