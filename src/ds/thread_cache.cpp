@@ -18,11 +18,10 @@ namespace corepool::ds {
 using namespace corepool::platform;
 
 namespace detail {
-__thread rseq_stack *t_thread_stacks[kThreadCacheSlots + 1]
-    __attribute__((tls_model("initial-exec"))) = {};
+__thread thread_tier t_tier __attribute__((tls_model("initial-exec"))) = {};
 }  // namespace detail
 
-using detail::t_thread_stacks;
+using detail::t_tier;
 
 // One thread's stack of one pool: a bookkeeping line, then the stack (header + slots).
 struct thread_cache::node {
@@ -112,9 +111,9 @@ void on_thread_exit() {
   set_flag(t_exited);
   lock();
   for (unsigned i = 0; i < kThreadCacheSlots; i++) {
-    rseq_stack *s = t_thread_stacks[i];
+    rseq_stack *s = t_tier.stacks[i];
     if (!s) continue;
-    t_thread_stacks[i] = nullptr;
+    t_tier.stacks[i] = nullptr;
     thread_cache::node *n = node_of(s);
     n->owner = nullptr;
     flush(n, kFenceNone);  // ours, and no sequence of ours runs now
@@ -129,7 +128,7 @@ void fork_child() {
   for (unsigned i = 0; i < kThreadCacheSlots; i++) {
     if (!g_slots[i]) continue;
     for (thread_cache::node *n = g_slots[i]->head_.load(std::memory_order_relaxed); n; n = n->next)
-      if (n->owner != &t_thread_stacks[i]) n->owner = nullptr;
+      if (n->owner != &t_tier.stacks[i]) n->owner = nullptr;
   }
 }
 
@@ -209,13 +208,14 @@ void thread_cache::destroy(bool drain) noexcept {
 // interrupted): the caller goes on without the tier.
 rseq_stack *thread_cache::attach() noexcept {
   if (!enabled() || flag(t_exited)) return nullptr;
-  if (!rseq_registered_area()) return nullptr;  // H6
+  rseq_abi *const rs = rseq_registered_area();
+  if (!rs) return nullptr;  // H6
   if (!flag(t_armed)) {
     if (!thread_exit_hook_arm()) return nullptr;
     set_flag(t_armed);
   }
   if (!try_lock()) return nullptr;
-  rseq_stack **entry = &t_thread_stacks[slot_];
+  rseq_stack **entry = &t_tier.stacks[slot_];
   if (!*entry) {  // (a signal handler may have attached it since our caller looked)
     node *n = nullptr;
     for (node *m = head_.load(std::memory_order_relaxed); m && !n; m = m->next)
@@ -240,7 +240,9 @@ rseq_stack *thread_cache::attach() noexcept {
     }
     if (n) {
       n->owner = entry;
-      // The stack's fields before the entry, for a signal handler on this thread.
+      t_tier.area = rs;  // H6 (the same value on every attach of this thread)
+      // The area and the stack's fields before the entry, for a signal handler on this
+      // thread (pairs with the fast paths' fence between the entry and the area).
       std::atomic_signal_fence(std::memory_order_seq_cst);
       *entry = &n->stack;
     }
@@ -258,14 +260,14 @@ unsigned batch(unsigned cap) noexcept {
 }  // namespace
 
 void *thread_cache::pop_slow() noexcept {
-  rseq_stack *s = t_thread_stacks[slot_];
+  rseq_stack *s = t_tier.stacks[slot_];
   if (!s && (s = attach()) != nullptr)  // an adopted stack may hold objects (H4)
     if (void *obj = thread_cache_pop(*this)) return obj;
   void *buf[kBatch];
   const unsigned k = source_(ctx_, buf, s ? batch(cap_) : 1);
   if (k == 0) return nullptr;
   if (k > 1) {  // the rest to our stack in one sequence (all or nothing), else below
-    rseq_abi *rs = rseq_registered_area_if_known();  // H6
+    rseq_abi *rs = t_tier.area;  // H6
     int rc;
     while ((rc = rseq_thread_stack_push_bulk(s, buf + 1, k - 1, rs)) == CP_RSEQ_ABORT) {
     }
@@ -275,13 +277,13 @@ void *thread_cache::pop_slow() noexcept {
   return buf[0];
 }
 
-void thread_cache::push_slow(void *obj) noexcept {
-  rseq_stack *s = t_thread_stacks[slot_];
-  if (!s && (s = attach()) != nullptr && thread_cache_push(*this, obj)) return;
-  if (!s) return sink_(ctx_, &obj, 1);
+int thread_cache::push_slow(void *obj) noexcept {
+  rseq_stack *s = t_tier.stacks[slot_];
+  if (!s && (s = attach()) != nullptr && thread_cache_push(*this, obj)) return 0;
+  if (!s) return sink_(ctx_, &obj, 1), 0;
   void *buf[kBatch + 1];
   intptr_t k = 0;
-  rseq_abi *rs = rseq_registered_area_if_known();  // H6
+  rseq_abi *rs = t_tier.area;  // H6
   int rc;
   // Room first: half the stack below (FAIL: empty, or fenced by a stealer).
   const unsigned room = batch(cap_) > 1 ? batch(cap_) - 1 : 1;  // half the stack, >= 1
@@ -293,11 +295,12 @@ void thread_cache::push_slow(void *obj) noexcept {
   if (rc != CP_RSEQ_OK) buf[k++] = obj;
   if (k) sink_(ctx_, buf, static_cast<unsigned>(k));
   sweep_idle();
+  return 0;
 }
 
 unsigned thread_cache::steal(void **out, unsigned n) noexcept {
   if (!enabled()) return 0;
-  rseq_stack *own = t_thread_stacks[slot_];
+  rseq_stack *own = t_tier.stacks[slot_];
   unsigned got = 0;
   for (node *m = head_.load(std::memory_order_acquire); m && got < n; m = m->next)  // R2
     // Our own stack needs no fence: we run no sequence while in here (a handler that
@@ -319,7 +322,7 @@ unsigned thread_cache::count() const noexcept {
 // the other stacks whose top has not moved since the last sweep (idle threads, ownerless
 // stacks). A busy stack whose top happens to match is flushed too: a refill, not an error.
 void thread_cache::sweep_idle() noexcept {
-  rseq_stack *own = t_thread_stacks[slot_];
+  rseq_stack *own = t_tier.stacks[slot_];
   if (!own) return;
   node *self = node_of(own);
   std::atomic_ref<uint32_t> calls(self->slow_calls);

@@ -64,7 +64,7 @@
 //
 // Memory: per thread and pool that uses it, 128 + 8 x capacity bytes (a bookkeeping line,
 // the stack header, the slots), carved from chunks the pool maps; plus, per thread,
-// 8 x (kThreadCacheSlots + 1) bytes of static TLS.
+// 8 x (kThreadCacheSlots + 2) bytes of static TLS (detail::thread_tier).
 #pragma once
 
 #include <atomic>
@@ -80,10 +80,16 @@ inline constexpr unsigned kThreadCacheSlots = 16;
 inline constexpr unsigned kThreadCacheMax = 1024;  // largest capacity
 
 namespace detail {
-// The calling thread's stack for each pool slot; NULL: none (yet). Entry kThreadCacheSlots
-// is always NULL (the slot of a tier that is off).
-extern __thread platform::rseq_stack *t_thread_stacks[kThreadCacheSlots + 1]
-    __attribute__((tls_model("initial-exec")));
+// The calling thread's tier, one initial-exec TLS block, so that a fast path finds both
+// words from one TLS address: `area`, the thread's registered rseq area, written before its
+// first stack entry and never changed after (a registered thread's area is fixed, H6);
+// `stacks`, its stack for each pool slot, NULL: none (yet). Entry kThreadCacheSlots is always
+// NULL (the slot of a tier that is off).
+struct thread_tier {
+  platform::rseq_abi *area;
+  platform::rseq_stack *stacks[kThreadCacheSlots + 1];
+};
+extern __thread thread_tier t_tier __attribute__((tls_model("initial-exec")));
 }  // namespace detail
 
 class thread_cache {
@@ -107,10 +113,11 @@ class thread_cache {
 
   // Slow paths after a fast-path miss (attach the thread's stack on its first call). pop:
   // refill half a stack from source, keep one; NULL when source has nothing. push: makes
-  // room by moving half the stack to sink, or sinks obj; never fails. Lock-free (attach
-  // only try-locks), async-signal-safe.
+  // room by moving half the stack to sink, or sinks obj; never fails: returns 0 (what a
+  // pool's push returns, so that its fast path ends in a tail call). Lock-free (attach only
+  // try-locks), async-signal-safe.
   void *pop_slow() noexcept;
-  void push_slow(void *obj) noexcept;
+  int push_slow(void *obj) noexcept;
 
   // Takes up to n objects out of other threads' stacks (S1-S4, a system call per non-empty
   // stack). Lock-free, async-signal-safe.
@@ -120,7 +127,7 @@ class thread_cache {
 
   // ---- internals, public for the fast paths and the registry ----
   struct node;
-  unsigned slot_ = kThreadCacheSlots;  // index into t_thread_stacks; kThreadCacheSlots: off
+  unsigned slot_ = kThreadCacheSlots;  // index into t_tier.stacks; kThreadCacheSlots: off
   unsigned cap_ = 0;
   sink_fn sink_ = nullptr;
   source_fn source_ = nullptr;
@@ -133,34 +140,55 @@ class thread_cache {
   void sweep_idle() noexcept;
 };
 
-// The fast paths: one restartable sequence on the calling thread's stack. true / the object
-// on a hit; false / NULL on a miss (tier off, no stack yet, full or empty, fenced).
-// Async-signal-safe. `static inline` for the linkage rule of platform/rseq.h.
-static inline void *thread_cache_pop(const thread_cache &c) noexcept {
-  platform::rseq_stack *s = detail::t_thread_stacks[c.slot_];
-  if (__builtin_expect(s == nullptr, 0)) return nullptr;
-  // Non-NULL: a stack is attached only to a registered thread (H6).
-  platform::rseq_abi *rs = platform::rseq_registered_area_if_known();
+// The fast paths: one restartable sequence on the calling thread's stack (T1), on a miss
+// (tier off, no stack yet, full or empty, fenced) what `miss()` returns. Async-signal-safe.
+// `static` for the linkage rule of platform/rseq.h.
+template <class Miss>
+static inline void *thread_cache_pop_or(const thread_cache &c, Miss miss) noexcept {
+  // (t_tier by name, not through a reference: UBSan's null check of a TLS address reads
+  // flags that the linker's initial-exec relaxation, add -> lea, no longer sets.)
+  platform::rseq_stack *s = detail::t_tier.stacks[c.slot_];
+  if (__builtin_expect(s == nullptr, 0)) return miss();
+  // The entry before the area: a handler that attaches this thread's first stack in between
+  // writes the area first (attach). Non-NULL from here on (H6).
+  std::atomic_signal_fence(std::memory_order_acquire);
   for (;;) {
     void *obj;
-    const int rc = platform::rseq_thread_stack_pop(s, &obj, rs);  // T1
-    // (No "obj != NULL" hint here, unlike pcpu_cache_pop: with it, GCC 12 under
-    // -fsanitize=address,undefined returned the unset output on the FAIL path.)
+    const int rc = platform::rseq_thread_stack_pop(s, &obj, detail::t_tier.area);  // T1
     if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return obj;
-    if (rc == platform::CP_RSEQ_FAIL) return nullptr;
+    if (rc == platform::CP_RSEQ_FAIL) return miss();
     // ABORT: preempted or signalled; nothing committed: retry.
   }
 }
 
-static inline bool thread_cache_push(const thread_cache &c, void *obj) noexcept {
-  platform::rseq_stack *s = detail::t_thread_stacks[c.slot_];
-  if (__builtin_expect(s == nullptr, 0)) return false;
-  platform::rseq_abi *rs = platform::rseq_registered_area_if_known();  // H6
+// `hit` on a hit.
+template <class R, class Miss>
+static inline R thread_cache_push_or(const thread_cache &c, void *obj, R hit, Miss miss) noexcept {
+  platform::rseq_stack *s = detail::t_tier.stacks[c.slot_];
+  if (__builtin_expect(s == nullptr, 0)) return miss();
+  std::atomic_signal_fence(std::memory_order_acquire);  // (as in pop)
   for (;;) {
-    const int rc = platform::rseq_thread_stack_push(s, obj, rs);  // T1
-    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return true;
-    if (rc == platform::CP_RSEQ_FAIL) return false;
+    const int rc = platform::rseq_thread_stack_push(s, obj, detail::t_tier.area);  // T1
+    if (__builtin_expect(rc == platform::CP_RSEQ_OK, 1)) return hit;
+    if (rc == platform::CP_RSEQ_FAIL) return miss();
   }
+}
+
+// The object / true on a hit; NULL / false on a miss.
+static inline void *thread_cache_pop(const thread_cache &c) noexcept {
+  return thread_cache_pop_or(c, [] { return static_cast<void *>(nullptr); });
+}
+static inline bool thread_cache_push(const thread_cache &c, void *obj) noexcept {
+  return thread_cache_push_or(c, obj, true, [] { return false; });
+}
+
+// The pools' calls (tier on): a hit, else a tail call to the slow path. get: NULL only when
+// the pool has nothing; put: never fails, returns 0.
+static inline void *thread_cache_get(thread_cache &c) noexcept {
+  return thread_cache_pop_or(c, [&c] { return c.pop_slow(); });
+}
+static inline int thread_cache_put(thread_cache &c, void *obj) noexcept {
+  return thread_cache_push_or(c, obj, 0, [&c, obj] { return c.push_slow(obj); });
 }
 
 // The capacity COREPOOL_THREAD_CACHE asks for every pool of the process (read once, at

@@ -508,10 +508,8 @@ __attribute__((noinline)) static int push_one_slow(void *obj, cp_objpool *pool) 
 
 void *cp_objpool_pop(struct cp_objpool *pool) {
   if (__builtin_expect(!pool, 0)) return null_pool(), nullptr;
-  if (pool->tier.enabled()) {  // one compare when the tier is off
-    if (void *t = corepool::ds::thread_cache_pop(pool->tier)) return t;
-    return pool->tier.pop_slow();
-  }
+  if (pool->tier.enabled())  // one compare when the tier is off
+    return corepool::ds::thread_cache_get(pool->tier);
   void *o = pcpu_cache_pop(pool->cache);
   if (__builtin_expect(o != nullptr, 1)) return o;  // the fast path
   return pop_one_slow(pool);
@@ -526,10 +524,8 @@ unsigned cp_objpool_pop_bulk(struct cp_objpool *pool, void **objs, unsigned n) {
 
 int cp_objpool_push(void *obj, struct cp_objpool *pool) {
   if (__builtin_expect(pool && valid(pool, obj), 1)) {
-    if (pool->tier.enabled()) {  // one compare when the tier is off
-      if (!corepool::ds::thread_cache_push(pool->tier, obj)) pool->tier.push_slow(obj);
-      return 0;
-    }
+    if (pool->tier.enabled())  // one compare when the tier is off
+      return corepool::ds::thread_cache_put(pool->tier, obj);
     if (__builtin_expect(pcpu_cache_push(pool->cache, obj), 1)) return 0;  // the fast path
   }
   return push_one_slow(obj, pool);  // checks again, then the rings

@@ -453,10 +453,8 @@ int cp_qmempool_create_attr(cp_qmempool **pool, uint32_t localq_sz, uint32_t sha
 // everything else is a tail call out of line.
 void *cp_qmempool_alloc(cp_qmempool *p) {
   if (__builtin_expect(p == nullptr, 0)) return alloc_null();
-  if (p->tier.enabled()) {  // one compare when the tier is off
-    if (void *obj = corepool::ds::thread_cache_pop(p->tier)) return obj;
-    return p->tier.pop_slow();
-  }
+  if (p->tier.enabled())  // one compare when the tier is off
+    return corepool::ds::thread_cache_get(p->tier);
   void *obj = pcpu_cache_pop(p->cache);
   if (__builtin_expect(obj != nullptr, 1)) return obj;
   return alloc_slow(p);
@@ -466,7 +464,7 @@ void cp_qmempool_free(cp_qmempool *p, void *elem) {
   if (__builtin_expect(p == nullptr, 0)) return free_null();
   if (__builtin_expect(elem == nullptr, 0)) return;
   if (p->tier.enabled()) {  // one compare when the tier is off
-    if (!corepool::ds::thread_cache_push(p->tier, elem)) p->tier.push_slow(elem);
+    corepool::ds::thread_cache_put(p->tier, elem);
     return;
   }
   if (__builtin_expect(pcpu_cache_push(p->cache, elem), 1)) return;

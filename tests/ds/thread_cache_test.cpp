@@ -82,12 +82,12 @@ struct tier_guard {
     ASSERT_EQ((g).rc, 0);                                                          \
   } while (0)
 
+// As the pools call the tier.
 void *pop(thread_cache &t) {
-  if (void *o = corepool::ds::thread_cache_pop(t)) return o;
-  return t.pop_slow();
+  return corepool::ds::thread_cache_get(t);
 }
 void push(thread_cache &t, void *o) {
-  if (!corepool::ds::thread_cache_push(t, o)) t.push_slow(o);
+  EXPECT_EQ(corepool::ds::thread_cache_put(t, o), 0);
 }
 
 // Every object exactly once across the tier and below.

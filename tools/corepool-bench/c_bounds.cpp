@@ -1,5 +1,7 @@
 // Lower bounds, measured in the same run as the contenders:
 //   bound-tl-array      thread-private array stack, no atomics (W1 W2 W4 W5)
+//   bound-tl-array-call the same stack behind an out-of-line call, as a pool's API function
+//                       is called (tl_array.h): what the library's call boundary costs
 //   bound-cas-array     the same array whose top index moves by compare-and-swap: one
 //                       uncontended CAS per get and per put (W1 W2 W4 W5)
 //   bound-percpu-array  a per-CPU array indexed by the rseq CPU id with no restart protection:
@@ -24,18 +26,11 @@
 #include "bench.h"
 #include "counters.h"
 #include "platform/rseq.h"
+#include "tl_array.h"
 
 namespace cpb {
 namespace {
 
-constexpr unsigned kPerThread = 2 * kBurst;
-
-struct TLState {
-  Slab slab;
-  void *slots[kPerThread];
-  long top = 0;
-  alignas(64) std::atomic<long> atop{0};
-};
 thread_local TLState *t_state;
 
 void tl_init(size_t size) {
@@ -59,14 +54,26 @@ struct TLArray {
   }
   void thread_init() { tl_init(size); }
   void thread_fini() { tl_fini(); }
-  void *get() {
-    TLState *s = t_state;
-    return s->top ? s->slots[--s->top] : nullptr;
+  void *get() { return tl_get(t_state); }
+  void put(void *p) { tl_put(t_state, p); }
+};
+
+struct TLArrayCall : TLArray {
+  static std::unique_ptr<TLArrayCall> create(const Params &p, std::string &) {
+    auto c = std::make_unique<TLArrayCall>();
+    c->size = p.size;
+    return c;
   }
-  void put(void *p) {
-    TLState *s = t_state;
-    s->slots[s->top++] = p;
+  void thread_init() {
+    tl_init(size);
+    tl_call_bind(t_state);
   }
+  void thread_fini() {
+    tl_call_bind(nullptr);
+    tl_fini();
+  }
+  void *get() { return tl_call_get(this); }
+  void put(void *p) { tl_call_put(this, p); }
 };
 
 struct CasArray {
@@ -309,6 +316,11 @@ struct LineRoundTrip {
 void reg() {
   add_inproc<TLArray>("bound-tl-array", "bound", Kind::bound,
                       "thread-private array stack, no atomics", {"W1", "W2", "W4", "W5"});
+  add_inproc<TLArrayCall>("bound-tl-array-call", "bound", Kind::bound,
+                          "bound-tl-array behind an out-of-line call, as a pool's API function "
+                          "is called (direct call into code the caller cannot see, no PLT: "
+                          "libcorepool is linked statically)",
+                          {"W1", "W2", "W4", "W5"});
   add_inproc<CasArray>("bound-cas-array", "bound", Kind::bound,
                        "thread-private array stack, one uncontended CAS per get and per put",
                        {"W1", "W2", "W4", "W5"});
