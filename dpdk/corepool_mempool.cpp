@@ -424,30 +424,33 @@ void cp_mp_free(rte_mempool *mp) {
 // retry on ABORT, i.e. preemption, migration or a signal, until it commits or FAILs).
 // A single object (the common call without a DPDK cache) needs no stack frame: bulks,
 // counted calls and everything else are out of line.
+inline int put_one(pool *p, void *const *objs) {
+  if (pcpu_cache_push(p->cache, objs[0])) return 0;
+  return put_slow(p, objs, 1);
+}
+
+inline int get_one(pool *p, void **objs) {
+  if (void *obj = pcpu_cache_pop(p->cache)) {  // never NULL: NULL is the miss
+    objs[0] = obj;
+    return 0;
+  }
+  return get_slow(p, objs, 1, 0);
+}
+
 __attribute__((noinline)) int enqueue_rest(pool *p, void *const *objs, unsigned n) {
   if (p->count_calls) count(&lcore_stats::enqueues, p);
   if (n == 0) return 0;
-  if (p->batch &&
-      (n == 1 ? pcpu_cache_push(p->cache, objs[0]) : pcpu_cache_push_bulk(p->cache, objs, n)))
-    return 0;
+  if (p->batch && n == 1) return put_one(p, objs);
+  if (p->batch && pcpu_cache_push_bulk(p->cache, objs, n)) return 0;
   return put_slow(p, objs, n);
 }
 
 __attribute__((noinline)) int dequeue_rest(pool *p, void **objs, unsigned n) {
   if (p->count_calls) count(&lcore_stats::dequeues, p);
   if (n == 0) return 0;
-  unsigned got = 0;
-  if (p->batch) {
-    if (n == 1) {
-      if (void *obj = pcpu_cache_pop(p->cache)) {  // never NULL: NULL is the miss
-        objs[0] = obj;
-        return 0;
-      }
-    } else {
-      got = pcpu_cache_pop_bulk(p->cache, objs, n);
-      if (got == n) return 0;
-    }
-  }
+  if (p->batch && n == 1) return get_one(p, objs);
+  const unsigned got = p->batch ? pcpu_cache_pop_bulk(p->cache, objs, n) : 0;
+  if (got == n) return 0;
   return get_slow(p, objs, n, got);
 }
 
@@ -457,19 +460,12 @@ inline bool single_fast(const pool *p, unsigned n) {
 
 int cp_mp_enqueue(rte_mempool *mp, void *const *objs, unsigned n) {
   pool *p = pool_of(mp);
-  if (!single_fast(p, n)) return enqueue_rest(p, objs, n);
-  if (pcpu_cache_push(p->cache, objs[0])) return 0;
-  return put_slow(p, objs, 1);
+  return single_fast(p, n) ? put_one(p, objs) : enqueue_rest(p, objs, n);
 }
 
 int cp_mp_dequeue(rte_mempool *mp, void **objs, unsigned n) {
   pool *p = pool_of(mp);
-  if (!single_fast(p, n)) return dequeue_rest(p, objs, n);
-  if (void *obj = pcpu_cache_pop(p->cache)) {  // never NULL: NULL is the miss
-    objs[0] = obj;
-    return 0;
-  }
-  return get_slow(p, objs, 1, 0);
+  return single_fast(p, n) ? get_one(p, objs) : dequeue_rest(p, objs, n);
 }
 
 unsigned cp_mp_get_count(const rte_mempool *mp) {
