@@ -16,6 +16,7 @@ bench/platform_bench.cpp platform/rseq.h
 bench/objpool/objpool_bench.cpp platform/rseq.h
 bench/qmempool/qmempool_bench.cpp platform/rseq.h
 tools/corepool-bench/c_bounds.cpp platform/rseq.h
+tools/corepool-bench/percpu_seq.h platform/rseq.h
 bench/percpu/percpu_bench.cpp platform/memory.h
 dpdk/corepool_mempool.cpp ds/pcpu_cache.h
 dpdk/corepool_mempool.cpp ds/cas_array.h
@@ -24,7 +25,8 @@ dpdk/corepool_mempool.cpp inject.h
 # Why: platform_bench measures the rseq primitives themselves. The objpool, qmempool and
 # c_bounds baselines are hand-written per-CPU caches that must read the CPU id exactly as the
 # pools do (one TLS load, rseq_cpu_start) to be a fair bound; the public cp_current_cpu() is
-# an out-of-line call. percpu_bench's librseq-style baseline maps its per-CPU ranges the way
+# an out-of-line call. percpu_seq.h (the bound-percpu-seq bounds) runs the platform's
+# restartable sequences, the ones the this_cpu operations run. percpu_bench's librseq-style baseline maps its per-CPU ranges the way
 # the per-CPU allocator does (platform::os_alloc). The DPDK driver is built from ds tiers
 # (the per-CPU cache, the overflow CAS array), which have no public API, and uses its
 # fault-injection points in tests.

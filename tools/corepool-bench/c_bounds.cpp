@@ -17,6 +17,9 @@
 //                       sequences (rseq_add, rseq_cmpxchg, ...), inlined, with no call, no
 //                       pointer validation and no touched bit: finding this CPU's copy plus
 //                       one sequence, what an exact this_cpu operation cannot go below
+//   bound-percpu-seq-call  A2, A2-read, A2-cmpxchg: the same sequences behind an out-of-line
+//                       call (percpu_seq.h), as the this_cpu operations are called: what a
+//                       this_cpu function cannot go below
 //   bound-line-roundtrip  W3 table: one cache line bounced between the two threads, ns per
 //                       round trip (the cross-core transfer any handoff pays)
 #include <corepool/cpu.h>
@@ -25,6 +28,7 @@
 
 #include "bench.h"
 #include "counters.h"
+#include "percpu_seq.h"
 #include "platform/rseq.h"
 #include "tl_array.h"
 
@@ -210,13 +214,9 @@ struct SpscOnly {
   }
 };
 
-// What both per-CPU slot bounds share: one 64 B-padded word per possible CPU.
-template <class Self, class Word>
-struct PerCpuSlots {
-  struct alignas(64) Slot {
-    Word v{0};
-  };
-  std::unique_ptr<Slot[]> slots{new Slot[cp_nr_cpu_ids()]};
+// What the per-CPU slot bounds share: no pool operations, the counter workloads' loops.
+template <class Self>
+struct CounterBound {
   void *get() { return nullptr; }
   void put(void *) {}
   bool custom(const Task &t, const Params &p, Measurement &m) {
@@ -224,7 +224,12 @@ struct PerCpuSlots {
   }
 };
 
-struct PerCpuSlot : PerCpuSlots<PerCpuSlot, std::atomic<uint64_t>> {
+// One 64 B-padded atomic word per possible CPU.
+struct PerCpuSlot : CounterBound<PerCpuSlot> {
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> v{0};
+  };
+  std::unique_ptr<Slot[]> slots{new Slot[cp_nr_cpu_ids()]};
   // The CPU as the this_cpu operations and bound-percpu-seq find it: the thread's registered
   // rseq area (one TLS load), then its cpu_id.
   static unsigned cpu() {
@@ -241,42 +246,29 @@ struct PerCpuSlot : PerCpuSlots<PerCpuSlot, std::atomic<uint64_t>> {
   }
 };
 
-// The slots of PerCpuSlot as plain words, each written only by committed sequences on its
-// CPU (the platform's invariant); a thread that cannot run sequences uses `fallback` with
-// atomics, as the this_cpu operations do. read is one load, as in the library.
-struct PerCpuSeq : PerCpuSlots<PerCpuSeq, uint64_t> {
-  alignas(64) std::atomic<uint64_t> fallback{0};
-  static std::unique_ptr<PerCpuSeq> create(const Params &, std::string &err) {
+// The slots of PerCpuSlot as plain words updated by restartable sequences (percpu_seq.h).
+template <class Self>
+struct SeqBound : PerCpuSeqSlots, CounterBound<Self> {
+  static std::unique_ptr<Self> create(const Params &, std::string &err) {
     if (!corepool::platform::rseq_arch_supported()) return err = "no sequences here", nullptr;
-    return std::make_unique<PerCpuSeq>();
+    return std::make_unique<Self>();
   }
+};
+
+// The sequences inlined into the loop.
+struct PerCpuSeq : SeqBound<PerCpuSeq> {
   template <CounterOp Op>
   uint64_t op(int, uint64_t n) {
-    namespace pf = corepool::platform;
-    pf::rseq_abi *rs = pf::rseq_registered_area();
-    if (__builtin_expect(rs == nullptr, 0)) return slot_op<Op, false>(fallback, n);
-    if constexpr (Op == CounterOp::read) {
-      const uint32_t c = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
-      return std::atomic_ref<uint64_t>(slots[c].v).load(std::memory_order_relaxed);
-    }
-    for (;;) {  // an abort (preempted, migrated, signalled) stored nothing: retry
-      const uint32_t c = std::atomic_ref<uint32_t>(rs->cpu_id).load(std::memory_order_relaxed);
-      const int cpu = static_cast<int>(c);
-      uint64_t *v = &slots[c].v;
-      uint64_t out = 0;
-      int rc;
-      if constexpr (Op == CounterOp::add)
-        rc = pf::rseq_add<uint64_t>(v, 1, cpu, rs);
-      else if constexpr (Op == CounterOp::write)
-        rc = pf::rseq_store<uint64_t>(v, n, cpu, rs);
-      else if constexpr (Op == CounterOp::xchg)
-        rc = pf::rseq_xchg<uint64_t>(v, n, &out, cpu, rs);
-      else if constexpr (Op == CounterOp::add_return)
-        rc = pf::rseq_add_return<uint64_t>(v, 1, &out, cpu, rs);
-      else
-        rc = pf::rseq_cmpxchg<uint64_t>(v, n, n + 1, &out, cpu, rs);
-      if (__builtin_expect(rc == pf::CP_RSEQ_OK, 1)) return out;
-    }
+    return percpu_seq_op<Op>(*this, n);
+  }
+};
+
+// The same sequences behind an out-of-line call (c_bounds_call.cpp), as the loop calls a
+// this_cpu operation.
+struct PerCpuSeqCall : SeqBound<PerCpuSeqCall> {
+  template <CounterOp Op>
+  uint64_t op(int, uint64_t n) {
+    return percpu_seq_call<Op>(this, n);
   }
 };
 
@@ -338,6 +330,11 @@ void reg() {
   add_counter<PerCpuSeq>("bound-percpu-seq", "bound", Kind::bound,
                          "the per-CPU slot updated by one restartable sequence (read: one "
                          "load), inlined: no call, no pointer validation, no touched bit");
+  add_inproc<PerCpuSeqCall>("bound-percpu-seq-call", "bound", Kind::bound,
+                            "bound-percpu-seq behind an out-of-line call, as a this_cpu "
+                            "operation is called (direct call into code the caller cannot "
+                            "see, no PLT: libcorepool is linked statically)",
+                            {"A2", "A2-read", "A2-cmpxchg"});
   add_inproc<LineRoundTrip>("bound-line-roundtrip", "bound", Kind::bound,
                             "one cache line bounced between two threads; ns per round trip",
                             {"W3"});

@@ -1,5 +1,7 @@
-// bound-tl-array-call's out-of-line operations (see tl_array.h). Their own translation unit,
-// so that the caller's compiler sees neither their bodies nor the registers they use.
+// The out-of-line operations of bound-tl-array-call (see tl_array.h) and of
+// bound-percpu-seq-call (see percpu_seq.h). Their own translation unit, so that the caller's
+// compiler sees neither their bodies nor the registers they use.
+#include "percpu_seq.h"
 #include "tl_array.h"
 
 namespace cpb {
@@ -16,5 +18,16 @@ void *tl_call_get(void *) noexcept {
 void tl_call_put(void *, void *p) noexcept {
   tl_put(t_call_state, p);
 }
+
+template <CounterOp Op>
+__attribute__((noinline)) uint64_t percpu_seq_call(PerCpuSeqSlots *s, uint64_t n) noexcept {
+  return percpu_seq_op<Op>(*s, n);
+}
+template uint64_t percpu_seq_call<CounterOp::add>(PerCpuSeqSlots *, uint64_t) noexcept;
+template uint64_t percpu_seq_call<CounterOp::read>(PerCpuSeqSlots *, uint64_t) noexcept;
+template uint64_t percpu_seq_call<CounterOp::write>(PerCpuSeqSlots *, uint64_t) noexcept;
+template uint64_t percpu_seq_call<CounterOp::xchg>(PerCpuSeqSlots *, uint64_t) noexcept;
+template uint64_t percpu_seq_call<CounterOp::cmpxchg>(PerCpuSeqSlots *, uint64_t) noexcept;
+template uint64_t percpu_seq_call<CounterOp::add_return>(PerCpuSeqSlots *, uint64_t) noexcept;
 
 }  // namespace cpb
