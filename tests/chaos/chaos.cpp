@@ -26,6 +26,7 @@ std::atomic<signal_fn> g_on_signal{nullptr};
 std::atomic<void *> g_arg{nullptr};
 std::atomic<uint64_t> g_signals{0};
 std::atomic<bool> g_stop{false};
+std::atomic<uint64_t> g_parks{0};  // completed parkings of the current run()
 constexpr int kMaxWorkers = 1024;
 std::atomic<bool> g_park_release[kMaxWorkers];
 std::atomic<bool> g_parked_now[kMaxWorkers];
@@ -91,6 +92,10 @@ bool should_stop() noexcept {
   return g_stop.load(std::memory_order_relaxed);
 }
 
+uint64_t parks_so_far() noexcept {
+  return g_parks.load(std::memory_order_relaxed);
+}
+
 void park_self_until(const std::atomic<bool> &release) noexcept {
   while (!release.load(std::memory_order_acquire)) sleep_us(200);
 }
@@ -101,6 +106,7 @@ report run(const options &opt, const std::function<void(int)> &body, signal_fn o
   const int T = opt.threads < 1 ? 1 : (opt.threads > kMaxWorkers ? kMaxWorkers : opt.threads);
   report rep;
   g_stop.store(false);
+  g_parks.store(0, std::memory_order_relaxed);
   g_signals.store(0);
   g_on_signal.store(on_signal, std::memory_order_release);
   g_arg.store(arg);
@@ -160,7 +166,7 @@ report run(const options &opt, const std::function<void(int)> &body, signal_fn o
   while (ready.load() < T) std::this_thread::yield();
 
   std::atomic<bool> helpers_stop{false};
-  std::atomic<uint64_t> migrations{0}, parks{0};
+  std::atomic<uint64_t> migrations{0};
   std::thread migrator, parker;
   if (opt.migrate && cpus.size() > 1) {
     migrator = std::thread([&] {
@@ -189,7 +195,7 @@ report run(const options &opt, const std::function<void(int)> &body, signal_fn o
         }
         std::this_thread::sleep_for(opt.park_for);
         g_park_release[w].store(true, std::memory_order_release);
-        parks.fetch_add(1, std::memory_order_relaxed);
+        g_parks.fetch_add(1, std::memory_order_relaxed);
       }
     });
   }
@@ -220,7 +226,7 @@ report run(const options &opt, const std::function<void(int)> &body, signal_fn o
   // Let stray timer signals already queued land with a null callback, then restore defaults.
   rep.signals = g_signals.load();
   rep.migrations = migrations.load();
-  rep.parks = parks.load();
+  rep.parks = g_parks.load(std::memory_order_relaxed);
   sched_setaffinity(0, sizeof all, &all);
   return rep;
 }

@@ -68,6 +68,9 @@ int worker_id() noexcept;
 bool in_signal_handler() noexcept;
 // True once the deadline passed: long bodies should poll it and return.
 bool should_stop() noexcept;
+// Parkings completed so far in the current run(): a body that must see some parks runs
+// until they happened, not for a fixed time that a loaded machine may not give the parker.
+uint64_t parks_so_far() noexcept;
 // Stop the calling thread until `release` becomes true (for tests that park a thread at an
 // injection point). Async-signal-safe; sleeps, does not burn the CPU.
 void park_self_until(const std::atomic<bool> &release) noexcept;

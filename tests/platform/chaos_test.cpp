@@ -59,12 +59,15 @@ TEST(Chaos, ParksThreadsWhileOthersRun) {
   opt.park = true;
   opt.park_for = 30ms;
   opt.park_every = 10ms;
+  opt.deadline = 20s;
   std::atomic<long> progress[4] = {};
   std::atomic<long> max_gap_ms{0};
+  // Until the parker has parked three times (on a loaded machine it may run rarely), and at
+  // least 100 ms; the harness's deadline ends a run in which it never does.
   auto rep = chaos::run(opt, [&](int w) {
     auto last = std::chrono::steady_clock::now();
-    auto end = last + 400ms;
-    while (last < end) {
+    const auto min_end = last + 100ms;
+    while ((last < min_end || chaos::parks_so_far() < 3) && !chaos::should_stop()) {
       progress[w]++;
       auto now = std::chrono::steady_clock::now();
       long gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - last).count();
