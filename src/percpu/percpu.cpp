@@ -63,6 +63,7 @@
 
 namespace corepool::pcpu {
 
+std::atomic<uint64_t> g_no_chunks{0};
 geometry g_geo;
 std::atomic<bool> g_ready{false};
 
@@ -169,8 +170,10 @@ inline chunk *chunk_of(uintptr_t u) noexcept {
 // The chunk directory bit of the chunk at `base` (see geometry::dir). Under the lock.
 void dir_mark(const char *base, bool live) {
   // Above 48-bit user space (no directory slot): mmap never returns it.
-  if (reinterpret_cast<uintptr_t>(base) & g_geo.reject_mask) std::abort();
-  const uintptr_t slot = reinterpret_cast<uintptr_t>(base) >> g_geo.span_shift;
+  if (reinterpret_cast<uintptr_t>(base) & g_geo.reject_mask.load(std::memory_order_relaxed))
+    std::abort();
+  const uintptr_t slot =
+      reinterpret_cast<uintptr_t>(base) >> g_geo.span_shift.load(std::memory_order_relaxed);
   const uint64_t m = 1ull << (slot % 64);
   std::atomic<uint64_t> &w = g_geo.dir.load(std::memory_order_relaxed)[slot / 64];
   if (live)
@@ -255,18 +258,20 @@ void init_config() {
   g.span_mask = ~(k.span - 1);
   g.touched_off = k.meta_off + sizeof(chunk);
   g.check_off = check_bytes ? g.touched_off + k.touched_words * 8 : 0;
-  g.span_shift = static_cast<unsigned>(__builtin_ctzll(k.span));
+  const unsigned span_shift = static_cast<unsigned>(__builtin_ctzll(k.span));
+  g.span_shift.store(span_shift, std::memory_order_relaxed);
   g.nr_cpus = k.nr_cpus;
   g.rseq = k.rseq;
   constexpr uintptr_t kUser = uintptr_t{1} << 48;  // user space: 47 bits x86-64, 48 aarch64
   if (k.stride & (k.stride - 1)) std::abort();     // a page size: a power of two
-  g.reject_mask = ~(kUser - 1) | ((k.span - 1) & ~(k.stride - 1));
-  const uintptr_t dir_slots = kUser >> g.span_shift;
+  const uintptr_t dir_slots = kUser >> span_shift;
   // Zero pages until a chunk is created in the part they cover; never released. Without it
   // no area can be told apart, so the allocator cannot run.
   void *dir = platform::os_alloc((dir_slots / 64) * sizeof(uint64_t), platform::page_size());
   if (!dir) std::abort();
-  g.dir.store(static_cast<std::atomic<uint64_t> *>(dir), std::memory_order_release);
+  g.dir.store(static_cast<std::atomic<uint64_t> *>(dir), std::memory_order_relaxed);
+  // Last: publishes every field above to is_area's acquire load (see geometry::reject_mask).
+  g.reject_mask.store(~(kUser - 1) | ((k.span - 1) & ~(k.stride - 1)), std::memory_order_release);
   g_chunks = new std::vector<chunk *>();
   g_st.min_alloc_size = SIZE_MAX;
   g_ready.store(true, std::memory_order_release);

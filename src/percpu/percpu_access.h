@@ -9,20 +9,28 @@
 
 namespace corepool::pcpu {
 
+// The directory of the state before setup: one zero word. Before setup only u == 0 passes the
+// reject mask, and its slot is 0 whatever span_shift is, so this word is all such a reader reads.
+extern std::atomic<uint64_t> g_no_chunks __attribute__((visibility("hidden")));
+
 // The fields the this_cpu fast paths read come first, in one cache line (the struct is
-// line-aligned): the directory pointer, the reject mask, the shifts and offsets.
+// line-aligned): the reject mask, the directory pointer, the shifts and offsets.
 struct alignas(64) geometry {
-  // One bit per span-aligned slot of the 48-bit user address space: set while a chunk lives
-  // there (set by chunk creation before any handle into it exists, cleared before the chunk
-  // is unmapped). Lazily populated zero pages: reading an unused part costs no memory.
-  // Published (release) after every other field: a reader that sees it sees them too.
-  std::atomic<std::atomic<uint64_t> *> dir{nullptr};
   // The address bits no handle has set: those above the 48-bit user space (no directory slot
   // covers them) and the offset bits, within a span, of units 1 and up (stride and span are
   // powers of two, so `u & reject_mask` is zero exactly when u lies below 2^48 in some span's
-  // unit 0). One test instead of a slot bound and a unit bound.
-  uintptr_t reject_mask = 0;
-  unsigned span_shift = 0;  // log2(span)
+  // unit 0). One test instead of a slot bound and a unit bound. All ones until setup (every
+  // u but 0 rejected: no handle exists yet), so that one test also stands for "no chunk yet".
+  // Published (release, by setup) after every other field: a reader whose acquire load sees
+  // the set mask sees them too; one that sees all ones reads only dir and span_shift, both
+  // atomics, for u == 0.
+  std::atomic<uintptr_t> reject_mask{~uintptr_t{0}};
+  // One bit per span-aligned slot of the 48-bit user address space: set while a chunk lives
+  // there (set by chunk creation before any handle into it exists, cleared before the chunk
+  // is unmapped). Lazily populated zero pages: reading an unused part costs no memory.
+  // g_no_chunks until setup, never null.
+  std::atomic<std::atomic<uint64_t> *> dir{&g_no_chunks};
+  std::atomic<unsigned> span_shift{0};  // log2(span)
   unsigned nr_cpus = 0;     // units 0 .. nr_cpus-1 are CPUs; unit nr_cpus is the fallback unit
   uintptr_t span_mask = 0;  // ~(span - 1): the chunk base of any address inside it
   size_t touched_off = 0;   // the touched bitmap, from the chunk base
@@ -32,9 +40,9 @@ struct alignas(64) geometry {
   bool rseq = false;     // process-wide rseq mode (fixed at load time)
 };
 
-// Written once under the allocator lock before the first handle exists (g_ready publishes
-// it); every caller holding a handle got it through some synchronisation with that
-// allocation, so plain reads are ordered after the write.
+// Written once under the allocator lock before the first handle exists (reject_mask and
+// g_ready publish it); every caller holding a handle got it through some synchronisation
+// with that allocation, so plain reads are ordered after the write.
 // Hidden: the shared library addresses it relative to the instruction pointer, with no GOT
 // load on the fast paths.
 extern geometry g_geo __attribute__((visibility("hidden")));
@@ -44,10 +52,10 @@ extern std::atomic<bool> g_ready;
 // offset). Never dereferences `u`; lock-free, async-signal-safe.
 inline bool is_area(uintptr_t u) noexcept {
   const geometry &g = g_geo;
-  const std::atomic<uint64_t> *dir = g.dir.load(std::memory_order_acquire);
-  if (__builtin_expect(dir == nullptr, 0)) return false;  // no chunk exists yet
-  if (u & g.reject_mask) return false;                    // above user space, or not in a unit 0
-  const uintptr_t slot = u >> g.span_shift;
+  // Above user space, not in a unit 0, or no setup yet (then only u == 0 goes on).
+  if (u & g.reject_mask.load(std::memory_order_acquire)) return false;
+  const uintptr_t slot = u >> g.span_shift.load(std::memory_order_relaxed);
+  const std::atomic<uint64_t> *dir = g.dir.load(std::memory_order_relaxed);
   return dir[slot / 64].load(std::memory_order_relaxed) >> (slot % 64) & 1;
 }
 
