@@ -27,7 +27,9 @@ namespace {
 // `pcp` is not a unit-aligned address in a live chunk (or checked mode is off).
 uint64_t *check_word(const void *pcp, unsigned map, uint64_t *bit) noexcept {
   const auto u = reinterpret_cast<uintptr_t>(pcp);
-  if (!g_geo.check_off || !g_ready.load(std::memory_order_acquire) || !is_area(u) ||
+  // g_ready first: its acquire load pairs with setup's release store, after which g_geo
+  // (check_off included) is read-only.
+  if (!g_ready.load(std::memory_order_acquire) || !g_geo.check_off || !is_area(u) ||
       u % kMinAlloc != 0)
     return nullptr;
   const size_t b = (u & ~g_geo.span_mask) / kMinAlloc;
