@@ -270,7 +270,8 @@ void init_config() {
   void *dir = platform::os_alloc((dir_slots / 64) * sizeof(uint64_t), platform::page_size());
   if (!dir) std::abort();
   g.dir.store(static_cast<std::atomic<uint64_t> *>(dir), std::memory_order_relaxed);
-  // Last: publishes every field above to is_area's acquire load (see geometry::reject_mask).
+  // Last, release: publishes every field above to is_area's acquire load of the mask
+  // (see geometry::reject_mask).
   g.reject_mask.store(~(kUser - 1) | ((k.span - 1) & ~(k.stride - 1)), std::memory_order_release);
   g_chunks = new std::vector<chunk *>();
   g_st.min_alloc_size = SIZE_MAX;

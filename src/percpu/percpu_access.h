@@ -52,7 +52,8 @@ extern std::atomic<bool> g_ready;
 // offset). Never dereferences `u`; lock-free, async-signal-safe.
 inline bool is_area(uintptr_t u) noexcept {
   const geometry &g = g_geo;
-  // Above user space, not in a unit 0, or no setup yet (then only u == 0 goes on).
+  // Above user space, not in a unit 0, or no setup yet (then only u == 0 goes on). Acquire:
+  // pairs with init_config's release store of the mask, after dir and span_shift.
   if (u & g.reject_mask.load(std::memory_order_acquire)) return false;
   const uintptr_t slot = u >> g.span_shift.load(std::memory_order_relaxed);
   const std::atomic<uint64_t> *dir = g.dir.load(std::memory_order_relaxed);

@@ -26,8 +26,9 @@ dpdk/corepool_mempool.cpp inject.h
 # c_bounds baselines are hand-written per-CPU caches that must read the CPU id exactly as the
 # pools do (one TLS load, rseq_cpu_start) to be a fair bound; the public cp_current_cpu() is
 # an out-of-line call. percpu_seq.h (the bound-percpu-seq bounds) runs the platform's
-# restartable sequences, the ones the this_cpu operations run. percpu_bench's librseq-style baseline maps its per-CPU ranges the way
-# the per-CPU allocator does (platform::os_alloc). The DPDK driver is built from ds tiers
+# restartable sequences, the ones the this_cpu operations run. percpu_bench's librseq-style
+# baseline maps its per-CPU ranges the way the per-CPU allocator does (platform::os_alloc).
+# The DPDK driver is built from ds tiers
 # (the per-CPU cache, the overflow CAS array), which have no public API, and uses its
 # fault-injection points in tests.
 

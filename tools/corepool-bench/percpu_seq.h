@@ -4,6 +4,8 @@
 
 #include <corepool/cpu.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "counters.h"
