@@ -78,6 +78,7 @@ namespace corepool::ds {
 struct thread_cache_chunk;
 inline constexpr unsigned kThreadCacheSlots = 16;
 inline constexpr unsigned kThreadCacheMax = 1024;  // largest capacity
+inline constexpr unsigned kThreadCacheUnitMax = 128;  // largest refill / spill unit
 
 namespace detail {
 // The calling thread's tier, one initial-exec TLS block, so that a fast path finds both
@@ -100,9 +101,13 @@ class thread_cache {
   using sink_fn = void (*)(void *ctx, void *const *objs, unsigned n);
   using source_fn = unsigned (*)(void *ctx, void **out, unsigned n);
 
-  // `cap` objects per thread (1..kThreadCacheMax). 0; -ENOTSUP (see Availability), -ENOSPC
-  // (every slot taken), -EINVAL, -ENOMEM. Not async-signal-safe.
-  int init(unsigned cap, sink_fn sink, source_fn source, void *ctx) noexcept;
+  // `cap` objects per thread (1..kThreadCacheMax). `unit` (1..kThreadCacheUnitMax): the most
+  // objects one refill asks of source and one spill gives to sink, the pool's own refill
+  // unit, so that a thread that only gets (or only puts) pays the pool's cost per batch
+  // below the tier once per that many objects, as without the tier; a stack moves
+  // min(unit, cap / 2 + 1) at a time. 0; -ENOTSUP (see Availability), -ENOSPC (every slot
+  // taken), -EINVAL, -ENOMEM. Not async-signal-safe.
+  int init(unsigned cap, unsigned unit, sink_fn sink, source_fn source, void *ctx) noexcept;
   // Detaches every thread's stack and unmaps them. drain: hand what they hold to sink
   // first; else it is forgotten. Only while no thread uses the pool (threads may be
   // exiting). May block (R1). Idempotent.
@@ -112,8 +117,8 @@ class thread_cache {
   unsigned capacity() const noexcept { return enabled() ? cap_ : 0; }
 
   // Slow paths after a fast-path miss (attach the thread's stack on its first call). pop:
-  // refill half a stack from source, keep one; NULL when source has nothing. push: makes
-  // room by moving half the stack to sink, or sinks obj; never fails: returns 0 (what a
+  // refill one batch from source, keep one; NULL when source has nothing. push: makes
+  // room by moving a batch of the stack to sink, or sinks obj; never fails: returns 0 (what a
   // pool's push returns, so that its fast path ends in a tail call). Lock-free (attach only
   // try-locks), async-signal-safe.
   void *pop_slow() noexcept;
@@ -129,6 +134,7 @@ class thread_cache {
   struct node;
   unsigned slot_ = kThreadCacheSlots;  // index into t_tier.stacks; kThreadCacheSlots: off
   unsigned cap_ = 0;
+  unsigned batch_ = 0;  // min(unit, cap / 2 + 1)
   sink_fn sink_ = nullptr;
   source_fn source_ = nullptr;
   void *ctx_ = nullptr;

@@ -71,6 +71,9 @@ using namespace corepool::ds;
 using namespace corepool::objpool_impl;
 
 constexpr unsigned kDefaultCache = 256;  // objects per CPU cache unless the caller says
+// The most objects one refill takes from the rings (pop_one_slow), and the thread tier's
+// refill / spill unit.
+constexpr unsigned kRefill = 64;
 
 // ---- producers ----------------------------------------------------------------------------
 
@@ -449,7 +452,7 @@ int cp_objpool_init_attr(struct cp_objpool **pool, int nr_objs, int object_size,
   }
   if (!(a.flags & CP_OBJPOOL_F_NOTHREADCACHE) && !p->state) {  // checked mode: no tier (O3)
     const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
-    if (tc && p->tier.init(tc, tier_sink, tier_source, p) == -ENOMEM) {
+    if (tc && p->tier.init(tc, kRefill, tier_sink, tier_source, p) == -ENOMEM) {
       set_error(-ENOMEM, "objpool: out of memory (thread stacks)");
       goto fail;
     }
@@ -477,7 +480,6 @@ int cp_objpool_init(struct cp_objpool **pool, int nr_objs, int object_size, void
 // where others push pays one cross-CPU CAS, and one transfer of the ring's index lines, per
 // batch (W3, producer and consumer on two CPUs: 16 -> 64 took 18.4 to 17.1 ns per object).
 // Steal only when the rings had nothing at all.
-constexpr unsigned kRefill = 64;
 
 __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
   if (pool->state) {  // checked mode (O3): no cache, nothing to refill

@@ -69,6 +69,7 @@ using ring = corepool::ds::alf_ring;
 // and free may run in signal handlers). The bulk API and trimming move kBulk at a time.
 constexpr int kBulk = 16;
 constexpr int kMaxBulk = 128;
+static_assert(kMaxBulk <= corepool::ds::kThreadCacheUnitMax, "the tier moves p->bulk at once");
 constexpr uint32_t kTrimAfter = 8;  // consecutive spills above the high watermark
 constexpr std::size_t kLine = 64;
 // The largest obj_size: rounding it up to kLine (default_alloc) cannot overflow, and the
@@ -422,7 +423,9 @@ int cp_qmempool_create_attr(cp_qmempool **pool, uint32_t localq_sz, uint32_t sha
   }
   if (!(a.flags & CP_QMEMPOOL_F_NOTHREADCACHE) && !p->checked) {  // checked mode: no tier either
     const unsigned tc = a.thread_cache ? a.thread_cache : corepool::ds::thread_cache_env_capacity();
-    if (tc && p->tier.init(tc, tier_sink, tier_source, p) == -ENOMEM) {
+    // The tier moves what the cache moves (p->bulk, one depot or shared-queue step).
+    const unsigned unit = p->bulk > 0 ? static_cast<unsigned>(p->bulk) : 1;
+    if (tc && p->tier.init(tc, unit, tier_sink, tier_source, p) == -ENOMEM) {
       release_pool(p);
       return set_error(-ENOMEM, "cp_qmempool_create: out of memory");
     }

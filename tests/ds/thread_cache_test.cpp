@@ -68,9 +68,11 @@ struct tier_guard {
   below b;
   thread_cache t;
   int rc;
-  explicit tier_guard(unsigned cap, unsigned nobjs = 0) {
+  // unit: by default the largest, so that a stack moves half of itself (plus one) at a time.
+  explicit tier_guard(unsigned cap, unsigned nobjs = 0,
+                      unsigned unit = corepool::ds::kThreadCacheUnitMax) {
     b.fill(nobjs);
-    rc = t.init(cap, below::sink, below::source, &b);
+    rc = t.init(cap, unit, below::sink, below::source, &b);
   }
   ~tier_guard() { t.destroy(true); }
   unsigned total() const { return b.count() + t.count(); }
@@ -115,9 +117,12 @@ TEST(ThreadCache, OffWithoutRseq) {
 TEST(ThreadCache, InvalidArguments) {
   below b;
   thread_cache t;
-  EXPECT_EQ(t.init(0, below::sink, below::source, &b), -EINVAL);
-  EXPECT_EQ(t.init(corepool::ds::kThreadCacheMax + 1, below::sink, below::source, &b), -EINVAL);
-  EXPECT_EQ(t.init(4, nullptr, below::source, &b), -EINVAL);
+  EXPECT_EQ(t.init(0, 4, below::sink, below::source, &b), -EINVAL);
+  EXPECT_EQ(t.init(corepool::ds::kThreadCacheMax + 1, 4, below::sink, below::source, &b), -EINVAL);
+  EXPECT_EQ(t.init(4, 0, below::sink, below::source, &b), -EINVAL);
+  EXPECT_EQ(t.init(4, corepool::ds::kThreadCacheUnitMax + 1, below::sink, below::source, &b),
+            -EINVAL);
+  EXPECT_EQ(t.init(4, 4, nullptr, below::source, &b), -EINVAL);
   EXPECT_FALSE(t.enabled());
 }
 
@@ -142,14 +147,40 @@ TEST(ThreadCache, HitsAfterFirstMissRefillAndSpill) {
     ASSERT_EQ(below::source(&g.b, &x, 1), 1u);
     mine.push_back(x);
   }
-  // Nine in hand: eight fit; the ninth moves half the stack below and stays.
+  // Nine in hand: eight fit; the ninth moves half the stack plus one (a refill's worth)
+  // below and stays.
   for (int i = 0; i < 8; i++) EXPECT_TRUE(corepool::ds::thread_cache_push(g.t, mine[i]));
   EXPECT_FALSE(corepool::ds::thread_cache_push(g.t, mine[8]));  // full
   g.t.push_slow(mine[8]);
-  EXPECT_EQ(g.t.count(), 5u);
-  EXPECT_EQ(g.b.sunk.load(), 4);
+  EXPECT_EQ(g.t.count(), 4u);
+  EXPECT_EQ(g.b.sunk.load(), 5);
   EXPECT_EQ(g.total(), 64u);
   expect_all_once(g, 64);
+}
+
+// A stack larger than twice the unit refills and spills `unit` objects at a time: the pool
+// below pays its per-batch cost once per unit, as it does without the tier.
+TEST(ThreadCache, LargeStackMovesOneUnitAtATime) {
+  tier_guard g(256, 300, 48);
+  REQUIRE_TIER(g);
+  std::vector<void *> mine;
+  for (int i = 0; i < 300; i++) {
+    void *o = pop(g.t);
+    ASSERT_NE(o, nullptr);
+    mine.push_back(o);
+    // Refills at pops 1, 49, 97, ...: each asks the pool below for 48 (the last for what is left).
+    const int want = (i / 48 + 1) * 48;
+    EXPECT_EQ(g.b.sourced.load(), want < 300 ? want : 300) << "pop " << i;
+  }
+  EXPECT_EQ(g.b.sunk.load(), 0);
+  for (int i = 0; i < 256; i++) push(g.t, mine[i]);
+  EXPECT_EQ(g.b.sunk.load(), 0) << "256 fit";
+  push(g.t, mine[256]);  // full: 48 of the stack go below, this one takes their place
+  EXPECT_EQ(g.b.sunk.load(), 48);
+  EXPECT_EQ(g.t.count(), 209u);
+  for (int i = 257; i < 300; i++) push(g.t, mine[i]);
+  EXPECT_EQ(g.total(), 300u);
+  expect_all_once(g, 300);
 }
 
 TEST(ThreadCache, ExitFlushesTheThreadsStack) {

@@ -230,7 +230,9 @@ TEST(ObjpoolStats, ThreadStacksAreCounted) {
   for (int i = 0; i < 6; i++) held.push_back(cp_objpool_pop(p));
   for (void *o : held) ASSERT_EQ(cp_objpool_push(o, p), 0);  // into this thread's stack
   const auto st = stats_of(p);
-  EXPECT_GE(st.nr_free_threads, 6u);
+  // The six went onto this thread's stack (room for 8; a full one moves a batch of 5 below
+  // and keeps the new object): at least 5 are there now.
+  EXPECT_GE(st.nr_free_threads, 5u);
   EXPECT_EQ(st.nr_free, unsigned{n});
   EXPECT_EQ(st.nr_free,
             st.nr_free_cache + st.nr_free_rings + st.nr_free_overflow + st.nr_free_threads);

@@ -176,7 +176,9 @@ TEST(QmempoolStats, ThreadStacksAreCounted) {
   for (int i = 0; i < 6; i++) held.push_back(cp_qmempool_alloc(p));
   for (void *o : held) cp_qmempool_free(p, o);  // into this thread's stack (room for 8)
   const auto st = stats_of(p);
-  EXPECT_GE(st.nr_free_threads, 6u);
+  // The six went onto this thread's stack (room for 8; a full one moves a batch of 5 below
+  // and keeps the new object): at least 5 are there now.
+  EXPECT_GE(st.nr_free_threads, 5u);
   EXPECT_EQ(st.nr_free,
             st.nr_free_cache + st.nr_free_depots + st.nr_free_shared + st.nr_free_threads);
   const auto lines =
