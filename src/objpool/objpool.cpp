@@ -236,10 +236,16 @@ __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned 
 void tier_sink(void *ctx, void *const *objs, unsigned n) {
   push_many(static_cast<cp_objpool *>(ctx), objs, n);
 }
+// A refill as pop_one_slow's: the cache, the rings, and a steal only when both had nothing
+// (a short refill is fine; a steal fences every CPU).
 unsigned tier_source(void *ctx, void **out, unsigned n) {
   auto *p = static_cast<cp_objpool *>(ctx);
   unsigned got = pcpu_cache_pop_bulk(p->cache, out, n);
-  return got == n ? got : got + pop_slow(p, out + got, n - got);
+  if (got == n) return got;
+  corepool::ds::pcpu_cache::prime_thread();
+  count_refill(p);
+  got += pop_any(p, out + got, n - got);
+  return got ? got : steal_any(p, out, n);
 }
 
 // ---- setup and teardown ------------------------------------------------------------------
