@@ -42,9 +42,12 @@ struct thread_cache_chunk {
 namespace {
 
 using chunk = thread_cache_chunk;
-// What moves at once, copied through the caller's stack (1 KiB at most, as the pools' own
-// bulk paths).
+// What a refill or spill moves at once, copied through the caller's stack (1 KiB at most,
+// as the pools' own bulk paths).
 constexpr unsigned kBatch = kThreadCacheUnitMax;
+// What a flush (thread exit, idle sweep, destroy) moves at once: smaller, since the idle
+// sweep runs inside a slow path whose batch is still on the stack (a signal handler's too).
+constexpr unsigned kFlushBatch = 32;
 constexpr size_t kChunkBytes = 16384;
 constexpr uint32_t kSweepEvery = 64;  // slow paths of a thread between two clock reads
 
@@ -102,8 +105,8 @@ chunk *map_chunk(size_t need) noexcept {
 // Everything `n` holds, to its pool's sink, by S1-S4 with `fence` (kFenceNone: the caller
 // is the owner, outside any sequence, or the stack has none). Stops when a stealer holds it.
 void flush(thread_cache::node *n, int fence) noexcept {
-  void *buf[kBatch];
-  for (unsigned k; (k = rseq_stack_steal(&n->stack, fence, buf, kBatch)) > 0;)
+  void *buf[kFlushBatch];
+  for (unsigned k; (k = rseq_stack_steal(&n->stack, fence, buf, kFlushBatch)) > 0;)
     n->cache->sink_(n->cache->ctx_, buf, k);
 }
 

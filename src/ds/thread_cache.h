@@ -120,7 +120,8 @@ class thread_cache {
   // refill one batch from source, keep one; NULL when source has nothing. push: makes
   // room by moving a batch of the stack to sink, or sinks obj; never fails: returns 0 (what a
   // pool's push returns, so that its fast path ends in a tail call). Lock-free (attach only
-  // try-locks), async-signal-safe.
+  // try-locks), async-signal-safe; a batch is copied through the caller's stack (8 x unit
+  // bytes, 1 KiB at most, plus what sink or source use).
   void *pop_slow() noexcept;
   int push_slow(void *obj) noexcept;
 
