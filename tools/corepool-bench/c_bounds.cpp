@@ -7,6 +7,11 @@
 //   bound-percpu-array  a per-CPU array indexed by the rseq CPU id with no restart protection:
 //                       the cost of finding this CPU's data and nothing more (W1 W2; it is not
 //                       correct with several threads, so it runs single-threaded only)
+//   bound-tier-inline   the thread tier's own fast path (ds::thread_cache_get / put, what
+//                       objpool and qmempool run inside their API functions) compiled into
+//                       the caller, 256 objects per thread, a locked array below it for the
+//                       misses: what a +thread row would cost with a header-inline fast path
+//                       and no call (W1 W2 W4 W5)
 //   bound-spsc-ring     W3 with no pool: the producer cycles through pre-made objects, the
 //                       consumer drops them (the shared SPSC ring alone), at the fastest of
 //                       twenty-one producer x consumer pacings (see SpscOnly)
@@ -24,10 +29,13 @@
 //                       round trip (the cross-core transfer any handoff pays)
 #include <corepool/cpu.h>
 
+#include <mutex>
 #include <numeric>
+#include <vector>
 
 #include "bench.h"
 #include "counters.h"
+#include "ds/thread_cache.h"
 #include "percpu_seq.h"
 #include "platform/rseq.h"
 #include "tl_array.h"
@@ -146,6 +154,41 @@ struct PerCpuArray {
     Cpu &k = cpus[cpu()];
     k.slots[k.top++] = p;
   }
+};
+
+struct TierInline {
+  Slab slab;
+  std::mutex lock;  // the pool below: misses only (a thread's first calls, W4/W5 spills)
+  std::vector<void *> below;
+  corepool::ds::thread_cache tier;
+  ~TierInline() { tier.destroy(false); }
+  static void sink(void *ctx, void *const *objs, unsigned n) {
+    auto *c = static_cast<TierInline *>(ctx);
+    std::lock_guard<std::mutex> g(c->lock);
+    c->below.insert(c->below.end(), objs, objs + n);
+  }
+  static unsigned source(void *ctx, void **out, unsigned n) {
+    auto *c = static_cast<TierInline *>(ctx);
+    std::lock_guard<std::mutex> g(c->lock);
+    unsigned k = 0;
+    for (; k < n && !c->below.empty(); k++) {
+      out[k] = c->below.back();
+      c->below.pop_back();
+    }
+    return k;
+  }
+  static std::unique_ptr<TierInline> create(const Params &p, std::string &err) {
+    auto c = std::make_unique<TierInline>();
+    if (!c->slab.init(p.size, p.capacity)) return err = "out of memory", nullptr;
+    c->below.reserve(p.capacity);
+    for (unsigned i = 0; i < p.capacity; i++) c->below.push_back(c->slab.obj(i));
+    // 256 per thread and a batch of 128, as qmempool+thread.
+    if (c->tier.init(256, 128, sink, source, c.get()) != 0)
+      return err = "no thread tier here (needs rseq and the rseq fence)", nullptr;
+    return c;
+  }
+  void *get() { return corepool::ds::thread_cache_get(tier); }
+  void put(void *p) { (void)corepool::ds::thread_cache_put(tier, p); }
 };
 
 // The ring's cost per object depends on how the two sides are paced, and not monotonically:
@@ -320,6 +363,11 @@ void reg() {
                           "per-CPU array indexed by the rseq CPU id, no restart protection "
                           "(single thread only)",
                           {"W1", "W2"});
+  add_inproc<TierInline>("bound-tier-inline", "bound", Kind::bound,
+                         "the thread tier's fast path (ds::thread_cache_get / put) inlined into "
+                         "the caller, 256 per thread, a locked array below: a +thread row "
+                         "without the call",
+                         {"W1", "W2", "W4", "W5"});
   add_inproc<SpscOnly>("bound-spsc-ring", "bound", Kind::bound,
                        "the shared SPSC ring alone: pre-made objects, no pool; fastest of "
                        "consumer pacings 0/1/2/4/8 x producer pacings 0/2/8 pauses per object",
