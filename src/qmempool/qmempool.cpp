@@ -320,6 +320,7 @@ void tier_sink(void *ctx, void *const *objs, unsigned n) {
 unsigned tier_source(void *ctx, void **out, unsigned n) {
   auto *p = static_cast<cp_qmempool *>(ctx);
   if (unsigned k = p->cache.pop_bulk_any(out, n)) return k;
+  p->counters.add(1, kRefills);  // an allocation that went below the caches, as alloc_slow's
   int k = take_below(p, out, static_cast<int>(n));
   if (k == 0) k = backing_alloc(p, out, static_cast<int>(n));
   if (k == 0) set_error(-ENOMEM, "qmempool: the backing allocator returned NULL");

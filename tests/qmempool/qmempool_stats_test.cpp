@@ -162,6 +162,25 @@ TEST(QmempoolStats, DumpParsesToTheStats) {
 }  // namespace
 
 namespace {
+// With the thread tier on, its refills from below the caches are refills too.
+TEST(QmempoolStats, ThreadTierRefillsAreCounted) {
+  struct cp_qmempool_attr a {};
+  a.thread_cache = 8;
+  cp_qmempool *p = nullptr;
+  ASSERT_EQ(cp_qmempool_create_attr(&p, 16, 128, 16, 32, nullptr, &a), 0);
+  if (cp_qmempool_thread_cache_capacity(p) == 0) {
+    cp_qmempool_destroy(p);
+    GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
+  }
+  std::vector<void *> held;
+  for (int i = 0; i < 64; i++) held.push_back(cp_qmempool_alloc(p));  // more than the caches hold
+  const auto st = stats_of(p);
+  EXPECT_GE(st.refills, 1u);
+  EXPECT_GE(st.backing_allocs, 64u);
+  for (void *o : held) cp_qmempool_free(p, o);
+  cp_qmempool_destroy(p);
+}
+
 // With the thread tier on, the objects in the threads' stacks are a tier of their own.
 TEST(QmempoolStats, ThreadStacksAreCounted) {
   struct cp_qmempool_attr a {};
