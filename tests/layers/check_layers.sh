@@ -16,6 +16,7 @@ bench/platform_bench.cpp platform/rseq.h
 bench/objpool/objpool_bench.cpp platform/rseq.h
 bench/qmempool/qmempool_bench.cpp platform/rseq.h
 tools/corepool-bench/c_bounds.cpp platform/rseq.h
+tools/corepool-bench/c_bounds.cpp ds/thread_cache.h
 tools/corepool-bench/percpu_seq.h platform/rseq.h
 bench/percpu/percpu_bench.cpp platform/memory.h
 dpdk/corepool_mempool.cpp ds/pcpu_cache.h
@@ -26,7 +27,9 @@ dpdk/corepool_mempool.cpp inject.h
 # c_bounds baselines are hand-written per-CPU caches that must read the CPU id exactly as the
 # pools do (one TLS load, rseq_cpu_start) to be a fair bound; the public cp_current_cpu() is
 # an out-of-line call. percpu_seq.h (the bound-percpu-seq bounds) runs the platform's
-# restartable sequences, the ones the this_cpu operations run. percpu_bench's librseq-style
+# restartable sequences, the ones the this_cpu operations run. c_bounds's bound-tier-inline
+# compiles the pools' own thread-tier fast path (ds::thread_cache_get / put, no public API)
+# into the caller, to measure what the call in front of it costs. percpu_bench's librseq-style
 # baseline maps its per-CPU ranges the way the per-CPU allocator does (platform::os_alloc).
 # The DPDK driver is built from ds tiers
 # (the per-CPU cache, the overflow CAS array), which have no public API, and uses its
