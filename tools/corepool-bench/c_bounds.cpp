@@ -363,11 +363,15 @@ void reg() {
                           "per-CPU array indexed by the rseq CPU id, no restart protection "
                           "(single thread only)",
                           {"W1", "W2"});
-  add_inproc<TierInline>("bound-tier-inline", "bound", Kind::bound,
-                         "the thread tier's fast path (ds::thread_cache_get / put) inlined into "
-                         "the caller, 256 per thread, a locked array below: a +thread row "
-                         "without the call",
-                         {"W1", "W2", "W4", "W5"});
+  if (cp_rseq_enabled())  // the thread tier needs rseq (and the rseq fence)
+    add_inproc<TierInline>("bound-tier-inline", "bound", Kind::bound,
+                           "the thread tier's fast path (ds::thread_cache_get / put) inlined "
+                           "into the caller, 256 per thread, a locked array below: a +thread "
+                           "row without the call",
+                           {"W1", "W2", "W4", "W5"});
+  else
+    add_missing("bound-tier-inline", "bound", Kind::bound, {"W1", "W2", "W4", "W5"},
+                "the thread tier needs rseq (off in this build or process)");
   add_inproc<SpscOnly>("bound-spsc-ring", "bound", Kind::bound,
                        "the shared SPSC ring alone: pre-made objects, no pool; fastest of "
                        "consumer pacings 0/1/2/4/8 x producer pacings 0/2/8 pauses per object",
