@@ -162,16 +162,27 @@ TEST(QmempoolStats, DumpParsesToTheStats) {
 }  // namespace
 
 namespace {
-// With the thread tier on, its refills from below the caches are refills too.
-TEST(QmempoolStats, ThreadTierRefillsAreCounted) {
+// A pool (localq 16, prealloc 16, 32-byte objects) whose thread tier holds 8 per thread;
+// NULL (and nothing left behind) where the tier is unavailable.
+cp_qmempool *with_tier(uint32_t sharedq) {
   struct cp_qmempool_attr a {};
   a.thread_cache = 8;
   cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create_attr(&p, 16, 128, 16, 32, nullptr, &a), 0);
+  if (cp_qmempool_create_attr(&p, 16, sharedq, 16, 32, nullptr, &a) != 0) {
+    ADD_FAILURE() << "cp_qmempool_create_attr failed";
+    return nullptr;
+  }
   if (cp_qmempool_thread_cache_capacity(p) == 0) {
     cp_qmempool_destroy(p);
-    GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
+    return nullptr;
   }
+  return p;
+}
+
+// With the thread tier on, its refills from below the caches are refills too.
+TEST(QmempoolStats, ThreadTierRefillsAreCounted) {
+  cp_qmempool *p = with_tier(128);
+  if (!p) GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
   std::vector<void *> held;
   for (int i = 0; i < 64; i++) held.push_back(cp_qmempool_alloc(p));  // more than the caches hold
   const auto st = stats_of(p);
@@ -183,14 +194,8 @@ TEST(QmempoolStats, ThreadTierRefillsAreCounted) {
 
 // With the thread tier on, the objects in the threads' stacks are a tier of their own.
 TEST(QmempoolStats, ThreadStacksAreCounted) {
-  struct cp_qmempool_attr a {};
-  a.thread_cache = 8;
-  cp_qmempool *p = nullptr;
-  ASSERT_EQ(cp_qmempool_create_attr(&p, 16, 64, 16, 32, nullptr, &a), 0);
-  if (cp_qmempool_thread_cache_capacity(p) == 0) {
-    cp_qmempool_destroy(p);
-    GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
-  }
+  cp_qmempool *p = with_tier(64);
+  if (!p) GTEST_SKIP() << "no thread tier here (it needs rseq and the rseq fence)";
   std::vector<void *> held;
   for (int i = 0; i < 6; i++) held.push_back(cp_qmempool_alloc(p));
   for (void *o : held) cp_qmempool_free(p, o);  // into this thread's stack (room for 8)
