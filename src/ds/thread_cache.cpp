@@ -290,8 +290,7 @@ int thread_cache::push_slow(void *obj) noexcept {
   // Room first: a whole batch below, then obj on top (FAIL: empty, or fenced by a
   // stealer). Whole batches keep what the pool below moves aligned to its unit: spills of
   // unit - 1 slowed W3 (qmempool: 128 per shared-queue step) by a third.
-  const unsigned room = batch_;
-  while ((rc = rseq_thread_stack_pop_bulk(s, buf, room, &k, rs)) == CP_RSEQ_ABORT) {
+  while ((rc = rseq_thread_stack_pop_bulk(s, buf, batch_, &k, rs)) == CP_RSEQ_ABORT) {
   }
   if (rc != CP_RSEQ_OK) k = 0;
   while ((rc = rseq_thread_stack_push(s, obj, rs)) == CP_RSEQ_ABORT) {

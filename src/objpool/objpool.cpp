@@ -236,16 +236,21 @@ __attribute__((noinline)) unsigned pop_slow(cp_objpool *p, void **out, unsigned 
 void tier_sink(void *ctx, void *const *objs, unsigned n) {
   push_many(static_cast<cp_objpool *>(ctx), objs, n);
 }
-// A refill as pop_one_slow's: the cache, the rings, and a steal only when both had nothing
-// (a short refill is fine; a steal fences every CPU).
+// A refill after a miss of the cache: up to n from the rings, else (they had nothing) up to
+// `steal` from other CPUs' caches and the threads' stacks. A short refill is fine; a steal
+// fences every CPU, so it is the last resort.
+inline unsigned refill(cp_objpool *p, void **out, unsigned n, unsigned steal) noexcept {
+  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
+  count_refill(p);
+  const unsigned got = pop_any(p, out, n);
+  return got ? got : steal_any(p, out, steal);
+}
+// The cache, then a refill; a steal only when the cache had nothing either.
 unsigned tier_source(void *ctx, void **out, unsigned n) {
   auto *p = static_cast<cp_objpool *>(ctx);
-  unsigned got = pcpu_cache_pop_bulk(p->cache, out, n);
+  const unsigned got = pcpu_cache_pop_bulk(p->cache, out, n);
   if (got == n) return got;
-  corepool::ds::pcpu_cache::prime_thread();
-  count_refill(p);
-  got += pop_any(p, out + got, n - got);
-  return got ? got : steal_any(p, out, n);
+  return got + refill(p, out + got, n - got, got ? 0 : n);
 }
 
 // ---- setup and teardown ------------------------------------------------------------------
@@ -492,14 +497,12 @@ __attribute__((noinline)) static void *pop_one_slow(cp_objpool *pool) noexcept {
     void *o;
     return pop_slow(pool, &o, 1) ? o : nullptr;
   }
-  corepool::ds::pcpu_cache::prime_thread();  // a miss: let this thread's next call hit
-  count_refill(pool);
   void *buf[kRefill];
   const unsigned half = pool->cache.capacity() / 2 + 1;
   unsigned want = !pool->cache.enabled() ? 1 : half < kRefill ? half : kRefill;
-  unsigned got = pop_any(pool, buf, want);
-  if (got == 0) return steal_any(pool, buf, 1) ? buf[0] : nullptr;
-  push_many(pool, buf + 1, got - 1);
+  const unsigned got = refill(pool, buf, want, 1);
+  if (got == 0) return nullptr;
+  push_many(pool, buf + 1, got - 1);  // (none after a steal of one)
   return buf[0];
 }
 
